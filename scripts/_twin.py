@@ -1,0 +1,654 @@
+"""Shared plumbing for gilbench's CPython twins (scripts/*.py).
+
+Each twin runs one of gilbench's scenario shapes with real CPython threads,
+processes or a multiprocessing Manager, so that gilbench's simulation can be put
+side by side with the real interpreter (`gilbench scenario NAME --cpython`).
+
+This module holds what every twin needs and nothing scenario-specific:
+
+* the command line: ``--model``, ``--workers``, ``--ops``, ``--switch-interval``,
+  ``--set key=value``, ``--start-method``, ``--json``, ``--verbose``;
+* durations (``5ms``, ``250us``, ``2s``, ``1.5ms``) parsed to integer nanoseconds;
+* the run harnesses: sequential, threads, processes (with a start barrier so
+  the measured wall time excludes process creation);
+* nearest-rank latency summaries and the JSON / table reports.
+
+Stdlib only, Python 3.11.
+"""
+
+import os
+import sys
+
+# scripts/queue.py shadows the standard library's `queue` module for any
+# script started from this directory (sys.path[0] is the script's folder), and
+# multiprocessing imports `queue` lazily (Manager, multiprocessing.Queue).
+# Pin the real module in sys.modules before anything can import the twin.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+if "queue" not in sys.modules:
+    _saved_path = sys.path[:]
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+    try:
+        import queue as _stdlib_queue  # noqa: F401  (the standard library one)
+    finally:
+        sys.path[:] = _saved_path
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import math  # noqa: E402
+import multiprocessing  # noqa: E402
+import platform  # noqa: E402
+import re  # noqa: E402
+import resource  # noqa: E402
+import threading  # noqa: E402
+from array import array  # noqa: E402
+from time import perf_counter_ns  # noqa: E402
+
+MODEL_PREFIX = "cpython-"
+START_METHODS = ("fork", "spawn", "forkserver")
+
+# ---------------------------------------------------------------------------
+# Parameter values
+# ---------------------------------------------------------------------------
+
+_UNITS_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|µs|ms|s)\s*$")
+
+
+def duration_ns(text):
+    """'5ms' -> 5_000_000. Accepts ns, us, ms, s (decimals allowed) and a bare 0."""
+    if text.strip() == "0":
+        return 0
+    m = _DURATION_RE.match(text)
+    if not m:
+        raise ValueError(f"{text!r} is not a duration (use e.g. 5ms, 250us, 2s, 1.5ms)")
+    return round(float(m.group(1)) * _UNITS_NS[m.group(2)])
+
+
+def fmt_ns(ns):
+    """Human form of a nanosecond count: '812 ns', '4.98 ms', '1.20 s'."""
+    if ns is None:
+        return "-"
+    ns = float(ns)
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
+        if abs(ns) >= scale:
+            v = ns / scale
+            return f"{v:.3g} {unit}" if v < 100 else f"{v:.0f} {unit}"
+    return f"{ns:.0f} ns"
+
+
+def fmt_count(n):
+    if n is None:
+        return "-"
+    n = float(n)
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= scale:
+            return f"{n / scale:.3g}{unit}"
+    return f"{n:.3g}"
+
+
+def fmt_bytes(n):
+    if n is None:
+        return "-"
+    n = float(n)
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if abs(n) >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f} B"
+
+
+class Param:
+    """One `--set` parameter: a default and a parser from text to value."""
+
+    def __init__(self, default, parse, help=""):
+        self.default = default
+        self.parse = parse
+        self.help = help
+
+
+def int_param(default, lo=None, hi=None, help=""):
+    def parse(text):
+        try:
+            v = int(text.replace("_", ""))
+        except ValueError:
+            raise ValueError(f"{text!r} is not an integer") from None
+        if lo is not None and v < lo:
+            raise ValueError(f"{v} is below the minimum {lo}")
+        if hi is not None and v > hi:
+            raise ValueError(f"{v} is above the maximum {hi}")
+        return v
+
+    return Param(default, parse, help)
+
+
+def float_param(default, lo=None, hi=None, help=""):
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise ValueError(f"{text!r} is not a number") from None
+        if (lo is not None and v < lo) or (hi is not None and v > hi):
+            raise ValueError(f"{v} is outside [{lo}, {hi}]")
+        return v
+
+    return Param(default, parse, help)
+
+
+def duration_param(default_text, lo_ns=0, help=""):
+    def parse(text):
+        v = duration_ns(text)
+        if v < lo_ns:
+            raise ValueError(f"{text!r} is below the minimum {fmt_ns(lo_ns)}")
+        return v
+
+    return Param(duration_ns(default_text), parse, help)
+
+
+def choice_param(default, choices, help=""):
+    def parse(text):
+        if text not in choices:
+            raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
+        return text
+
+    return Param(default, parse, help)
+
+
+def list_param(default, choices, help=""):
+    """A comma-separated subset of `choices` (e.g. fork-cow's `variant`)."""
+
+    def parse(text):
+        items = [t.strip() for t in text.split(",") if t.strip()]
+        bad = [t for t in items if t not in choices]
+        if bad or not items:
+            raise ValueError(f"{text!r}: choose from {', '.join(choices)}")
+        return items
+
+    return Param(list(default), parse, help)
+
+
+# ---------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------
+
+
+class Twin:
+    """The command line of one twin: its models, defaults and parameters.
+
+    `params` maps a `--set` key to a Param. `workers`/`ops` are the defaults of
+    --workers/--ops (None hides a flag's default in --help).
+    """
+
+    def __init__(self, name, scenario, description, models, default_models,
+                 workers, ops, params, epilog=None, start_method=False):
+        self.name = name
+        self.scenario = scenario
+        self.models = list(models)
+        self.default_models = list(default_models)
+        self.params = dict(params)
+        self.workers = workers
+        self.ops = ops
+        self.start_method = start_method
+        keys = "\n".join(
+            f"  {k}={_show_default(p.default)}    {p.help}" for k, p in self.params.items()
+        )
+        self.parser = argparse.ArgumentParser(
+            prog=f"{name}.py",
+            description=description,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+            epilog=(epilog + "\n\n" if epilog else "")
+            + f"--set parameters (default shown):\n{keys}",
+        )
+        p = self.parser
+        p.add_argument("--model", default=",".join(self.default_models),
+                       help=f"comma-separated models from: {', '.join(self.models)} "
+                            f"(default: %(default)s); 'cpython-' prefix accepted")
+        p.add_argument("--workers", type=_positive_int, default=None,
+                       help=f"number of workers (default: {workers})")
+        p.add_argument("--ops", type=_positive_int, default=None,
+                       help=f"operations per worker (default: {ops})")
+        p.add_argument("--switch-interval", type=_duration_arg, default=None,
+                       metavar="D", help="sys.setswitchinterval, e.g. 5ms (CPython default 5ms)")
+        p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a scenario parameter (repeatable)")
+        if start_method:
+            p.add_argument("--start-method", choices=START_METHODS, default="fork",
+                           help="multiprocessing start method (default: fork)")
+        p.add_argument("--json", action="store_true",
+                       help="print one JSON object on stdout instead of a table")
+        p.add_argument("--verbose", "-v", action="store_true",
+                       help="print extra detail on stderr")
+
+    def add_argument(self, *a, **kw):
+        self.parser.add_argument(*a, **kw)
+
+    def error(self, msg):
+        """One line on stderr, exit 2."""
+        sys.stderr.write(f"{self.name}.py: error: {msg}\n")
+        sys.exit(2)
+
+    def parse(self, argv=None):
+        args = self.parser.parse_args(argv)
+        # models
+        models = []
+        for m in args.model.split(","):
+            m = m.strip()
+            if m.startswith(MODEL_PREFIX):
+                m = m[len(MODEL_PREFIX):]
+            if not m:
+                continue
+            if m not in self.models:
+                self.error(f"--model: unknown model {m!r} for {self.name} "
+                           f"(choose from {', '.join(self.models)})")
+            if m not in models:
+                models.append(m)
+        if not models:
+            self.error("--model: no model given")
+        args.models = models
+        # parameters
+        params = {k: p.default for k, p in self.params.items()}
+        args.params_given = set()
+        for item in args.set:
+            key, eq, value = item.partition("=")
+            key = key.strip()
+            if not eq:
+                self.error(f"--set {item!r}: expected KEY=VALUE")
+            if key not in self.params:
+                known = ", ".join(self.params) or "none"
+                self.error(f"--set: unknown parameter {key!r} for {self.scenario} (known: {known})")
+            try:
+                params[key] = self.params[key].parse(value.strip())
+            except ValueError as e:
+                self.error(f"--set {key}: {e}")
+            args.params_given.add(key)
+        args.params = params
+        args.ops_given = args.ops is not None
+        args.workers_given = args.workers is not None
+        if args.workers is None:
+            args.workers = self.workers
+        if args.ops is None:
+            args.ops = self.ops
+        if args.switch_interval is not None:
+            if args.switch_interval <= 0:
+                self.error("--switch-interval must be greater than 0")
+            sys.setswitchinterval(args.switch_interval / 1e9)
+        args.switch_interval_ns = round(sys.getswitchinterval() * 1e9)
+        if not self.start_method:
+            args.start_method = None
+        return args
+
+
+def _show_default(v):
+    if isinstance(v, list):
+        return ",".join(v)
+    return v
+
+
+def _positive_int(text):
+    try:
+        v = int(text.replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{v} must be at least 1")
+    return v
+
+
+def _duration_arg(text):
+    try:
+        return duration_ns(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+# ---------------------------------------------------------------------------
+# Measurement
+# ---------------------------------------------------------------------------
+
+SUMMARY_KEYS = ("count", "min", "mean", "p50", "p90", "p99", "p999", "max")
+
+
+def summarize(samples):
+    """Nearest-rank summary of integer nanosecond samples (any iterable)."""
+    xs = sorted(samples)
+    n = len(xs)
+    if n == 0:
+        return {k: 0 for k in SUMMARY_KEYS}
+
+    def rank(p):
+        return xs[max(1, math.ceil(p / 100.0 * n)) - 1]
+
+    return {
+        "count": n,
+        "min": xs[0],
+        "mean": round(sum(xs) / n),
+        "p50": rank(50),
+        "p90": rank(90),
+        "p99": rank(99),
+        "p999": rank(99.9),
+        "max": xs[-1],
+    }
+
+
+def warm_up(fn, min_ns=150_000_000):
+    """Call fn() repeatedly for at least min_ns before measuring."""
+    end = perf_counter_ns() + min_ns
+    while perf_counter_ns() < end:
+        fn()
+
+
+def merge(arrays):
+    """Concatenate per-worker latency arrays."""
+    out = array("q")
+    for a in arrays:
+        out.extend(a)
+    return out
+
+
+def _rusage_both():
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (s.ru_utime + c.ru_utime, s.ru_stime + c.ru_stime,
+            s.ru_nvcsw + c.ru_nvcsw, s.ru_nivcsw + c.ru_nivcsw,
+            s.ru_minflt + c.ru_minflt)
+
+
+class Usage:
+    """CPU time, context switches and minor faults of this process plus its
+    reaped children, between start() and stop()."""
+
+    def __init__(self):
+        self.before = _rusage_both()
+
+    def stop(self):
+        a, b = self.before, _rusage_both()
+        return {
+            "cpu_user_ns": round((b[0] - a[0]) * 1e9),
+            "cpu_sys_ns": round((b[1] - a[1]) * 1e9),
+            "voluntary_ctx_switches": b[2] - a[2],
+            "involuntary_ctx_switches": b[3] - a[3],
+            "minor_faults": b[4] - a[4],
+        }
+
+
+# ---------------------------------------------------------------------------
+# Harnesses: run `target(*args_for(i))` for i in range(workers)
+# Each returns (wall_ns, [result of each worker]).
+# ---------------------------------------------------------------------------
+
+
+def run_sequential(target, workers, args_for):
+    """One thread runs every worker's work, one after another."""
+    t0 = perf_counter_ns()
+    results = [target(*args_for(i)) for i in range(workers)]
+    return perf_counter_ns() - t0, results
+
+
+def run_threads(target, workers, args_for):
+    """One threading.Thread per worker, released together by a barrier."""
+    barrier = threading.Barrier(workers + 1)
+    results = [None] * workers
+    starts = [0] * workers
+    ends = [0] * workers
+    errors = []
+
+    def body(i, args):
+        try:
+            barrier.wait()
+            starts[i] = perf_counter_ns()
+            results[i] = target(*args)
+        except BaseException as e:  # reported by the caller
+            errors.append(e)
+            barrier.abort()
+        ends[i] = perf_counter_ns()
+
+    threads = [threading.Thread(target=body, args=(i, args_for(i)), name=f"worker-{i}")
+               for i in range(workers)]
+    for t in threads:
+        t.start()
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:
+        pass
+    t0 = perf_counter_ns()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return max(ends) - min([t0] + starts), results
+
+
+def _proc_entry(conn, barrier, interval_s, target, args):
+    """Body of each worker process: wait for the start, run, send the result."""
+    sys.setswitchinterval(interval_s)
+    try:
+        barrier.wait()
+        start = perf_counter_ns()
+        res = target(*args)
+        end = perf_counter_ns()
+        conn.send(("ok", res, (start, end)))
+    except BaseException as e:
+        try:
+            conn.send(("err", f"{type(e).__name__}: {e}", 0))
+        except Exception:
+            pass
+        raise
+    finally:
+        conn.close()
+
+
+class WorkerFailed(RuntimeError):
+    pass
+
+
+def run_processes(ctx, target, workers, args_for, start_timeout_s=60):
+    """One multiprocessing.Process per worker. The wall time runs from the
+    barrier that releases them all (process creation is excluded and reported
+    separately as startup_ns) to the last worker's end (perf_counter_ns is
+    CLOCK_MONOTONIC on Linux, comparable across processes). Every child is
+    joined before returning, whatever happens."""
+    barrier = ctx.Barrier(workers + 1)
+    procs, conns = [], []
+    t_create = perf_counter_ns()
+    try:
+        for i in range(workers):
+            r, w = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_proc_entry, name=f"worker-{i}",
+                            args=(w, barrier, sys.getswitchinterval(), target, args_for(i)))
+            p.start()
+            w.close()
+            procs.append(p)
+            conns.append(r)
+        try:
+            barrier.wait(timeout=start_timeout_s)
+        except threading.BrokenBarrierError:
+            raise WorkerFailed("a worker process did not start") from None
+        t0 = perf_counter_ns()
+        startup = t0 - t_create
+        results, starts, ends = [], [t0], []
+        for i, r in enumerate(conns):
+            try:
+                status, res, span = r.recv()
+            except EOFError:
+                raise WorkerFailed(f"worker process {i} died "
+                                   f"(exit code {procs[i].exitcode})") from None
+            if status != "ok":
+                raise WorkerFailed(f"worker process {i} failed: {res}")
+            results.append(res)
+            starts.append(span[0])
+            ends.append(span[1])
+        # the wall clock starts when the first worker (or the parent) leaves the
+        # barrier: whoever arrives last releases the others, in any order
+        return max(ends) - min(starts), results, startup
+    finally:
+        for r in conns:
+            r.close()
+        reap(procs)
+
+
+def reap(procs, timeout_s=5):
+    """Join every process; terminate (then kill) the ones that do not exit."""
+    for p in procs:
+        p.join(timeout_s)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+            p.join(timeout_s)
+        if p.is_alive():
+            p.kill()
+            p.join()
+
+
+def mp_context(args):
+    return multiprocessing.get_context(args.start_method or "fork")
+
+
+# ---------------------------------------------------------------------------
+# Runs and reports
+# ---------------------------------------------------------------------------
+
+
+def make_run(model, workers, ops, wall_ns, latencies, counter=None, usage=None, **extra):
+    """One RUN object. `ops` is the total number of operations completed by
+    all workers; throughput is ops / wall."""
+    run = {
+        "model": MODEL_PREFIX + model,
+        "workers": workers,
+        "ops": ops,
+        "wall_ns": int(wall_ns),
+        "throughput_ops_per_s": round(ops / (wall_ns / 1e9), 1) if wall_ns > 0 else None,
+        "speedup": None,
+        "latency_ns": latencies if isinstance(latencies, dict) else summarize(latencies),
+        "counter": counter,
+    }
+    if usage:
+        run.update(usage)
+    run.update(extra)
+    return run
+
+
+def set_speedups(runs):
+    """speedup = sequential wall / this wall for the same amount of work. When a
+    model ran a different number of ops than the baseline (e.g. the Manager's
+    smaller default), the throughput ratio is used, which is the same thing
+    normalised per op."""
+    base = next((r for r in runs if r["model"] == MODEL_PREFIX + "sequential"), None)
+    if base is None:
+        return
+    for r in runs:
+        if r["wall_ns"] <= 0:
+            continue
+        if r["ops"] == base["ops"]:
+            r["speedup"] = round(base["wall_ns"] / r["wall_ns"], 3)
+        elif base["throughput_ops_per_s"] and r["throughput_ops_per_s"]:
+            r["speedup"] = round(r["throughput_ops_per_s"] / base["throughput_ops_per_s"], 3)
+
+
+def machine():
+    return {"cpus": os.cpu_count(), "kernel": platform.release()}
+
+
+def config_of(args):
+    cfg = {
+        "models": [MODEL_PREFIX + m for m in args.models],
+        "workers": args.workers,
+        "ops": args.ops,
+        "switch_interval_ns": args.switch_interval_ns,
+    }
+    if getattr(args, "start_method", None):
+        cfg["start_method"] = args.start_method
+    for k, v in args.params.items():
+        cfg[k] = v
+    return cfg
+
+
+DEFAULT_COLUMNS = [
+    ("model", lambda r: r["model"]),
+    ("workers", lambda r: str(r["workers"])),
+    ("ops", lambda r: fmt_count(r["ops"])),
+    ("wall", lambda r: fmt_ns(r["wall_ns"])),
+    ("ops/s", lambda r: fmt_count(r["throughput_ops_per_s"])),
+    ("speedup", lambda r: "-" if r["speedup"] is None else f"{r['speedup']:.2f}x"),
+    ("p50", lambda r: fmt_ns(r["latency_ns"]["p50"])),
+    ("p99", lambda r: fmt_ns(r["latency_ns"]["p99"])),
+    ("max", lambda r: fmt_ns(r["latency_ns"]["max"])),
+]
+
+
+def table(runs, columns):
+    rows = [[h for h, _ in columns]] + [[f(r) for _, f in columns] for r in runs]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    lines = []
+    for n, row in enumerate(rows):
+        cells = [c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))]
+        lines.append("  ".join(cells).rstrip())
+        if n == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def emit(twin, args, runs, explanation, extra_columns=(), columns=None, extra=None):
+    """Print the report: one JSON object with --json, else a table, then the
+    explanation (a string or a list of lines)."""
+    if args.json:
+        doc = {
+            "twin": twin.name,
+            "python": platform.python_version(),
+            "scenario": twin.scenario,
+            "implementation": platform.python_implementation(),
+            "machine": machine(),
+            "config": config_of(args),
+            "runs": runs,
+        }
+        if extra:
+            doc.update(extra)
+        json.dump(doc, sys.stdout, separators=(",", ":"))
+        sys.stdout.write("\n")
+        return
+    cols = list(columns if columns is not None else DEFAULT_COLUMNS) + list(extra_columns)
+    print(f"{twin.scenario} (CPython {platform.python_version()} twin, "
+          f"switch interval {fmt_ns(args.switch_interval_ns)}, {os.cpu_count()} CPUs)")
+    print(table(runs, cols))
+    if isinstance(explanation, str):
+        explanation = [explanation]
+    for line in explanation:
+        print(line)
+
+
+def stop_helpers():
+    """Stop and reap multiprocessing's helper processes (the forkserver and the
+    resource tracker that spawn/forkserver start). Left alone they outlive this
+    process, get re-parented to PID 1 and, where PID 1 does not reap, stay as
+    zombies. Uses 3.11's private _stop(), which closes the pipe and waitpid()s."""
+    for modname, attr in (("multiprocessing.forkserver", "_forkserver"),
+                          ("multiprocessing.resource_tracker", "_resource_tracker")):
+        helper = getattr(sys.modules.get(modname), attr, None)
+        stop = getattr(helper, "_stop", None)
+        if stop is not None:
+            try:
+                stop()
+            except Exception:
+                pass
+
+
+def run_main(main):
+    """Call main(); turn worker failures into exit 1 and Ctrl-C into 130,
+    each reported as one line on stderr. multiprocessing's helper processes
+    are reaped on every path."""
+    try:
+        _run_main(main)
+    finally:
+        stop_helpers()
+
+
+def _run_main(main):
+    try:
+        main()
+    except WorkerFailed as e:
+        sys.stderr.write(f"error: {e}\n")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(130)
+    except BrokenPipeError:
+        # `twin.py | head`: not an error; stdout is gone, do not flush it again
+        stop_helpers()
+        os._exit(0)

@@ -1,0 +1,255 @@
+#!/usr/bin/env python3
+"""CPython twin of gilbench's `convoy` scenario (bpo-7946, the convoy effect).
+
+One I/O worker does `rounds` request/response round trips of 64 bytes over a
+socket.socketpair() to an echo peer. The peer is a child forked with os.fork()
+before any thread starts, so it runs under its own interpreter and GIL, not
+ours. Meanwhile `cpu_workers` CPU-bound threads spin pure-Python loops until the
+I/O worker is done. The latency is each round trip, from before send() to after
+the reply is received.
+
+What it shows: the reply comes back in microseconds, but the I/O thread dropped
+the GIL to block in recv() and a CPU-bound thread took it. To get it back the
+I/O thread must wait a full switch interval (sys.setswitchinterval, 5 ms by
+default), then ask for a drop; so every round trip costs about one switch
+interval instead of a few microseconds.
+
+Models: `sequential` = the I/O worker alone (the baseline round trip);
+`threads` = the I/O thread plus cpu_workers CPU threads; `processes` (not run by
+default) = the CPU workers are processes, with their own GIL: no convoy.
+
+    python3 scripts/convoy.py [--model sequential,threads] [--set rounds=200]
+        [--set cpu_workers=1] [--switch-interval 5ms] [--json]
+
+--ops is an alias for rounds and --workers N means cpu_workers = N - 1; an
+explicit --set wins.
+"""
+
+import os
+import socket
+import threading
+from array import array
+from time import perf_counter_ns
+
+import _twin
+
+MESSAGE_BYTES = 64
+
+TWIN = _twin.Twin(
+    name="convoy",
+    scenario="convoy",
+    description="An I/O thread's socket round trips beside CPU-bound threads (the convoy effect, bpo-7946).",
+    models=["sequential", "threads", "processes"],
+    default_models=["sequential", "threads"],
+    workers=2,
+    ops=200,
+    params={
+        "rounds": _twin.int_param(200, lo=1, help="round trips done by the I/O worker"),
+        "cpu_workers": _twin.int_param(1, lo=0, help="CPU-bound workers beside the I/O worker"),
+    },
+    start_method=True,
+)
+
+
+# --------------------------------------------------------------------------
+# The echo peer: a forked child with its own GIL
+# --------------------------------------------------------------------------
+
+
+def start_echo_peer():
+    """Fork the echo child; return (our socket, child pid). Must run before any
+    thread is started (fork copies only the calling thread)."""
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 0
+        try:
+            ours.close()
+            buf = bytearray(65536)
+            while True:
+                n = theirs.recv_into(buf)
+                if n == 0:
+                    break
+                theirs.sendall(memoryview(buf)[:n])
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    theirs.close()
+    return ours, pid
+
+
+def stop_echo_peer(sock, pid):
+    sock.close()  # EOF: the child leaves its loop and exits
+    os.waitpid(pid, 0)
+
+
+# --------------------------------------------------------------------------
+# Workers
+# --------------------------------------------------------------------------
+
+
+def io_worker(sock, rounds):
+    """`rounds` round trips of MESSAGE_BYTES. Returns three latency arrays:
+    the round trips, and their send() and receive halves. Both halves are
+    system calls that release the GIL, so beside a CPU-bound thread each half
+    can cost a switch interval to take the GIL back."""
+    lat, sends, recvs = array("q"), array("q"), array("q")
+    now = perf_counter_ns
+    payload = b"x" * MESSAGE_BYTES
+    buf = bytearray(MESSAGE_BYTES)
+    view = memoryview(buf)
+    for _ in range(rounds):
+        t0 = now()
+        sock.sendall(payload)
+        t1 = now()
+        got = 0
+        while got < MESSAGE_BYTES:
+            n = sock.recv_into(view[got:])
+            if n == 0:
+                raise ConnectionError("echo peer closed the socket")
+            got += n
+        t2 = now()
+        lat.append(t2 - t0)
+        sends.append(t1 - t0)
+        recvs.append(t2 - t1)
+    return lat, sends, recvs
+
+
+def cpu_spinner(stop, loops_out, index):
+    """Spin pure-Python loops until `stop` is set; count the inner loops done."""
+    loops = 0
+    x = 1
+    while not stop.is_set():
+        for i in range(1000):
+            x = (x * 31 + i) & 0xFFFF
+        loops += 1
+    loops_out[index] = loops
+
+
+def cpu_spinner_process(stop, ready, loops_value):
+    loops = [0]
+    ready.release()
+    cpu_spinner(stop, loops, 0)
+    loops_value.value = loops[0]
+
+
+def run_threads(sock, rounds, cpu_workers):
+    stop = threading.Event()
+    loops = [0] * cpu_workers
+    spinners = [threading.Thread(target=cpu_spinner, args=(stop, loops, i), name=f"cpu-{i}")
+                for i in range(cpu_workers)]
+    result = {}
+
+    def io_body():
+        t0 = perf_counter_ns()
+        try:
+            result["lat"] = io_worker(sock, rounds)
+        finally:
+            result["wall"] = perf_counter_ns() - t0
+            stop.set()
+
+    io_thread = threading.Thread(target=io_body, name="io")
+    try:
+        for t in spinners:
+            t.start()
+        io_thread.start()
+        io_thread.join()
+    finally:
+        stop.set()
+        for t in spinners:
+            t.join()
+    if "lat" not in result:
+        raise _twin.WorkerFailed("the I/O thread failed")
+    return result["wall"], result["lat"], sum(loops)
+
+
+def run_processes(ctx, sock, rounds, cpu_workers):
+    stop = ctx.Event()
+    ready = ctx.Semaphore(0)
+    values = [ctx.Value("q", 0) for _ in range(cpu_workers)]
+    procs = [ctx.Process(target=cpu_spinner_process, args=(stop, ready, values[i]), name=f"cpu-{i}")
+             for i in range(cpu_workers)]
+    try:
+        for p in procs:
+            p.start()
+        for _ in procs:
+            if not ready.acquire(timeout=60):
+                raise _twin.WorkerFailed("a CPU worker process did not start")
+        t0 = perf_counter_ns()
+        lats = io_worker(sock, rounds)
+        wall = perf_counter_ns() - t0
+    finally:
+        stop.set()
+        _twin.reap(procs)
+    return wall, lats, sum(v.value for v in values)
+
+
+def main():
+    args = TWIN.parse()
+    p = args.params
+    rounds = p["rounds"] if "rounds" in args.params_given or not args.ops_given else args.ops
+    cpu_workers = p["cpu_workers"]
+    if "cpu_workers" not in args.params_given and args.workers_given:
+        cpu_workers = args.workers - 1
+    p["rounds"], p["cpu_workers"] = rounds, cpu_workers
+    args.ops, args.workers = rounds, cpu_workers + 1
+    models = args.models if "sequential" in args.models else ["sequential"] + args.models
+
+    sock, pid = start_echo_peer()  # before any thread exists
+    runs = []
+    try:
+        io_worker(sock, 20)  # warm up the path
+        for model in models:
+            usage = _twin.Usage()
+            if model == "sequential":
+                t0 = perf_counter_ns()
+                lats = io_worker(sock, rounds)
+                wall, loops, workers = perf_counter_ns() - t0, 0, 1
+            elif model == "threads":
+                wall, lats, loops = run_threads(sock, rounds, cpu_workers)
+                workers = cpu_workers + 1
+            else:
+                wall, lats, loops = run_processes(_twin.mp_context(args), sock, rounds, cpu_workers)
+                workers = cpu_workers + 1
+            lat, sends, recvs = lats
+            runs.append(_twin.make_run(model, workers, rounds, wall, lat, usage=usage.stop(),
+                                       cpu_workers=workers - 1, cpu_loops=loops,
+                                       send_ns=_twin.summarize(sends),
+                                       recv_ns=_twin.summarize(recvs)))
+    finally:
+        stop_echo_peer(sock, pid)
+    _twin.set_speedups(runs)
+    _twin.emit(TWIN, args, runs, explain(runs, args), extra_columns=[
+        ("send p50", lambda r: _twin.fmt_ns(r["send_ns"]["p50"])),
+        ("recv p50", lambda r: _twin.fmt_ns(r["recv_ns"]["p50"])),
+        ("cpu loops", lambda r: _twin.fmt_count(r["cpu_loops"])),
+    ])
+
+
+def explain(runs, args):
+    by = {r["model"]: r for r in runs}
+    seq, thr = by.get("cpython-sequential"), by.get("cpython-threads")
+    si_ns = args.switch_interval_ns
+    si = _twin.fmt_ns(si_ns)
+    if not (seq and thr and thr["cpu_workers"] > 0):
+        return f"sequential is the I/O worker alone: the baseline round trip (switch interval {si})."
+    p50 = thr["latency_ns"]["p50"]
+    ratio = p50 / max(1, seq["latency_ns"]["p50"])
+    slow = [name for name, key in (("send()", "send_ns"), ("recv()", "recv_ns"))
+            if thr[key]["p50"] > si_ns / 2]
+    lines = [f"The round trip's p50 went from {_twin.fmt_ns(seq['latency_ns']['p50'])} alone to "
+             f"{_twin.fmt_ns(p50)} beside {thr['cpu_workers']} CPU thread(s) ({ratio:.0f}x, "
+             f"switch interval {si}); send p50 {_twin.fmt_ns(thr['send_ns']['p50'])}, "
+             f"recv p50 {_twin.fmt_ns(thr['recv_ns']['p50'])}."]
+    if slow:
+        lines.append(f"{' and '.join(slow)} released the GIL; a CPU thread took it, and to get it back "
+                     "the I/O thread waited a switch interval, then asked for a drop (the convoy effect).")
+    else:
+        lines.append("This time the I/O thread mostly won the race to retake the GIL after each system "
+                     "call; rerun: usually each call costs a switch interval.")
+    return lines
+
+
+if __name__ == "__main__":
+    _twin.run_main(main)

@@ -1,0 +1,132 @@
+"""The implementation of scripts/queue.py (gilbench's `queue` twin).
+
+It lives here because a module named queue.py cannot import much: any
+`import queue` run from this directory (multiprocessing does it) would find it
+instead of the standard library's module. See queue.py for the documentation.
+"""
+
+import _twin  # first: pins the standard library's queue module (see _twin)
+
+import queue as stdlib_queue  # noqa: E402  (the standard library's)
+import struct  # noqa: E402
+from array import array  # noqa: E402
+from time import perf_counter_ns  # noqa: E402
+
+DEFAULT_OPS = {"threads": 10_000, "processes": 10_000, "manager": 2_000}
+STAMP = struct.Struct("q")
+
+TWIN = _twin.Twin(
+    name="queue",
+    scenario="queue",
+    description="Producers and consumers passing timestamped items through a queue.",
+    models=["threads", "processes", "manager"],
+    default_models=["threads", "processes", "manager"],
+    workers=1,
+    ops=None,
+    params={
+        "producers": _twin.int_param(1, lo=1, help="workers putting items"),
+        "consumers": _twin.int_param(1, lo=1, help="workers getting items"),
+        "item_bytes": _twin.int_param(64, lo=STAMP.size, help="size of one item (starts with its timestamp)"),
+        "maxsize": _twin.int_param(0, lo=0, help="queue bound (0 = unbounded)"),
+    },
+    epilog="--ops default: 10,000 items per producer (threads, processes), 2,000 (manager)",
+    start_method=True,
+)
+
+
+def producer(q, n, item_bytes, consumers):
+    """Put n timestamped items, then one sentinel per consumer; return put() latencies."""
+    lat = array("q")
+    now = perf_counter_ns
+    pack = STAMP.pack
+    pad = b"\0" * (item_bytes - STAMP.size)
+    for _ in range(n):
+        t0 = now()
+        q.put(pack(t0) + pad)
+        lat.append(now() - t0)
+    for _ in range(consumers):
+        q.put(b"")
+    return ("producer", lat)
+
+
+def consumer(q, producers):
+    """Get items until `producers` sentinels were seen; return enqueue-to-dequeue latencies."""
+    lat = array("q")
+    now = perf_counter_ns
+    unpack = STAMP.unpack_from
+    sentinels = 0
+    while sentinels < producers:
+        item = q.get()
+        t1 = now()
+        if not item:
+            sentinels += 1
+            continue
+        lat.append(t1 - unpack(item)[0])
+    return ("consumer", lat)
+
+
+def queue_worker(role, q, n, item_bytes, producers, consumers):
+    if role == "producer":
+        return producer(q, n, item_bytes, consumers)
+    return consumer(q, producers)
+
+
+def run_model(model, args, ops):
+    p = args.params
+    P, C = p["producers"], p["consumers"]
+
+    def args_for(q):
+        return lambda i: ("producer" if i < P else "consumer", q, ops, p["item_bytes"], P, C)
+
+    extra = {}
+    if model == "threads":
+        q = stdlib_queue.Queue(p["maxsize"])
+        wall, results = _twin.run_threads(queue_worker, P + C, args_for(q))
+    elif model == "processes":
+        ctx = _twin.mp_context(args)
+        q = ctx.Queue(p["maxsize"])
+        try:
+            wall, results, extra["startup_ns"] = _twin.run_processes(ctx, queue_worker, P + C, args_for(q))
+        finally:
+            q.close()
+            q.join_thread()
+    else:
+        ctx = _twin.mp_context(args)
+        with ctx.Manager() as m:
+            q = m.Queue(p["maxsize"])
+            wall, results, extra["startup_ns"] = _twin.run_processes(ctx, queue_worker, P + C, args_for(q))
+    gets = _twin.merge(lat for role, lat in results if role == "consumer")
+    puts = _twin.merge(lat for role, lat in results if role == "producer")
+    extra["put_ns"] = _twin.summarize(puts)
+    return wall, gets, extra
+
+
+def main():
+    args = TWIN.parse()
+    if args.workers_given and "producers" not in args.params_given:
+        args.params["producers"] = args.workers
+    P, C = args.params["producers"], args.params["consumers"]
+    args.workers = P + C
+    runs = []
+    for model in args.models:
+        ops = args.ops if args.ops_given else DEFAULT_OPS[model]
+        usage = _twin.Usage()
+        wall, gets, extra = run_model(model, args, ops)
+        runs.append(_twin.make_run(model, P + C, P * ops, wall, gets, usage=usage.stop(),
+                                   producers=P, consumers=C, item_bytes=args.params["item_bytes"],
+                                   **extra))
+    _twin.emit(TWIN, args, runs, explain(runs), extra_columns=[
+        ("put p50", lambda r: _twin.fmt_ns(r["put_ns"]["p50"])),
+    ])
+
+
+def explain(runs):
+    parts = [f"{r['model'][len(_twin.MODEL_PREFIX):]} {_twin.fmt_count(r['throughput_ops_per_s'])} items/s"
+             for r in runs]
+    return [", ".join(parts) + ".",
+            "queue.Queue hands over references under the GIL; multiprocessing.Queue pickles each item "
+            "and a feeder thread writes it to a pipe; a Manager queue costs a round trip to the server "
+            "process per put and per get. With an unbounded queue the latency also counts the time an "
+            "item waits behind the ones put before it."]
+
+

@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""CPython twin of gilbench's `shared-counter` scenario: is `counter += 1` atomic?
+
+N workers each increment one shared counter --ops times; the report counts the
+updates that were lost (expected - observed). What one increment executes, by
+model and `sync` mode, is exactly the statement in OPS below:
+
+  sync        threads (a global int)                processes (multiprocessing.Value)      manager (Manager().Value)
+  none        counter += 1                          v.value += 1   (Value lock=False)      v.value += 1   (2 round trips)
+  none-call   c = counter; c = abs(c); counter = c+1  same shape on v.value                 same shape     (2 round trips)
+  lock        with lock: counter += 1               with lock: v.value += 1 (mp.Lock)      with lock: ... (4 round trips)
+  atomic      next(ticket)  (itertools.count:       with v.get_lock(): v.value += 1        counter.incr() (1 round trip,
+              one C call, atomic under the GIL)     (Python has no atomic int)             server-side method under a lock)
+
+What it shows: in CPython 3.10+ the GIL changes hands only at check points
+(calls and backward jumps), and `counter += 1` on a global has none inside, so
+threads lose nothing in practice; put a call between the read and the write
+(none-call) and a switch there loses everything the other thread did in its
+time slice. Processes run truly in parallel on shared memory and lose updates
+with any unlocked read-modify-write; a Manager turns each access into a
+request/response with its server process.
+
+Latency: timing every op with perf_counter_ns adds two calls (check points)
+per op and halves the none-call losses, so only one op in `sample_every`
+(default 64; 1 for the manager, whose ops are ~100 us round trips) is timed.
+
+Defaults: 2 workers x 1,000,000 ops for sequential/threads, 200,000 for
+processes, 2,000 for the manager. An explicit --ops applies to every model.
+
+    python3 scripts/shared_counter.py [--model threads,processes,manager]
+        [--workers 2] [--ops N] [--set sync=none|none-call|lock|atomic]
+        [--set sample_every=64] [--switch-interval 5ms] [--start-method fork] [--json]
+"""
+
+import itertools
+import threading
+from array import array
+from multiprocessing.managers import SyncManager
+from time import perf_counter_ns  # noqa: F401  (used by the generated workers)
+
+import _twin
+
+DEFAULT_OPS = {"sequential": 1_000_000, "threads": 1_000_000, "processes": 200_000, "manager": 2_000}
+
+TWIN = _twin.Twin(
+    name="shared_counter",
+    scenario="shared-counter",
+    description="N workers increment one shared counter; lost updates are counted.",
+    models=["sequential", "threads", "processes", "manager"],
+    default_models=["threads", "processes", "manager"],
+    workers=2,
+    ops=None,
+    params={
+        "sync": _twin.choice_param("none", ["none", "none-call", "lock", "atomic"],
+                                   help="how an increment is protected"),
+        "sample_every": _twin.int_param(64, lo=1, help="time one op in this many (manager: 1)"),
+    },
+    epilog="--ops default: 1,000,000 (sequential, threads), 200,000 (processes), 2,000 (manager)",
+    start_method=True,
+)
+
+# One increment, per model and sync mode. `counter` is a module global (threads),
+# `v` a shared value, `lock` a lock, `ticket` an itertools.count (threads) or a
+# manager-side counter.
+OPS = {
+    "threads": {
+        "none": "counter += 1",
+        "none-call": "c = counter; c = abs(c); counter = c + 1",
+        "lock": "with lock: counter += 1",
+        "atomic": "next(ticket)",
+    },
+    "processes": {
+        "none": "v.value += 1",
+        "none-call": "c = v.value; c = abs(c); v.value = c + 1",
+        "lock": "with lock: v.value += 1",
+        "atomic": "with v.get_lock(): v.value += 1",
+    },
+    "manager": {
+        "none": "v.value += 1",
+        "none-call": "c = v.value; c = abs(c); v.value = c + 1",
+        "lock": "with lock: v.value += 1",
+        "atomic": "ticket.incr()",
+    },
+}
+OPS["sequential"] = OPS["threads"]
+
+# Each worker is generated from this template so that the op under test is the
+# only thing in the loop: k-1 untimed ops, then one timed op.
+WORKER_TEMPLATE = '''
+def {name}(n, k, v, lock, ticket):
+    global counter
+    lat = array("q")
+    now = perf_counter_ns
+    for _ in range(n // k):
+        for _ in range(k - 1):
+            {op}
+        t0 = now()
+        {op}
+        lat.append(now() - t0)
+    for _ in range(n % k):
+        {op}
+    return lat
+'''
+
+counter = 0  # the threads' shared counter
+
+
+def _worker_name(model, sync):
+    return f"worker_{model}_{sync.replace('-', '_')}"
+
+
+for _model, _ops in OPS.items():
+    for _sync, _op in _ops.items():
+        exec(WORKER_TEMPLATE.format(name=_worker_name(_model, _sync), op=_op), globals())
+
+
+class ServerCounter:
+    """Lives in the manager's server process; incr() is one request."""
+
+    def __init__(self):
+        self._n = 0
+        self._lock = threading.Lock()
+
+    def incr(self):
+        with self._lock:
+            self._n += 1
+
+    def get(self):
+        return self._n
+
+
+class CounterManager(SyncManager):
+    pass
+
+
+CounterManager.register("Counter", ServerCounter)
+
+
+def run_model(model, args, ops):
+    """Run one model; return (wall_ns, latency arrays, observed, extra fields)."""
+    global counter
+    sync = args.params["sync"]
+    k = args.params["sample_every"]
+    if model == "manager" and "sample_every" not in args.params_given:
+        k = 1
+    target = globals()[_worker_name(model, sync)]
+    extra = {"sync": sync, "op": OPS[model][sync], "sample_every": k}
+
+    if model in ("sequential", "threads"):
+        counter = 0
+        lock = threading.Lock()
+        ticket = itertools.count()
+        work = (target, args.workers, lambda i: (ops, k, None, lock, ticket))
+        if model == "sequential":
+            wall, lats = _twin.run_sequential(*work)
+        else:
+            wall, lats = _twin.run_threads(*work)
+        observed = next(ticket) if sync == "atomic" else counter
+        return wall, lats, observed, extra
+
+    ctx = _twin.mp_context(args)
+    if model == "processes":
+        v = ctx.Value("q", 0, lock=(sync == "atomic"))
+        lock = ctx.Lock()
+        wall, lats, startup = _twin.run_processes(ctx, target, args.workers,
+                                                  lambda i: (ops, k, v, lock, None))
+        extra["startup_ns"] = startup
+        return wall, lats, v.value, extra
+
+    # manager
+    with CounterManager(ctx=ctx) as m:
+        v, lock, ticket = m.Value("q", 0), m.Lock(), m.Counter()
+        wall, lats, startup = _twin.run_processes(ctx, target, args.workers,
+                                                  lambda i: (ops, k, v, lock, ticket))
+        observed = ticket.get() if sync == "atomic" else v.value
+    extra["startup_ns"] = startup
+    return wall, lats, observed, extra
+
+
+def main():
+    args = TWIN.parse()
+    models = args.models if "sequential" in args.models else ["sequential"] + args.models
+    runs = []
+    for model in models:
+        ops = args.ops if args.ops_given else DEFAULT_OPS[model]
+        usage = _twin.Usage()
+        wall, lats, observed, extra = run_model(model, args, ops)
+        expected = args.workers * ops
+        workers = args.workers
+        runs.append(_twin.make_run(
+            model, workers, expected, wall, _twin.merge(lats),
+            counter={"expected": expected, "observed": observed, "lost": expected - observed},
+            usage=usage.stop(), **extra))
+    _twin.set_speedups(runs)
+    _twin.emit(TWIN, args, runs, explain(runs, args), extra_columns=[
+        ("lost", lambda r: f"{r['counter']['lost']:,}"),
+        ("lost %", lambda r: f"{100 * r['counter']['lost'] / r['counter']['expected']:.1f}%"),
+        ("op", lambda r: r["op"]),
+    ])
+
+
+def explain(runs, args):
+    sync = args.params["sync"]
+    lines = []
+    by = {r["model"]: r for r in runs}
+    t = by.get("cpython-threads")
+    if t:
+        pct = 100 * t["counter"]["lost"] / t["counter"]["expected"]
+        if sync == "none":
+            lines.append(f"threads lost {pct:.1f}%: `counter += 1` has no check point between its read "
+                         "and write, and CPython 3.10+ drops the GIL only at check points (calls, backward jumps).")
+        elif sync == "none-call":
+            lines.append(f"threads lost {pct:.1f}%: the call between read and write is a check point; "
+                         "a switch there makes the thread write back a stale value, erasing the other "
+                         "thread's whole time slice of increments.")
+        else:
+            lines.append(f"threads lost {pct:.1f}% with `{t['op']}` "
+                         f"({_twin.fmt_ns(t['latency_ns']['p50'])} per op).")
+    p = by.get("cpython-processes")
+    if p:
+        pct = 100 * p["counter"]["lost"] / p["counter"]["expected"]
+        if p["counter"]["lost"]:
+            lines.append(f"processes lost {pct:.1f}%: they run in parallel on shared memory, so only a "
+                         "lock makes the read-modify-write safe.")
+        else:
+            lines.append(f"processes lost nothing with `{p['op']}`, at "
+                         f"{_twin.fmt_ns(p['latency_ns']['p50'])} per op (a cross-process semaphore).")
+    m = by.get("cpython-manager")
+    if m:
+        lines.append(f"manager: {_twin.fmt_ns(m['latency_ns']['p50'])} per op (requests to the server "
+                     f"process), lost {100 * m['counter']['lost'] / m['counter']['expected']:.1f}%.")
+    return lines
+
+
+if __name__ == "__main__":
+    _twin.run_main(main)

@@ -1,0 +1,207 @@
+//! The command line: commands and their flags, nothing else.
+//!
+//! Flags are turned into a validated [`crate::plan::Plan`] in one place
+//! (`plan.rs`); nothing here checks more than clap's own parsing.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// See, on your own machine, how CPython's GIL, OS threads, processes and a
+/// multiprocessing Manager really behave.
+#[derive(Debug, Parser)]
+#[command(name = "gilbench", version, about, long_about = None)]
+#[command(after_help = "Examples:
+  gilbench list
+  gilbench scenario cpu-bound
+  gilbench scenario convoy --switch-interval 1ms
+  gilbench scenario shared-counter --set sync=none-call --format json
+  gilbench ctxswitch --pin same")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// gilbench's commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the built-in scenarios: name, models, one line each.
+    #[command(after_help = "Example:\n  gilbench list --format json")]
+    List(ListArgs),
+    /// Run one scenario under its models, side by side.
+    #[command(after_help = "Examples:
+  gilbench scenario cpu-bound
+  gilbench scenario cpu-bound --model gil,threads --workers 4 --ops 20
+  gilbench scenario convoy --switch-interval 1ms
+  gilbench scenario shared-counter --set sync=lock --model threads
+  gilbench scenario io-bound --duration 2s --format json --output io.json
+  gilbench scenario ./my-scenario.toml")]
+    Scenario(ScenarioArgs),
+    /// Measure what a context switch costs (threads, processes, the GIL).
+    #[command(after_help = "Examples:
+  gilbench ctxswitch
+  gilbench ctxswitch --mode process-pipe,thread-futex --pin same --rounds 100000
+
+Compare with `perf bench sched pipe` (process-pipe) and `perf bench sched pipe -T`
+(thread-pipe). perf prints usecs/op for a round trip, i.e. two switches; gilbench
+prints ns per switch (round trip / 2).")]
+    Ctxswitch(CtxswitchArgs),
+    /// Measure what creating a worker costs (threads, fork, posix_spawn, exec).
+    #[command(after_help = "Examples:
+  gilbench spawn
+  gilbench spawn --heap 0,64M,512M")]
+    Spawn(SpawnArgs),
+    /// Show zombie processes and how they are reaped.
+    #[command(after_help = "Examples:
+  gilbench zombie
+  gilbench zombie --children 100 --reap sigchld
+  gilbench zombie --orphans
+  gilbench zombie --reap none --hold 10s   # run `ps -el` meanwhile")]
+    Zombie(ZombieArgs),
+}
+
+/// Report format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A readable table (the default).
+    Table,
+    /// One JSON object.
+    Json,
+    /// Comma-separated values, one row per run.
+    Csv,
+    /// A Markdown table.
+    Markdown,
+}
+
+/// Options every command shares.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Report format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print nothing but the report (no progress, no notes).
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `gilbench list`.
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `--manager-gil`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OnOff {
+    /// Enabled.
+    On,
+    /// Disabled.
+    Off,
+}
+
+/// `gilbench scenario`.
+#[derive(Debug, Clone, Args)]
+pub struct ScenarioArgs {
+    /// A built-in scenario name (see `gilbench list`) or a path to a TOML file.
+    #[arg(value_name = "NAME|FILE.toml")]
+    pub scenario: String,
+    /// Models to run, comma-separated: sequential, gil, gil-legacy, threads,
+    /// processes, manager.
+    #[arg(long, value_delimiter = ',', value_name = "MODEL,...")]
+    pub model: Vec<String>,
+    /// Workers per model.
+    #[arg(long, value_name = "N")]
+    pub workers: Option<i64>,
+    /// Operations per worker.
+    #[arg(long, value_name = "N", conflicts_with = "duration")]
+    pub ops: Option<i64>,
+    /// Run each model for this long instead of a fixed number of ops (`2s`).
+    #[arg(long, value_name = "D")]
+    pub duration: Option<String>,
+    /// CPython's switch interval (`sys.setswitchinterval`), e.g. `5ms`, `250us`.
+    #[arg(long, value_name = "D")]
+    pub switch_interval: Option<String>,
+    /// Python 2's check interval in ticks (`gil-legacy`).
+    #[arg(long, value_name = "N")]
+    pub check_interval: Option<i64>,
+    /// How `processes` and `manager` start workers: fork, spawn or forkserver.
+    #[arg(long, value_name = "M")]
+    pub start_method: Option<String>,
+    /// Override a scenario parameter, e.g. `--set sync=lock` (repeatable).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Stop a model that runs longer than this; exit code 1.
+    #[arg(long, value_name = "D")]
+    pub timeout: Option<String>,
+    /// Whether the manager server's threads share one simulated GIL.
+    #[arg(long, value_enum, default_value = "on")]
+    pub manager_gil: OnOff,
+    /// Write a Chrome Trace Event file (open it in Perfetto or chrome://tracing).
+    #[arg(long, value_name = "FILE.json")]
+    pub trace: Option<PathBuf>,
+    /// Events kept per worker for --trace, --timeline and --plot-timeline.
+    #[arg(long, value_name = "N", default_value_t = 200_000)]
+    pub trace_limit: usize,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `gilbench ctxswitch`.
+#[derive(Debug, Clone, Args)]
+pub struct CtxswitchArgs {
+    /// Probes to run, comma-separated: thread-futex, thread-pipe, process-pipe,
+    /// process-futex, eventfd, yield, gil-handoff (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "MODE,...")]
+    pub mode: Vec<String>,
+    /// CPU placement, comma-separated: same (one CPU: a pure switch), cross (two
+    /// CPUs: a wake-up across CPUs), none (the scheduler decides).
+    #[arg(long, value_delimiter = ',', value_name = "PIN,...", default_value = "same,none")]
+    pub pin: Vec<String>,
+    /// Measured round trips per probe.
+    #[arg(long, value_name = "N", default_value_t = 20_000)]
+    pub rounds: u64,
+    /// Round trips run first and not measured.
+    #[arg(long, value_name = "N", default_value_t = 2_000)]
+    pub warmup: u64,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `gilbench spawn`.
+#[derive(Debug, Clone, Args)]
+pub struct SpawnArgs {
+    /// Methods, comma-separated: thread, fork, posix-spawn, fork-exec (default: all).
+    #[arg(long, value_delimiter = ',', value_name = "METHOD,...")]
+    pub method: Vec<String>,
+    /// Parent heap sizes to try, comma-separated: `0,64M,512M,2G`.
+    #[arg(long, value_delimiter = ',', value_name = "SIZE,...", default_value = "0,64M")]
+    pub heap: Vec<String>,
+    /// Creations measured per method and heap size.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub iterations: u64,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `gilbench zombie`.
+#[derive(Debug, Clone, Args)]
+pub struct ZombieArgs {
+    /// Children to fork; each exits at once.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub children: u64,
+    /// How to reap: waitpid, wnohang-loop, sigchld, pidfd or none.
+    #[arg(long, value_name = "STRATEGY", default_value = "waitpid")]
+    pub reap: String,
+    /// Show re-parenting: each child forks a grandchild and exits.
+    #[arg(long)]
+    pub orphans: bool,
+    /// Keep the zombies on show this long before reaping (`10s`).
+    #[arg(long, value_name = "D")]
+    pub hold: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}

@@ -1,0 +1,125 @@
+//! Measurement: latency histograms, resource-usage deltas, and the machine.
+//!
+//! Everything timed in gilbench is recorded in nanoseconds into an HdrHistogram with
+//! three significant digits, so a p99.9 is as trustworthy as a mean and per-worker
+//! histograms merge exactly.
+
+mod rusage;
+
+pub use rusage::{Rusage, RusageDelta};
+
+use serde::{Deserialize, Serialize};
+
+/// A latency histogram in nanoseconds.
+pub type Histogram = hdrhistogram::Histogram<u64>;
+
+/// The largest value tracked exactly: one hour in ns. Larger values saturate.
+const HIGHEST_NS: u64 = 3_600_000_000_000;
+
+/// An empty histogram: 1 ns to 1 h at three significant digits.
+pub fn new_histogram() -> Histogram {
+    Histogram::new_with_bounds(1, HIGHEST_NS, 3).expect("static histogram bounds are valid")
+}
+
+/// A latency summary as PRODUCT.md fixes it: integer nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Number of samples.
+    pub count: u64,
+    /// Smallest sample.
+    pub min: u64,
+    /// Mean, rounded to the nearest ns.
+    pub mean: u64,
+    /// Median.
+    pub p50: u64,
+    /// 90th percentile.
+    pub p90: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// 99.9th percentile.
+    pub p999: u64,
+    /// Largest sample.
+    pub max: u64,
+}
+
+impl Summary {
+    /// Summarises `hist`; all zeros when it is empty.
+    pub fn of(hist: &Histogram) -> Summary {
+        if hist.is_empty() {
+            return Summary::default();
+        }
+        Summary {
+            count: hist.len(),
+            min: hist.min(),
+            mean: hist.mean().round() as u64,
+            p50: hist.value_at_quantile(0.50),
+            p90: hist.value_at_quantile(0.90),
+            p99: hist.value_at_quantile(0.99),
+            p999: hist.value_at_quantile(0.999),
+            max: hist.max(),
+        }
+    }
+}
+
+/// Nanoseconds in a duration, saturating at `u64::MAX`.
+pub fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Serialises a histogram in HdrHistogram's V2 format (for crossing a process boundary).
+pub fn histogram_to_bytes(hist: &Histogram) -> Vec<u8> {
+    let mut out = Vec::new();
+    use hdrhistogram::serialization::Serializer;
+    hdrhistogram::serialization::V2Serializer::new()
+        .serialize(hist, &mut out)
+        .expect("serialising into a Vec cannot fail");
+    out
+}
+
+/// Reads a V2-serialised histogram.
+pub fn histogram_from_bytes(bytes: &[u8]) -> std::io::Result<Histogram> {
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut std::io::Cursor::new(bytes))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{e:?}")))
+}
+
+/// The machine a report was measured on.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    /// CPUs this process may run on.
+    pub cpus: usize,
+    /// Kernel release (`uname -r`).
+    pub kernel: String,
+}
+
+impl Machine {
+    /// Reads the current machine.
+    pub fn current() -> Machine {
+        Machine {
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            kernel: nix::sys::utsname::uname()
+                .map(|u| u.release().to_string_lossy().into_owned())
+                .unwrap_or_else(|_| "unknown".into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_and_roundtrip() {
+        let mut h = new_histogram();
+        for v in 1..=1000u64 {
+            h.record(v * 1000).unwrap();
+        }
+        let s = Summary::of(&h);
+        assert_eq!(s.count, 1000);
+        assert!((499_000..=501_000).contains(&s.p50), "{s:?}");
+        assert!(s.max >= 999_000);
+        let back = histogram_from_bytes(&histogram_to_bytes(&h)).unwrap();
+        assert_eq!(Summary::of(&back), s);
+        assert_eq!(Summary::of(&new_histogram()), Summary::default());
+    }
+}

@@ -1,0 +1,165 @@
+//! Concurrency models: how a workload's workers are run.
+//!
+//! Every model runs the same [`worker::run_worker`] loop; they differ only in what a
+//! worker is (a turn on one thread, an OS thread, a process) and which lock it must
+//! hold. Each returns a [`ModelRun`]: raw measurements, not yet a report.
+
+mod sequential;
+mod threaded;
+pub mod worker;
+
+use crate::interp::GilStats;
+use crate::measure::{new_histogram, Histogram, RusageDelta};
+use crate::plan::{ModelKind, Plan};
+use crate::trace::Event;
+use crate::workload::Outcome;
+use std::time::Duration;
+
+/// A run that failed: exit code 1 (130 for an interruption).
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A worker returned an error or panicked.
+    #[error("{model}: worker {index} failed: {message}")]
+    WorkerFailed {
+        /// The model.
+        model: ModelKind,
+        /// The worker's index.
+        index: usize,
+        /// What went wrong.
+        message: String,
+    },
+    /// Workers still running at the timeout.
+    #[error("{model}: timed out after {timeout:?}; workers still running: {workers:?}")]
+    Timeout {
+        /// The model.
+        model: ModelKind,
+        /// `--timeout`.
+        timeout: Duration,
+        /// Indexes of the workers that had not finished.
+        workers: Vec<usize>,
+    },
+    /// The model is not available in this build.
+    #[error("model `{0}` is not implemented yet")]
+    Unsupported(ModelKind),
+    /// The OS refused something (a thread, a mapping).
+    #[error("{model}: {what}: {source}")]
+    Os {
+        /// The model.
+        model: ModelKind,
+        /// What was being done.
+        what: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// SIGINT or SIGTERM.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+/// One worker's trace, ready for exporters.
+#[derive(Debug, Clone)]
+pub struct WorkerTrace {
+    /// The OS process the worker ran in.
+    pub pid: u32,
+    /// Worker index.
+    pub index: usize,
+    /// Its role (`cpu`, `io`, …).
+    pub role: &'static str,
+    /// Events, ns since the run's epoch.
+    pub events: Vec<Event>,
+    /// Events not kept (over `--trace-limit`).
+    pub dropped: u64,
+}
+
+/// What one model measured.
+#[derive(Debug)]
+pub struct ModelRun {
+    /// The model.
+    pub model: ModelKind,
+    /// Workers that ran.
+    pub workers: usize,
+    /// Ops completed by foreground workers (those whose latencies are reported).
+    pub ops: u64,
+    /// Ops completed by all workers.
+    pub total_ops: u64,
+    /// From the start line until the last worker finished.
+    pub wall: Duration,
+    /// Foreground workers' op latencies, merged.
+    pub latency: Histogram,
+    /// GIL statistics merged over workers; `None` without a GIL.
+    pub gil: Option<GilStats>,
+    /// Time the GIL was held, summed over workers.
+    pub gil_held: Duration,
+    /// CPU time, context switches, faults.
+    pub usage: RusageDelta,
+    /// What the workload reports (counters, extras).
+    pub outcome: Outcome,
+    /// Time to start the workers (processes), shown apart from the work.
+    pub startup: Option<Duration>,
+    /// Per-worker traces (empty unless tracing).
+    pub traces: Vec<WorkerTrace>,
+}
+
+/// Runs `plan`'s workload under `model`.
+pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
+    match model {
+        ModelKind::Sequential => sequential::run(plan),
+        ModelKind::Gil | ModelKind::GilLegacy | ModelKind::Threads => threaded::run(plan, model),
+        ModelKind::Processes | ModelKind::Manager => Err(RunError::Unsupported(model)),
+    }
+}
+
+/// Merges per-worker results into a [`ModelRun`] (without usage and outcome).
+fn merge(
+    plan: &Plan,
+    model: ModelKind,
+    results: Vec<worker::WorkerResult>,
+    wall: Duration,
+    pid: u32,
+) -> ModelRun {
+    let mut latency = new_histogram();
+    let mut gil = GilStats::default();
+    let mut held = Duration::ZERO;
+    let (mut ops, mut total_ops) = (0, 0);
+    let mut traces = Vec::new();
+    let specs = plan.workload.workers();
+    for r in results {
+        total_ops += r.ops;
+        if r.foreground {
+            ops += r.ops;
+            latency
+                .add(&r.latency)
+                .expect("latency histograms share their bounds");
+        }
+        gil.merge(&r.gil);
+        let not_held = Duration::from_nanos(r.gil.waited_ns + r.gil.released_ns);
+        held += r.busy.saturating_sub(not_held);
+        if plan.trace.enabled {
+            traces.push(WorkerTrace {
+                pid,
+                index: r.index,
+                role: specs[r.index].role,
+                events: r.events,
+                dropped: r.dropped_events,
+            });
+        }
+    }
+    let has_gil = matches!(
+        model,
+        ModelKind::Gil | ModelKind::GilLegacy | ModelKind::Processes
+    );
+    ModelRun {
+        model,
+        workers: specs.len(),
+        ops,
+        total_ops,
+        wall,
+        latency,
+        gil: has_gil.then_some(gil),
+        gil_held: if has_gil { held } else { Duration::ZERO },
+        usage: RusageDelta::default(),
+        outcome: Outcome::default(),
+        startup: None,
+        traces,
+    }
+}

@@ -1,0 +1,152 @@
+//! The measured op loop every model runs, on whatever thread or process it gives.
+//!
+//! Keeping one loop for all models is what makes their numbers comparable: the
+//! harness costs the same everywhere — one clock read and one histogram record per
+//! op (the end of one op is the start of the next).
+
+use crate::interp::{GilStats, Interp, Lock};
+use crate::measure::{nanos, new_histogram, Histogram};
+use crate::plan::{Amount, TraceConfig};
+use crate::shm::SharedRegion;
+use crate::trace::{Event, TraceBuf};
+use crate::workload::Workload;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Waits until every worker of a run is ready, so they start together.
+pub trait StartGate: Sync {
+    /// Arrives, and blocks until all have arrived.
+    fn arrive_and_wait(&self);
+}
+
+impl StartGate for std::sync::Barrier {
+    fn arrive_and_wait(&self) {
+        self.wait();
+    }
+}
+
+/// Needs no waiting: the sequential model runs one worker at a time.
+#[derive(Debug)]
+pub struct NoGate;
+
+impl StartGate for NoGate {
+    fn arrive_and_wait(&self) {}
+}
+
+/// What workers of one run share to start and stop together. The atomics may live
+/// in shared memory, so processes can use the same loop.
+pub struct Control<'c> {
+    /// Set when workers must stop: duration over, foreground done, timeout.
+    pub stop: &'c AtomicU32,
+    /// Foreground workers still running; the last one out sets `stop`.
+    pub foreground_left: &'c AtomicU64,
+    /// The start line.
+    pub gate: &'c dyn StartGate,
+    /// Time zero of the run, for traces.
+    pub epoch: Instant,
+    /// How much work.
+    pub amount: Amount,
+    /// Tracing.
+    pub trace: TraceConfig,
+}
+
+impl std::fmt::Debug for Control<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control").field("amount", &self.amount).finish()
+    }
+}
+
+/// One worker's results.
+#[derive(Debug)]
+pub struct WorkerResult {
+    /// Worker index.
+    pub index: usize,
+    /// Ops completed.
+    pub ops: u64,
+    /// Whether its latencies count toward the report.
+    pub foreground: bool,
+    /// Per-op latency, ns.
+    pub latency: Histogram,
+    /// GIL statistics.
+    pub gil: GilStats,
+    /// Time from start line to done.
+    pub busy: Duration,
+    /// When it finished.
+    pub finished: Instant,
+    /// Trace events and how many were dropped.
+    pub events: Vec<Event>,
+    /// Events not kept.
+    pub dropped_events: u64,
+}
+
+/// Prepares worker `index`, waits at the start line, runs its ops, returns results.
+pub fn run_worker(
+    workload: &dyn Workload,
+    index: usize,
+    shared: &SharedRegion,
+    lock: Lock<'_>,
+    control: &Control<'_>,
+) -> std::io::Result<WorkerResult> {
+    let spec = workload.workers()[index].clone();
+    let mut body = match workload.worker(index, shared) {
+        Ok(body) => body,
+        Err(e) => {
+            // Still arrive, or the others would wait for us forever.
+            control.stop.store(1, Ordering::Relaxed);
+            control.gate.arrive_and_wait();
+            return Err(e);
+        }
+    };
+    let trace = if control.trace.enabled {
+        TraceBuf::new(control.epoch, control.trace.limit)
+    } else {
+        TraceBuf::disabled()
+    };
+    let limit = match (control.amount, spec.ops) {
+        (Amount::Ops(_), Some(n)) => n,
+        _ => u64::MAX,
+    };
+    let mut latency = new_histogram();
+    let mut interp = Interp::new(index, lock, trace);
+
+    control.gate.arrive_and_wait();
+    let start = Instant::now();
+    interp.enter();
+    let mut ops = 0;
+    let mut result = Ok(());
+    let mut t0 = Instant::now();
+    while ops < limit && control.stop.load(Ordering::Relaxed) == 0 {
+        if let Err(e) = body.op(&mut interp) {
+            result = Err(e);
+            break;
+        }
+        let t1 = Instant::now();
+        latency.saturating_record(nanos(t1 - t0));
+        t0 = t1;
+        ops += 1;
+    }
+    interp.exit();
+    let finished = Instant::now();
+    drop(body);
+
+    if spec.is_foreground() && control.foreground_left.fetch_sub(1, Ordering::AcqRel) == 1 {
+        control.stop.store(1, Ordering::Relaxed);
+    }
+    if result.is_err() {
+        control.stop.store(1, Ordering::Relaxed);
+    }
+    result?;
+    let (gil, trace) = interp.into_parts();
+    let (events, dropped_events) = trace.into_parts();
+    Ok(WorkerResult {
+        index,
+        ops,
+        foreground: spec.is_foreground(),
+        latency,
+        gil,
+        busy: finished - start,
+        finished,
+        events,
+        dropped_events,
+    })
+}

@@ -1,0 +1,172 @@
+//! Reports: one serialisable result per command, and exporters from it to bytes.
+//!
+//! Measurements become a [`ScenarioReport`] here and nowhere else; exporters
+//! (`table`, `json`, …) are pure functions of it, so they are easy to test and a new
+//! format never touches measuring code.
+
+pub mod format;
+pub mod json;
+pub mod table;
+
+use crate::measure::{nanos, Machine, Summary};
+use crate::model::{ModelRun, WorkerTrace};
+use crate::plan::{ModelKind, Plan};
+use crate::workload::CounterOutcome;
+use serde::Serialize;
+
+/// gilbench's version, as every JSON report states it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The result of `gilbench scenario`.
+#[derive(Debug, Serialize)]
+pub struct ScenarioReport {
+    /// gilbench's version.
+    pub gilbench: &'static str,
+    /// Always `"scenario"`.
+    pub kind: &'static str,
+    /// The scenario's name.
+    pub scenario: String,
+    /// One line on what it shows.
+    pub summary: String,
+    /// Where it was measured.
+    pub machine: Machine,
+    /// The validated settings.
+    pub config: serde_json::Value,
+    /// One entry per model, in the order they ran.
+    pub runs: Vec<RunReport>,
+    /// What the user just saw, and why.
+    pub explanation: String,
+}
+
+/// One model's row.
+#[derive(Debug, Serialize)]
+pub struct RunReport {
+    /// The model's name.
+    pub model: String,
+    /// Workers that ran.
+    pub workers: usize,
+    /// Ops whose latencies are reported (the foreground workers').
+    pub ops: u64,
+    /// Ops by all workers, including background ones.
+    pub total_ops: u64,
+    /// Start line to last worker done, ns.
+    pub wall_ns: u64,
+    /// `ops` per second of wall time.
+    pub throughput_ops_per_s: f64,
+    /// Throughput relative to `sequential` (null without a sequential run).
+    pub speedup: Option<f64>,
+    /// Per-op latency.
+    pub latency_ns: Summary,
+    /// User CPU time, ns.
+    pub cpu_user_ns: u64,
+    /// System CPU time, ns.
+    pub cpu_sys_ns: u64,
+    /// Voluntary context switches.
+    pub voluntary_ctx_switches: u64,
+    /// Involuntary context switches.
+    pub involuntary_ctx_switches: u64,
+    /// Minor page faults.
+    pub minor_faults: u64,
+    /// Time to start workers (processes), ns; null for thread models.
+    pub startup_ns: Option<u64>,
+    /// GIL statistics, null without a GIL.
+    pub gil: Option<GilReport>,
+    /// Lost updates, null for workloads without a counter.
+    pub counter: Option<CounterOutcome>,
+    /// Scenario-specific fields.
+    #[serde(flatten)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
+    /// The merged latency histogram (for `.hgrm` files and plots).
+    #[serde(skip)]
+    pub histogram: crate::measure::Histogram,
+    /// Per-worker traces (with `--trace`).
+    #[serde(skip)]
+    pub traces: Vec<WorkerTrace>,
+}
+
+/// GIL statistics of one run.
+#[derive(Debug, Serialize)]
+pub struct GilReport {
+    /// Times any thread took the GIL.
+    pub acquisitions: u64,
+    /// Times a waiter set the drop request.
+    pub drop_requests: u64,
+    /// Times a holder dropped on request and waited for another to take it.
+    pub forced_switches: u64,
+    /// Time the GIL was held / wall time.
+    pub hold_fraction: f64,
+    /// Wait per acquisition.
+    pub wait_ns: Summary,
+}
+
+impl ScenarioReport {
+    /// Builds the report from the model runs, in order.
+    pub fn new(plan: &Plan, runs: Vec<ModelRun>) -> ScenarioReport {
+        let baseline = runs
+            .iter()
+            .find(|r| r.model == ModelKind::Sequential)
+            .map(throughput);
+        let runs = runs
+            .into_iter()
+            .map(|run| RunReport::new(run, baseline))
+            .collect();
+        ScenarioReport {
+            gilbench: VERSION,
+            kind: "scenario",
+            scenario: plan.scenario.clone(),
+            summary: plan.summary.clone(),
+            machine: Machine::current(),
+            config: plan.config_json(),
+            runs,
+            explanation: plan.explanation.clone(),
+        }
+    }
+}
+
+fn throughput(run: &ModelRun) -> f64 {
+    let secs = run.wall.as_secs_f64();
+    if secs > 0.0 {
+        run.ops as f64 / secs
+    } else {
+        0.0
+    }
+}
+
+impl RunReport {
+    fn new(run: ModelRun, baseline: Option<f64>) -> RunReport {
+        let tput = throughput(&run);
+        let wall_ns = nanos(run.wall);
+        let gil = run.gil.as_ref().map(|g| GilReport {
+            acquisitions: g.acquisitions,
+            drop_requests: g.drop_requests,
+            forced_switches: g.forced_switches,
+            hold_fraction: if wall_ns > 0 {
+                nanos(run.gil_held) as f64 / wall_ns as f64
+            } else {
+                0.0
+            },
+            wait_ns: Summary::of(&g.wait),
+        });
+        RunReport {
+            model: run.model.name().to_string(),
+            workers: run.workers,
+            ops: run.ops,
+            total_ops: run.total_ops,
+            wall_ns,
+            throughput_ops_per_s: tput,
+            speedup: baseline.filter(|b| *b > 0.0).map(|b| tput / b),
+            latency_ns: Summary::of(&run.latency),
+            cpu_user_ns: run.usage.cpu_user_ns,
+            cpu_sys_ns: run.usage.cpu_sys_ns,
+            voluntary_ctx_switches: run.usage.voluntary_ctx_switches,
+            involuntary_ctx_switches: run.usage.involuntary_ctx_switches,
+            minor_faults: run.usage.minor_faults,
+            startup_ns: run.startup.map(nanos),
+            gil,
+            counter: run.outcome.counter,
+            extra: run.outcome.extra,
+            histogram: run.latency,
+            traces: run.traces,
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The terminal report: a row per model, GIL details, and the explanation.
+
+use super::format::{count, duration_ns, rate};
+use super::ScenarioReport;
+use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
+
+/// Renders a scenario report as text tables.
+pub fn render(report: &ScenarioReport) -> Vec<u8> {
+    let mut out = String::new();
+    out.push_str(&format!(
+        "gilbench {} · scenario {} · {} CPUs · Linux {}\n{}\n\n",
+        report.gilbench, report.scenario, report.machine.cpus, report.machine.kernel, report.summary
+    ));
+    out.push_str(&main_table(report).to_string());
+    out.push('\n');
+    if report.runs.iter().any(|r| r.gil.is_some()) {
+        out.push('\n');
+        out.push_str(&gil_table(report).to_string());
+        out.push('\n');
+    }
+    out.push('\n');
+    out.push_str(&report.explanation);
+    out.push('\n');
+    out.into_bytes()
+}
+
+fn new_table(header: Vec<&str>) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_HORIZONTAL_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.clone());
+    for i in 1..header.len() {
+        if let Some(column) = table.column_mut(i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table
+}
+
+fn main_table(report: &ScenarioReport) -> Table {
+    let counters = report.runs.iter().any(|r| r.counter.is_some());
+    let startup = report.runs.iter().any(|r| r.startup_ns.is_some());
+    let mut header = vec![
+        "model", "wall", "ops/s", "speedup", "p50", "p99", "max", "cpu user+sys", "ctx sw vol/invol",
+    ];
+    if startup {
+        header.insert(2, "start-up");
+    }
+    if counters {
+        header.push("lost updates");
+    }
+    let mut table = new_table(header);
+    for run in &report.runs {
+        let mut row = vec![
+            run.model.clone(),
+            duration_ns(run.wall_ns),
+            rate(run.throughput_ops_per_s),
+            run.speedup.map_or("–".into(), |s| format!("{s:.2}x")),
+            duration_ns(run.latency_ns.p50),
+            duration_ns(run.latency_ns.p99),
+            duration_ns(run.latency_ns.max),
+            duration_ns(run.cpu_user_ns + run.cpu_sys_ns),
+            format!(
+                "{}/{}",
+                count(run.voluntary_ctx_switches),
+                count(run.involuntary_ctx_switches)
+            ),
+        ];
+        if startup {
+            row.insert(2, run.startup_ns.map_or("–".into(), duration_ns));
+        }
+        if counters {
+            row.push(run.counter.map_or("–".into(), |c| {
+                let pct = if c.expected > 0 {
+                    100.0 * c.lost as f64 / c.expected as f64
+                } else {
+                    0.0
+                };
+                format!("{} ({pct:.1}%)", count(c.lost))
+            }));
+        }
+        table.add_row(row);
+    }
+    table
+}
+
+fn gil_table(report: &ScenarioReport) -> Table {
+    let mut table = new_table(vec![
+        "GIL",
+        "held",
+        "acquisitions",
+        "drop requests",
+        "forced switches",
+        "wait p50",
+        "wait p99",
+        "wait max",
+    ]);
+    for run in &report.runs {
+        let Some(gil) = &run.gil else { continue };
+        table.add_row(vec![
+            run.model.clone(),
+            format!("{:.0}%", gil.hold_fraction * 100.0),
+            count(gil.acquisitions),
+            count(gil.drop_requests),
+            count(gil.forced_switches),
+            duration_ns(gil.wait_ns.p50),
+            duration_ns(gil.wait_ns.p99),
+            duration_ns(gil.wait_ns.max),
+        ]);
+    }
+    table
+}

@@ -1,0 +1,204 @@
+//! Typed views of the shared mapping, and a lock that works across processes.
+//!
+//! A workload lays out its shared state with a [`Layout`]: a deterministic sequence
+//! of `place` calls. Running the same sequence again over the same bytes (in a forked
+//! child, or in a `spawn` child that mapped the same memory elsewhere) yields the same
+//! objects, because nothing stored in the mapping is a pointer.
+
+use crate::sys;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Types that may live in shared memory: valid at all-zero bytes, no pointers,
+/// mutated only through atomics.
+///
+/// # Safety
+/// Implementors promise exactly that.
+pub unsafe trait ShmPod: Sync {}
+// SAFETY: atomics are valid at zero, hold no pointers and mutate through `&self`.
+unsafe impl ShmPod for AtomicU64 {}
+// SAFETY: as above.
+unsafe impl ShmPod for AtomicI64 {}
+// SAFETY: as above.
+unsafe impl ShmPod for AtomicU32 {}
+// SAFETY: a `FutexLock` is one `AtomicU32`, unlocked at zero.
+unsafe impl ShmPod for FutexLock {}
+
+/// The shared memory of one model run.
+#[derive(Debug, Clone)]
+pub struct SharedRegion {
+    mapping: Arc<sys::shm::SharedMapping>,
+}
+
+impl SharedRegion {
+    /// Maps a fresh zero-filled region of at least `bytes` bytes.
+    pub fn new(bytes: usize) -> std::io::Result<SharedRegion> {
+        Ok(SharedRegion {
+            mapping: Arc::new(sys::shm::SharedMapping::new(bytes)?),
+        })
+    }
+
+    /// A cursor that hands out objects from the start of the region.
+    pub fn layout(&self) -> Layout<'_> {
+        Layout {
+            region: self,
+            next: 0,
+        }
+    }
+}
+
+/// Sizes a layout before the region exists: run the same `place` sequence on a
+/// [`Sizer`] to learn how many bytes it needs.
+#[derive(Debug, Default)]
+pub struct Sizer {
+    next: usize,
+}
+
+impl Sizer {
+    /// Reserves room for `count` values of `T`.
+    pub fn reserve<T: ShmPod>(&mut self, count: usize) -> &mut Self {
+        self.next = pad(self.next) + std::mem::size_of::<T>() * count;
+        self
+    }
+
+    /// The bytes needed so far.
+    pub fn bytes(&self) -> usize {
+        self.next
+    }
+}
+
+/// Hands out objects from a region, in order, each on its own cache line(s).
+#[derive(Debug)]
+pub struct Layout<'r> {
+    region: &'r SharedRegion,
+    next: usize,
+}
+
+impl<'r> Layout<'r> {
+    /// The next `T`, cache-line aligned.
+    pub fn place<T: ShmPod>(&mut self) -> &'r T {
+        &self.place_slice::<T>(1)[0]
+    }
+
+    /// The next `count` values of `T`, starting on a fresh cache line.
+    pub fn place_slice<T: ShmPod>(&mut self, count: usize) -> &'r [T] {
+        let offset = pad(self.next);
+        let bytes = std::mem::size_of::<T>() * count;
+        assert!(
+            offset + bytes <= self.region.mapping.len(),
+            "shared layout overflows its region: size it with the same Sizer sequence"
+        );
+        self.next = offset + bytes;
+        // SAFETY: in bounds (asserted above), cache-line aligned (so aligned for any
+        // atomic), and `T: ShmPod` is valid at zero bytes and pointer-free.
+        let first: &'r T = unsafe { sys::shm::place::<T>(&self.region.mapping, offset) };
+        // SAFETY: `count` consecutive `T`s fit in the mapping from `first` (asserted),
+        // all zero-initialised by the kernel and valid at zero bytes.
+        unsafe { std::slice::from_raw_parts(first as *const T, count) }
+    }
+}
+
+const CACHE_LINE: usize = 128; // two lines: adjacent-line prefetch pairs them on x86
+
+fn pad(offset: usize) -> usize {
+    offset.div_ceil(CACHE_LINE) * CACHE_LINE
+}
+
+/// A mutex on one futex word that works between threads and between processes.
+///
+/// Drepper's "Futexes Are Tricky" mutex #2: 0 = unlocked, 1 = locked, 2 = locked
+/// with (possible) waiters. It is deliberately *unfair* — a releaser that re-locks at
+/// once usually wins — which is how a POSIX semaphore behaves and so how Python 2's
+/// GIL and CPython's `threading.Lock` behave. parking_lot cannot stand in here: its
+/// parking lot lives in one process's memory.
+#[derive(Debug, Default)]
+#[repr(transparent)]
+pub struct FutexLock {
+    state: AtomicU32,
+}
+
+const UNLOCKED: u32 = 0;
+const LOCKED: u32 = 1;
+const CONTENDED: u32 = 2;
+
+impl FutexLock {
+    /// Takes the lock without blocking, if it is free.
+    #[inline]
+    pub fn try_lock(&self) -> bool {
+        self.state
+            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Takes the lock, blocking in the kernel while another holder has it.
+    #[inline]
+    pub fn lock(&self) {
+        if !self.try_lock() {
+            self.lock_contended();
+        }
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
+        // Mark the lock contended so the holder knows to wake someone; the swap (not
+        // a store) tells us whether it was released in the meantime.
+        while self.state.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
+            sys::futex::wait(&self.state, CONTENDED, None);
+        }
+    }
+
+    /// Releases the lock, waking one waiter if there may be any.
+    #[inline]
+    pub fn unlock(&self) {
+        if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
+            sys::futex::wake(&self.state, 1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn layout_is_deterministic_and_aligned() {
+        let mut sizer = Sizer::default();
+        sizer.reserve::<AtomicU64>(1).reserve::<FutexLock>(1).reserve::<AtomicU64>(10);
+        let region = SharedRegion::new(sizer.bytes()).unwrap();
+        let mut layout = region.layout();
+        let a = layout.place::<AtomicU64>();
+        let lock = layout.place::<FutexLock>();
+        let slice = layout.place_slice::<AtomicU64>(10);
+        a.store(7, Ordering::Relaxed);
+        slice[9].store(9, Ordering::Relaxed);
+        assert!(lock.try_lock());
+        assert!(!lock.try_lock());
+        lock.unlock();
+        let mut again = region.layout();
+        assert_eq!(again.place::<AtomicU64>().load(Ordering::Relaxed), 7);
+        assert_eq!((a as *const AtomicU64 as usize) % CACHE_LINE, 0);
+    }
+
+    #[test]
+    fn futex_lock_excludes_threads() {
+        let region = SharedRegion::new(4096).unwrap();
+        let mut layout = region.layout();
+        let lock = layout.place::<FutexLock>();
+        let counter = layout.place::<AtomicU64>();
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..20_000 {
+                        lock.lock();
+                        // A deliberately non-atomic read-modify-write: only the lock
+                        // keeps it from losing updates.
+                        let v = counter.load(Ordering::Relaxed);
+                        counter.store(v + 1, Ordering::Relaxed);
+                        lock.unlock();
+                    }
+                });
+            }
+        });
+        assert_eq!(counter.load(Ordering::Relaxed), 80_000);
+    }
+}

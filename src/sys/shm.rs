@@ -1,0 +1,86 @@
+//! Shared anonymous memory: the one mapping every model's workers share.
+//!
+//! Threads would be happy with the heap, but processes are not, so gilbench puts
+//! every piece of cross-worker state in a `MAP_SHARED` mapping created before any
+//! worker starts: threads see it because they share the address space, forked
+//! children because `MAP_SHARED` survives fork. The mapping is anonymous, so nothing
+//! ever appears in `/dev/shm` and nothing can be left behind.
+
+use std::ptr::NonNull;
+
+/// An owned, zero-filled, page-aligned `MAP_SHARED | MAP_ANONYMOUS` mapping.
+#[derive(Debug)]
+pub struct SharedMapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory; all access to it goes through atomics (see
+// `crate::shm`), so sharing the pointer between threads is sound.
+unsafe impl Send for SharedMapping {}
+// SAFETY: as above: `&SharedMapping` only hands out `&T` for `T: Sync` atomics.
+unsafe impl Sync for SharedMapping {}
+
+impl SharedMapping {
+    /// Maps `len` bytes (rounded up to at least one page).
+    pub fn new(len: usize) -> std::io::Result<SharedMapping> {
+        let len = len.max(1);
+        let size = std::num::NonZeroUsize::new(len).expect("len >= 1");
+        // SAFETY:
+        // - no address hint, so the kernel picks a range that overlaps nothing of ours;
+        // - the result is checked; on success it is `len` readable and writable,
+        //   zero-filled bytes that we own until `munmap` in `Drop`.
+        let ptr = unsafe {
+            nix::sys::mman::mmap_anonymous(
+                None,
+                size,
+                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+                nix::sys::mman::MapFlags::MAP_SHARED,
+            )
+        }
+        .map_err(std::io::Error::from)?;
+        Ok(SharedMapping {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
+    /// The mapping's first byte.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// The mapping's length in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Always false: a mapping has at least one byte.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+impl Drop for SharedMapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned, and no reference into
+        // the mapping outlives `self` (`crate::shm` ties them to `&self`).
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+/// Reinterprets `offset` bytes into `mapping` as a `&T`.
+///
+/// # Safety
+/// - `offset + size_of::<T>() <= mapping.len()` and `offset` is aligned for `T`;
+/// - `T` is valid when all its bytes are zero and holds no pointers (an atomic or
+///   a struct of atomics), since the memory starts zeroed and may be seen by another
+///   process at another address.
+pub unsafe fn place<T>(mapping: &SharedMapping, offset: usize) -> &T {
+    debug_assert!(offset + std::mem::size_of::<T>() <= mapping.len);
+    debug_assert_eq!(offset % std::mem::align_of::<T>(), 0);
+    // SAFETY: bounds and alignment are the caller's obligations above; the memory is
+    // initialised (zero-filled by the kernel) and `T` is valid at all-zero bytes and
+    // only mutated through atomics, so shared references are sound.
+    unsafe { &*(mapping.as_ptr().add(offset) as *const T) }
+}

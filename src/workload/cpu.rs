@@ -1,0 +1,103 @@
+//! `cpu-bound`: pure computation, never blocking.
+
+use super::{Common, ParamError, WorkerBody, WorkerSpec, Workload};
+use crate::interp::Interp;
+use crate::shm::SharedRegion;
+use serde::Deserialize;
+
+/// Plain ticks per loop iteration; each iteration ends in a backward jump, a check
+/// point. `for i in range(n): x = (x * 31 + i) & 0xFFFF` is about ten bytecodes.
+const TICKS_PER_ITERATION: u64 = 10;
+
+/// Runs `ticks` simulated bytecodes of computation on `state`.
+///
+/// Each tick does a few dependent multiply-adds, about the cost of one CPython
+/// bytecode on a current CPU (~10 ns), so that a switch interval spans a realistic
+/// number of check points.
+#[inline]
+pub fn spin(interp: &mut Interp<'_>, ticks: u64, state: &mut u64) {
+    let mut x = *state;
+    let iterations = ticks.div_ceil(TICKS_PER_ITERATION);
+    for i in 0..iterations {
+        for _ in 0..TICKS_PER_ITERATION - 1 {
+            interp.tick();
+            x = bytecode_work(x, i);
+        }
+        interp.check_point();
+        x = bytecode_work(x, i);
+    }
+    *state = std::hint::black_box(x);
+}
+
+#[inline(always)]
+fn bytecode_work(mut x: u64, i: u64) -> u64 {
+    for _ in 0..6 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(i | 1442695040888963407);
+    }
+    x
+}
+
+/// Parameters of `cpu-bound`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuParams {
+    /// Simulated bytecodes per op.
+    pub ticks_per_op: i64,
+}
+
+/// Every worker computes; none blocks.
+#[derive(Debug)]
+pub struct CpuBound {
+    ticks_per_op: u64,
+    workers: Vec<WorkerSpec>,
+}
+
+impl CpuBound {
+    /// Checks the parameters.
+    pub fn new(params: CpuParams, common: Common) -> Result<CpuBound, ParamError> {
+        if params.ticks_per_op < 1 {
+            return Err(ParamError::field("ticks_per_op", "must be at least 1"));
+        }
+        Ok(CpuBound {
+            ticks_per_op: params.ticks_per_op as u64,
+            workers: vec![
+                WorkerSpec {
+                    role: "cpu",
+                    ops: Some(common.ops)
+                };
+                common.workers
+            ],
+        })
+    }
+}
+
+struct Spinner {
+    ticks: u64,
+    state: u64,
+}
+
+impl WorkerBody for Spinner {
+    fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
+        spin(interp, self.ticks, &mut self.state);
+        Ok(())
+    }
+}
+
+impl Workload for CpuBound {
+    fn workers(&self) -> &[WorkerSpec] {
+        &self.workers
+    }
+
+    fn worker<'a>(
+        &'a self,
+        index: usize,
+        _shared: &'a SharedRegion,
+    ) -> std::io::Result<Box<dyn WorkerBody + 'a>> {
+        Ok(Box::new(Spinner {
+            ticks: self.ticks_per_op,
+            state: index as u64,
+        }))
+    }
+}

@@ -1,0 +1,161 @@
+//! Workloads: what each simulated thread does, one op at a time.
+//!
+//! A workload knows its workers (their roles and how many ops each runs), the shared
+//! state they need, and what one op is. It never knows which model runs it: the same
+//! op runs under the sequential baseline, a GIL, free threads or in a forked process,
+//! which is what makes the models comparable.
+
+mod convoy;
+mod counter;
+mod cpu;
+mod io;
+
+pub use cpu::spin;
+
+use crate::interp::Interp;
+use crate::shm::{SharedRegion, Sizer};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// One worker of a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerSpec {
+    /// Its role, shown in traces (`cpu`, `io`, `producer`, …).
+    pub role: &'static str,
+    /// Ops to run; `None` for a background worker that runs until every worker with
+    /// a count is done (the CPU hogs of `convoy`). Background workers' latencies are
+    /// not part of the report's histogram.
+    pub ops: Option<u64>,
+}
+
+impl WorkerSpec {
+    /// Whether this worker's op latencies are what the scenario measures.
+    pub fn is_foreground(&self) -> bool {
+        self.ops.is_some()
+    }
+}
+
+/// Lost updates, for workloads that count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CounterOutcome {
+    /// Increments made.
+    pub expected: u64,
+    /// Final counter value.
+    pub observed: u64,
+    /// `expected - observed`.
+    pub lost: u64,
+}
+
+/// What a workload reports after a run, beside the latencies.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Lost-update count, if the workload has a counter.
+    pub counter: Option<CounterOutcome>,
+    /// Scenario-specific JSON fields, flattened into the run's JSON object.
+    pub extra: serde_json::Map<String, serde_json::Value>,
+}
+
+/// One worker's op loop body.
+pub trait WorkerBody {
+    /// Runs one op. Errors end the run (a broken peer, a failed syscall).
+    fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()>;
+}
+
+/// A workload. See the module documentation.
+pub trait Workload: Send + Sync + std::fmt::Debug {
+    /// The workers, in index order.
+    fn workers(&self) -> &[WorkerSpec];
+
+    /// Reserves the shared state, in the same order `worker` and `outcome` place it.
+    fn shared_layout(&self, _sizer: &mut Sizer) {}
+
+    /// Prepares worker `index` (peers, buffers), before the start line. Runs on the
+    /// worker's own thread or process.
+    fn worker<'a>(
+        &'a self,
+        index: usize,
+        shared: &'a SharedRegion,
+    ) -> std::io::Result<Box<dyn WorkerBody + 'a>>;
+
+    /// Reads the results out of the shared state after every worker is done;
+    /// `ops_done` is the total ops all workers ran.
+    fn outcome(&self, _shared: &SharedRegion, _ops_done: u64) -> Outcome {
+        Outcome::default()
+    }
+}
+
+/// The settings every workload gets from the plan.
+#[derive(Debug, Clone, Copy)]
+pub struct Common {
+    /// `--workers` (or the scenario's `workers`).
+    pub workers: usize,
+    /// Ops per foreground worker.
+    pub ops: u64,
+}
+
+/// A bad workload parameter: which one, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParamError {
+    /// The parameter at fault, if one is.
+    pub field: Option<String>,
+    /// What was wrong.
+    pub message: String,
+}
+
+impl ParamError {
+    /// An error about `field`.
+    pub fn field(field: &str, message: impl Into<String>) -> ParamError {
+        ParamError {
+            field: Some(field.to_string()),
+            message: format!("`{field}`: {}", message.into()),
+        }
+    }
+}
+
+/// The workload kinds a scenario's `workload` key may name.
+pub const KINDS: &[&str] = &["cpu-bound", "io-bound", "convoy", "shared-counter"];
+
+/// Builds the workload `kind` from its parameter table.
+pub fn build(
+    kind: &str,
+    params: &toml::Table,
+    common: Common,
+) -> Result<Arc<dyn Workload>, ParamError> {
+    Ok(match kind {
+        "cpu-bound" => Arc::new(cpu::CpuBound::new(decode(params)?, common)?),
+        "io-bound" => Arc::new(io::IoBound::new(decode(params)?, common)?),
+        "convoy" => Arc::new(convoy::Convoy::new(decode(params)?, common)?),
+        "shared-counter" => Arc::new(counter::SharedCounter::new(decode(params)?, common)?),
+        other => {
+            return Err(ParamError::field(
+                "workload",
+                format!("unknown workload `{other}` (known: {})", KINDS.join(", ")),
+            ))
+        }
+    })
+}
+
+/// Decodes a parameter table into a workload's typed parameters.
+pub fn decode<P: serde::de::DeserializeOwned>(params: &toml::Table) -> Result<P, ParamError> {
+    toml::Value::Table(params.clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            let message = e.message().trim().replace('\n', " ");
+            // serde names the offending key in backticks: "unknown field `x`, …".
+            let field = message
+                .split('`')
+                .nth(1)
+                .filter(|f| params.contains_key(*f) || message.starts_with("unknown field"))
+                .map(str::to_string);
+            ParamError {
+                field,
+                message: format!("params: {message}"),
+            }
+        })
+}
+
+/// Parses a duration parameter such as `"1ms"`.
+pub fn duration_param(field: &str, text: &str) -> Result<std::time::Duration, ParamError> {
+    crate::plan::parse_duration(text).map_err(|e| ParamError::field(field, e))
+}
