@@ -159,7 +159,12 @@ pub struct CtxswitchArgs {
     pub mode: Vec<String>,
     /// CPU placement, comma-separated: same (one CPU: a pure switch), cross (two
     /// CPUs: a wake-up across CPUs), none (the scheduler decides).
-    #[arg(long, value_delimiter = ',', value_name = "PIN,...", default_value = "same,none")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "PIN,...",
+        default_value = "same,none"
+    )]
     pub pin: Vec<String>,
     /// Measured round trips per probe.
     #[arg(long, value_name = "N", default_value_t = 20_000)]
@@ -178,7 +183,12 @@ pub struct SpawnArgs {
     #[arg(long, value_delimiter = ',', value_name = "METHOD,...")]
     pub method: Vec<String>,
     /// Parent heap sizes to try, comma-separated: `0,64M,512M,2G`.
-    #[arg(long, value_delimiter = ',', value_name = "SIZE,...", default_value = "0,64M")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "SIZE,...",
+        default_value = "0,64M"
+    )]
     pub heap: Vec<String>,
     /// Creations measured per method and heap size.
     #[arg(long, value_name = "N", default_value_t = 200)]

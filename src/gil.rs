@@ -229,7 +229,11 @@ mod tests {
         assert_eq!(gil.switch_number(), 1);
         gil.take(1);
         gil.drop(1, true);
-        assert_eq!(gil.switch_number(), 1, "re-taking by the same thread is no switch");
+        assert_eq!(
+            gil.switch_number(),
+            1,
+            "re-taking by the same thread is no switch"
+        );
     }
 
     #[test]

@@ -16,7 +16,9 @@ use std::time::Duration;
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     /// No such built-in scenario, and not a path.
-    #[error("unknown scenario `{name}` (built-in scenarios: {known}; or give a path to a .toml file)")]
+    #[error(
+        "unknown scenario `{name}` (built-in scenarios: {known}; or give a path to a .toml file)"
+    )]
     UnknownScenario {
         /// What was asked for.
         name: String,
@@ -295,7 +297,9 @@ impl Plan {
         };
 
         let switch_interval = match (&args.switch_interval, &file.switch_interval) {
-            (Some(d), _) => parse_duration(d).map_err(|e| InputError::flag("--switch-interval", e))?,
+            (Some(d), _) => {
+                parse_duration(d).map_err(|e| InputError::flag("--switch-interval", e))?
+            }
             (None, Some(d)) => parse_duration(d)
                 .map_err(|e| bad("switch_interval", format!("`switch_interval`: {e}")))?,
             (None, None) => Duration::from_millis(5),
@@ -305,12 +309,19 @@ impl Plan {
         }
         let check_interval = match args.check_interval {
             Some(n) => positive(n, "--check-interval", 1, u32::MAX as i64)?,
-            None => positive(file.check_interval.unwrap_or(100), "check_interval", 1, u32::MAX as i64)
-                .map_err(|e| bad("check_interval", e.to_string()))?,
+            None => positive(
+                file.check_interval.unwrap_or(100),
+                "check_interval",
+                1,
+                u32::MAX as i64,
+            )
+            .map_err(|e| bad("check_interval", e.to_string()))?,
         } as u32;
 
         let start_method = match &args.start_method {
-            Some(m) => m.parse().map_err(|e| InputError::flag("--start-method", e))?,
+            Some(m) => m
+                .parse()
+                .map_err(|e| InputError::flag("--start-method", e))?,
             None => StartMethod::Fork,
         };
         let timeout = args
@@ -327,13 +338,14 @@ impl Plan {
         }
 
         let common = Common { workers, ops };
-        let workload = workload::build(&file.workload, &file.params, common).map_err(|e| {
-            match e.field.as_deref() {
-                Some("workload") => bad("workload", e.message),
-                Some(field) => bad(field, e.message),
-                None => bad("params", e.message),
-            }
-        })?;
+        let workload =
+            workload::build(&file.workload, &file.params, common).map_err(|e| {
+                match e.field.as_deref() {
+                    Some("workload") => bad("workload", e.message),
+                    Some(field) => bad(field, e.message),
+                    None => bad("params", e.message),
+                }
+            })?;
 
         Ok(Plan {
             scenario: file.name,
@@ -421,7 +433,10 @@ fn apply_sets(file: &mut ScenarioFile, sets: &[String]) -> Result<Vec<String>, I
     let mut keys = Vec::new();
     for set in sets {
         let Some((key, raw)) = set.split_once('=') else {
-            return Err(InputError::flag("--set", format!("`{set}`: expected KEY=VALUE")));
+            return Err(InputError::flag(
+                "--set",
+                format!("`{set}`: expected KEY=VALUE"),
+            ));
         };
         let key = key.trim();
         if key.is_empty() {
@@ -510,12 +525,18 @@ mod tests {
     fn set_values_are_typed_when_they_can_be() {
         assert_eq!(parse_value("3"), toml::Value::Integer(3));
         assert_eq!(parse_value("lock"), toml::Value::String("lock".into()));
-        assert_eq!(parse_value("none-call"), toml::Value::String("none-call".into()));
+        assert_eq!(
+            parse_value("none-call"),
+            toml::Value::String("none-call".into())
+        );
     }
 
     #[test]
     fn models_parse() {
         assert_eq!("gil-legacy".parse::<ModelKind>(), Ok(ModelKind::GilLegacy));
-        assert!("gill".parse::<ModelKind>().unwrap_err().contains("sequential, gil"));
+        assert!("gill"
+            .parse::<ModelKind>()
+            .unwrap_err()
+            .contains("sequential, gil"));
     }
 }

@@ -163,7 +163,10 @@ mod tests {
     #[test]
     fn layout_is_deterministic_and_aligned() {
         let mut sizer = Sizer::default();
-        sizer.reserve::<AtomicU64>(1).reserve::<FutexLock>(1).reserve::<AtomicU64>(10);
+        sizer
+            .reserve::<AtomicU64>(1)
+            .reserve::<FutexLock>(1)
+            .reserve::<AtomicU64>(10);
         let region = SharedRegion::new(sizer.bytes()).unwrap();
         let mut layout = region.layout();
         let a = layout.place::<AtomicU64>();

@@ -77,7 +77,11 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
     let mut sizer = Sizer::default();
     workload.shared_layout(&mut sizer);
     let shared = SharedRegion::new(sizer.bytes()).map_err(os_error("mapping shared memory"))?;
-    let foreground = workload.workers().iter().filter(|w| w.is_foreground()).count();
+    let foreground = workload
+        .workers()
+        .iter()
+        .filter(|w| w.is_foreground())
+        .count();
     let state = Arc::new(RunState {
         stop: AtomicU32::new(0),
         foreground_left: AtomicU64::new(foreground as u64),
@@ -114,7 +118,13 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
                     trace,
                 };
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_worker(&*workload, index, &shared, worker_state.lock.as_lock(), &control)
+                    run_worker(
+                        &*workload,
+                        index,
+                        &shared,
+                        worker_state.lock.as_lock(),
+                        &control,
+                    )
                 }));
                 let result = match result {
                     Ok(Ok(r)) => Ok(r),
@@ -157,11 +167,11 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
         let message = match deadline {
             Some(deadline) => match rx.recv_deadline(deadline) {
                 Ok(m) => m,
-                Err(_) => {
-                    return Err(give_up(&state, &rx, &results, model, plan.timeout.unwrap()))
-                }
+                Err(_) => return Err(give_up(&state, &rx, &results, model, plan.timeout.unwrap())),
             },
-            None => rx.recv().expect("a worker thread always reports before exiting"),
+            None => rx
+                .recv()
+                .expect("a worker thread always reports before exiting"),
         };
         received += 1;
         match message {
@@ -195,7 +205,9 @@ fn give_up(
 ) -> RunError {
     // Everyone who had not finished by the deadline timed out, even if the stop
     // request then lets them return.
-    let workers: Vec<usize> = (0..results.len()).filter(|&i| results[i].is_none()).collect();
+    let workers: Vec<usize> = (0..results.len())
+        .filter(|&i| results[i].is_none())
+        .collect();
     state.stop.store(1, Ordering::Relaxed);
     let grace = Instant::now() + STOP_GRACE;
     let mut outstanding = workers.len();

@@ -52,7 +52,9 @@ pub struct Control<'c> {
 
 impl std::fmt::Debug for Control<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Control").field("amount", &self.amount).finish()
+        f.debug_struct("Control")
+            .field("amount", &self.amount)
+            .finish()
     }
 }
 

@@ -9,7 +9,11 @@ pub fn render(report: &ScenarioReport) -> Vec<u8> {
     let mut out = String::new();
     out.push_str(&format!(
         "gilbench {} · scenario {} · {} CPUs · Linux {}\n{}\n\n",
-        report.gilbench, report.scenario, report.machine.cpus, report.machine.kernel, report.summary
+        report.gilbench,
+        report.scenario,
+        report.machine.cpus,
+        report.machine.kernel,
+        report.summary
     ));
     out.push_str(&main_table(report).to_string());
     out.push('\n');
@@ -42,7 +46,15 @@ fn main_table(report: &ScenarioReport) -> Table {
     let counters = report.runs.iter().any(|r| r.counter.is_some());
     let startup = report.runs.iter().any(|r| r.startup_ns.is_some());
     let mut header = vec![
-        "model", "wall", "ops/s", "speedup", "p50", "p99", "max", "cpu user+sys", "ctx sw vol/invol",
+        "model",
+        "wall",
+        "ops/s",
+        "speedup",
+        "p50",
+        "p99",
+        "max",
+        "cpu user+sys",
+        "ctx sw vol/invol",
     ];
     if startup {
         header.insert(2, "start-up");

@@ -12,7 +12,10 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ("cpu-bound", include_str!("../../scenarios/cpu-bound.toml")),
     ("io-bound", include_str!("../../scenarios/io-bound.toml")),
     ("convoy", include_str!("../../scenarios/convoy.toml")),
-    ("shared-counter", include_str!("../../scenarios/shared-counter.toml")),
+    (
+        "shared-counter",
+        include_str!("../../scenarios/shared-counter.toml"),
+    ),
 ];
 
 /// The names of the built-in scenarios, in listing order.
@@ -43,17 +46,22 @@ impl Source {
 
     /// The 1-based line on which `key = ...` is written, if it is.
     pub fn line_of(&self, key: &str) -> Option<usize> {
-        self.text.lines().position(|line| {
-            let line = line.trim_start();
-            line.strip_prefix(key)
-                .is_some_and(|rest| rest.trim_start().starts_with('='))
-        })
-        .map(|i| i + 1)
+        self.text
+            .lines()
+            .position(|line| {
+                let line = line.trim_start();
+                line.strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
+            .map(|i| i + 1)
     }
 
     /// The 1-based line holding byte `offset`.
     pub fn line_at(&self, offset: usize) -> usize {
-        self.text[..offset.min(self.text.len())].matches('\n').count() + 1
+        self.text[..offset.min(self.text.len())]
+            .matches('\n')
+            .count()
+            + 1
     }
 }
 

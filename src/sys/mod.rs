@@ -6,4 +6,5 @@
 //! block saying why it holds.
 
 pub mod futex;
+pub mod process;
 pub mod shm;

@@ -5,10 +5,14 @@
 //!
 //! | `sync`      | Python                          | simulated bytecode                                   |
 //! |-------------|---------------------------------|------------------------------------------------------|
-//! | `none`      | `counter += 1`                  | load, add, store, jump back (check)                  |
-//! | `none-call` | `counter = f(counter) + 1`      | load, call f (check), add, store, jump back (check)  |
-//! | `lock`      | `with lock: counter += 1`       | enter (check, acquire), load, add, store, exit (check, release), jump back (check) |
+//! | `none`      | `counter += 1`                  | load, const, add, store, jump back (check)           |
+//! | `none-call` | `counter = f(counter) + 1`      | load f, load, call (check), const, add, store, jump back (check) |
+//! | `lock`      | `with lock: counter += 1`       | load lock, enter (acquire), load, const, add, store, exit call (check, release), jump back (check) |
 //! | `atomic`    | an atomic increment             | one fetch-add, jump back (check)                     |
+//!
+//! Each op also runs the loop's own `FOR_ITER` and `STORE_FAST`. The bytecode count
+//! matters for Python 2: its check interval (100) falls at a different bytecode of
+//! the 7-bytecode loop each time round, as it did in the real interpreter.
 //!
 //! The load and the store are separate relaxed atomic operations: a data race in
 //! Python's sense, but no undefined behaviour in Rust's.
@@ -85,14 +89,27 @@ struct Incrementer<'r> {
 }
 
 impl Incrementer<'_> {
+    /// `for _ in range(n):` — FOR_ITER, STORE_FAST: the loop's own bytecode.
+    #[inline]
+    fn loop_head(interp: &mut Interp<'_>) {
+        interp.tick();
+        interp.tick();
+    }
+
+    /// `counter += 1` (or `counter = f(counter) + 1` with `call_between`): the load
+    /// and the store are separate bytecodes, and only a call is a check point.
     #[inline]
     fn increment(&self, interp: &mut Interp<'_>, call_between: bool) {
+        if call_between {
+            interp.tick(); // LOAD_GLOBAL f
+        }
         interp.tick(); // LOAD_GLOBAL counter
         let value = self.shared.counter.load(Ordering::Relaxed);
         if call_between {
-            interp.check_point(); // CALL f
+            interp.check_point(); // CALL f(counter)
         }
-        interp.tick(); // BINARY_OP +
+        interp.tick(); // LOAD_CONST 1
+        interp.tick(); // BINARY_OP +=
         interp.tick(); // STORE_GLOBAL counter
         self.shared.counter.store(value + 1, Ordering::Relaxed);
     }
@@ -100,11 +117,13 @@ impl Incrementer<'_> {
 
 impl WorkerBody for Incrementer<'_> {
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
+        Self::loop_head(interp);
         match self.sync {
             Sync::None => self.increment(interp, false),
             Sync::NoneCall => self.increment(interp, true),
             Sync::Lock => {
-                interp.check_point(); // lock.__enter__()
+                interp.tick(); // LOAD_GLOBAL lock
+                interp.tick(); // BEFORE_WITH: lock.__enter__()
                 let lock = self.shared.lock;
                 // threading.Lock.acquire: try without blocking, else block with the
                 // GIL released.
@@ -112,11 +131,11 @@ impl WorkerBody for Incrementer<'_> {
                     interp.allow_threads(|| lock.lock());
                 }
                 self.increment(interp, false);
-                interp.check_point(); // lock.__exit__()
+                interp.check_point(); // CALL lock.__exit__()
                 lock.unlock();
             }
             Sync::Atomic => {
-                interp.tick();
+                interp.tick(); // one indivisible increment
                 self.shared.counter.fetch_add(1, Ordering::Relaxed);
             }
         }

@@ -1,0 +1,90 @@
+//! fork, `_exit` and friends: process creation that the rest of the crate can call
+//! safely.
+//!
+//! `fork()` is only sound to follow with arbitrary code when the parent has exactly
+//! one thread: a child of a multi-threaded process inherits locks (the allocator's,
+//! stdio's) held by threads that do not exist in it. So [`fork`] refuses unless this
+//! process is single-threaded *right now*, checked from `/proc/self/task`; callers
+//! arrange that by forking before any helper thread starts (and say so at the call
+//! site). Code that must fork from a multi-threaded state execs at once instead,
+//! which needs a separate, async-signal-safe wrapper.
+
+use nix::unistd::{ForkResult, Pid};
+use std::time::{Duration, Instant};
+
+/// The number of threads in this process, from `/proc/self/task`.
+pub fn thread_count() -> std::io::Result<usize> {
+    Ok(std::fs::read_dir("/proc/self/task")?.count())
+}
+
+/// How long [`fork`] waits for exiting threads (e.g. just-joined workers whose
+/// kernel tasks are still being torn down) to disappear.
+const SETTLE: Duration = Duration::from_millis(500);
+
+/// Waits until this process has one thread, or fails after [`SETTLE`].
+pub fn wait_single_threaded() -> std::io::Result<()> {
+    let deadline = Instant::now() + SETTLE;
+    loop {
+        let threads = thread_count()?;
+        if threads == 1 {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(std::io::Error::other(format!(
+                "refusing to fork: this process has {threads} threads, and fork() is only \
+                 safe from a single-threaded process"
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Forks; the child runs `child` and exits with the code it returns (never
+/// returning to the caller's stack, never running atexit handlers or destructors of
+/// the parent's objects); the parent gets the child's pid.
+///
+/// Fails if this process is not single-threaded (see the module documentation).
+pub fn fork(child: impl FnOnce() -> i32) -> std::io::Result<Pid> {
+    wait_single_threaded()?;
+    // SAFETY:
+    // - we just checked that this process has exactly one thread (this one), so the
+    //   child inherits no lock held by a thread that will not exist in it, and may run
+    //   arbitrary code, allocate and take locks;
+    // - `fork` has no memory-safety preconditions beyond that.
+    match unsafe { nix::unistd::fork() }.map_err(std::io::Error::from)? {
+        ForkResult::Parent { child } => Ok(child),
+        ForkResult::Child => {
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
+            exit_now(code)
+        }
+    }
+}
+
+/// Ends this process at once with `code`: `_exit(2)`, which flushes nothing and
+/// runs no destructors — right for a forked child, whose buffers and objects are
+/// copies of the parent's.
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: `_exit` is async-signal-safe and has no preconditions.
+    unsafe { libc::_exit(code) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_count_sees_this_thread() {
+        assert!(thread_count().unwrap() >= 1);
+    }
+
+    #[test]
+    fn refuses_to_fork_while_threads_run() {
+        // A parked helper thread makes this process multi-threaded for sure.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let helper = std::thread::spawn(move || rx.recv());
+        let err = fork(|| 0).unwrap_err();
+        assert!(err.to_string().contains("refusing to fork"), "{err}");
+        drop(tx);
+        let _ = helper.join();
+    }
+}
