@@ -212,7 +212,7 @@ impl<'g> Interp<'g> {
                 _ => 0,
             };
             self.stats.waited_ns += waited;
-            self.stats.wait.saturating_record(waited);
+            crate::measure::record(&mut self.stats.wait, waited);
             self.stats.drop_requests += u64::from(outcome.drop_requests);
             if let Some(at) = outcome.drop_request_at {
                 self.trace.instant(EventKind::DropRequest, at);

@@ -13,12 +13,23 @@ use serde::{Deserialize, Serialize};
 /// A latency histogram in nanoseconds.
 pub type Histogram = hdrhistogram::Histogram<u64>;
 
-/// The largest value tracked exactly: one hour in ns. Larger values saturate.
-const HIGHEST_NS: u64 = 3_600_000_000_000;
-
-/// An empty histogram: 1 ns to 1 h at three significant digits.
+/// An empty histogram: nanoseconds at three significant digits.
+///
+/// It starts small and grows to the largest value recorded (HdrHistogram's
+/// auto-resize), so a run with a thousand workers does not zero a thousand
+/// hour-wide count arrays up front; growing happens once per new order of magnitude,
+/// never in steady state.
 pub fn new_histogram() -> Histogram {
-    Histogram::new_with_bounds(1, HIGHEST_NS, 3).expect("static histogram bounds are valid")
+    Histogram::new(3).expect("three significant digits are valid")
+}
+
+/// Records `ns` into `hist`, growing it if needed. Values beyond what any
+/// histogram can hold (over ~2^62 ns) are clamped rather than lost.
+#[inline]
+pub fn record(hist: &mut Histogram, ns: u64) {
+    if hist.record(ns).is_err() {
+        hist.saturating_record(ns);
+    }
 }
 
 /// A latency summary as PRODUCT.md fixes it: integer nanoseconds.
@@ -112,7 +123,7 @@ mod tests {
     fn summary_and_roundtrip() {
         let mut h = new_histogram();
         for v in 1..=1000u64 {
-            h.record(v * 1000).unwrap();
+            record(&mut h, v * 1000);
         }
         let s = Summary::of(&h);
         assert_eq!(s.count, 1000);

@@ -156,7 +156,13 @@ fn merge(
         wall,
         latency,
         gil: has_gil.then_some(gil),
-        gil_held: if has_gil { held } else { Duration::ZERO },
+        // One GIL can be held at most all the time; the per-worker accounting
+        // (busy − waited − released) can overshoot by clock-read jitter.
+        gil_held: match model {
+            ModelKind::Gil | ModelKind::GilLegacy => held.min(wall),
+            _ if has_gil => held,
+            _ => Duration::ZERO,
+        },
         usage: RusageDelta::default(),
         outcome: Outcome::default(),
         startup: None,

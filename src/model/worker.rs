@@ -5,7 +5,7 @@
 //! op (the end of one op is the start of the next).
 
 use crate::interp::{GilStats, Interp, Lock};
-use crate::measure::{nanos, new_histogram, Histogram};
+use crate::measure::{nanos, new_histogram, record, Histogram};
 use crate::plan::{Amount, TraceConfig};
 use crate::shm::SharedRegion;
 use crate::trace::{Event, TraceBuf};
@@ -123,7 +123,7 @@ pub fn run_worker(
             break;
         }
         let t1 = Instant::now();
-        latency.saturating_record(nanos(t1 - t0));
+        record(&mut latency, nanos(t1 - t0));
         t0 = t1;
         ops += 1;
     }
