@@ -114,19 +114,24 @@ pub struct ScenarioArgs {
     #[arg(long, value_delimiter = ',', value_name = "MODEL,...")]
     pub model: Vec<String>,
     /// Workers per model.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub workers: Option<i64>,
     /// Operations per worker.
-    #[arg(long, value_name = "N", conflicts_with = "duration")]
+    #[arg(
+        long,
+        value_name = "N",
+        conflicts_with = "duration",
+        allow_negative_numbers = true
+    )]
     pub ops: Option<i64>,
     /// Run each model for this long instead of a fixed number of ops (`2s`).
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
     pub duration: Option<String>,
     /// CPython's switch interval (`sys.setswitchinterval`), e.g. `5ms`, `250us`.
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
     pub switch_interval: Option<String>,
     /// Python 2's check interval in ticks (`gil-legacy`).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub check_interval: Option<i64>,
     /// How `processes` and `manager` start workers: fork, spawn or forkserver.
     #[arg(long, value_name = "M")]
@@ -135,7 +140,7 @@ pub struct ScenarioArgs {
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
     /// Stop a model that runs longer than this; exit code 1.
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
     pub timeout: Option<String>,
     /// Whether the manager server's threads share one simulated GIL.
     #[arg(long, value_enum, default_value = "on")]
@@ -210,7 +215,7 @@ pub struct ZombieArgs {
     #[arg(long)]
     pub orphans: bool,
     /// Keep the zombies on show this long before reaping (`10s`).
-    #[arg(long, value_name = "D")]
+    #[arg(long, value_name = "D", allow_hyphen_values = true)]
     pub hold: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,

@@ -142,12 +142,19 @@ pub fn decode<P: serde::de::DeserializeOwned>(params: &toml::Table) -> Result<P,
         .try_into()
         .map_err(|e: toml::de::Error| {
             let message = e.message().trim().replace('\n', " ");
-            // serde names the offending key in backticks: "unknown field `x`, …".
-            let field = message
-                .split('`')
-                .nth(1)
-                .filter(|f| params.contains_key(*f) || message.starts_with("unknown field"))
-                .map(str::to_string);
+            // serde names the offending key, or the offending value, in backticks:
+            // "unknown field `x`, …", "unknown variant `y`, expected …".
+            let quoted: Vec<&str> = message.split('`').skip(1).step_by(2).collect();
+            let field = quoted
+                .iter()
+                .find(|q| params.contains_key(**q) || message.starts_with("unknown field"))
+                .map(|q| q.to_string())
+                .or_else(|| {
+                    params
+                        .iter()
+                        .find(|(_, v)| v.as_str().is_some_and(|s| quoted.contains(&s)))
+                        .map(|(k, _)| k.clone())
+                });
             ParamError {
                 field,
                 message: format!("params: {message}"),
