@@ -244,7 +244,7 @@ mod tests {
             let gil = Arc::clone(&gil);
             std::thread::spawn(move || {
                 let outcome = gil.take(1);
-                gil.drop(1, true);
+                Gil::drop(&gil, 1, true);
                 outcome
             })
         };
@@ -255,7 +255,7 @@ mod tests {
             std::hint::spin_loop();
         }
         assert!(start.elapsed() >= Duration::from_millis(1));
-        let dropped = gil.drop(0, false);
+        let dropped = Gil::drop(&gil, 0, false);
         assert!(dropped.forced_switch);
         let outcome = waiter.join().unwrap();
         assert!(outcome.waited_since.is_some());
