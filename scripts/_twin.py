@@ -228,9 +228,6 @@ class Twin:
         p.add_argument("--verbose", "-v", action="store_true",
                        help="print extra detail on stderr")
 
-    def add_argument(self, *a, **kw):
-        self.parser.add_argument(*a, **kw)
-
     def error(self, msg):
         """One line on stderr, exit 2."""
         sys.stderr.write(f"{self.name}.py: error: {msg}\n")
@@ -238,6 +235,7 @@ class Twin:
 
     def parse(self, argv=None):
         args = self.parser.parse_args(argv)
+        args.loadavg_at_start = os.getloadavg()
         # models
         models = []
         for m in args.model.split(","):
@@ -364,7 +362,8 @@ def _rusage_both():
 
 class Usage:
     """CPU time, context switches and minor faults of this process plus its
-    reaped children, between start() and stop()."""
+    reaped children, from construction to stop(). (Children of a forkserver
+    are not ours: their CPU time is missing with --start-method forkserver.)"""
 
     def __init__(self):
         self.before = _rusage_both()
@@ -419,7 +418,6 @@ def run_threads(target, workers, args_for):
         barrier.wait()
     except threading.BrokenBarrierError:
         pass
-    t0 = perf_counter_ns()
     for t in threads:
         t.join()
     if errors:
@@ -436,6 +434,9 @@ def _proc_entry(conn, barrier, interval_s, target, args):
         res = target(*args)
         end = perf_counter_ns()
         conn.send(("ok", res, (start, end)))
+    except KeyboardInterrupt:
+        # Ctrl-C reaches the whole process group: the parent reports it
+        raise SystemExit(130) from None
     except BaseException as e:
         try:
             conn.send(("err", f"{type(e).__name__}: {e}", 0))
@@ -459,6 +460,7 @@ def run_processes(ctx, target, workers, args_for, start_timeout_s=60):
     barrier = ctx.Barrier(workers + 1)
     procs, conns = [], []
     t_create = perf_counter_ns()
+    finished = False
     try:
         for i in range(workers):
             r, w = ctx.Pipe(duplex=False)
@@ -479,6 +481,7 @@ def run_processes(ctx, target, workers, args_for, start_timeout_s=60):
             try:
                 status, res, span = r.recv()
             except EOFError:
+                procs[i].join(1)
                 raise WorkerFailed(f"worker process {i} died "
                                    f"(exit code {procs[i].exitcode})") from None
             if status != "ok":
@@ -486,13 +489,15 @@ def run_processes(ctx, target, workers, args_for, start_timeout_s=60):
             results.append(res)
             starts.append(span[0])
             ends.append(span[1])
+        finished = True
         # the wall clock starts when the first worker leaves the
         # barrier: whoever arrives last releases the others, in any order
         return max(ends) - min(starts), results, startup
     finally:
         for r in conns:
             r.close()
-        reap(procs)
+        # on an error or Ctrl-C, do not wait for the others to finish their work
+        reap(procs, timeout_s=5 if finished else 0.1)
 
 
 def reap(procs, timeout_s=5):
@@ -553,8 +558,21 @@ def set_speedups(runs):
             r["speedup"] = round(r["throughput_ops_per_s"] / base["throughput_ops_per_s"], 3)
 
 
-def machine():
-    return {"cpus": os.cpu_count(), "kernel": platform.release()}
+def machine(args=None):
+    m = {"cpus": os.cpu_count(), "kernel": platform.release()}
+    if args is not None:
+        m["loadavg_at_start"] = [round(x, 2) for x in args.loadavg_at_start]
+    return m
+
+
+def busy_note(args):
+    """A warning line when other processes were already competing for the
+    CPUs (1-minute load average above half the CPUs before the run), else None."""
+    load, cpus = args.loadavg_at_start[0], os.cpu_count() or 1
+    if load > cpus / 2:
+        return (f"note: load average {load:.2f} on {cpus} CPUs before the run: other processes "
+                "were competing for the CPUs; thread-scheduling results may differ on a quiet machine.")
+    return None
 
 
 def config_of(args):
@@ -605,7 +623,7 @@ def emit(twin, args, runs, explanation, extra_columns=(), columns=None, extra=No
             "python": platform.python_version(),
             "scenario": twin.scenario,
             "implementation": platform.python_implementation(),
-            "machine": machine(),
+            "machine": machine(args),
             "config": config_of(args),
             "runs": runs,
         }
@@ -622,6 +640,9 @@ def emit(twin, args, runs, explanation, extra_columns=(), columns=None, extra=No
         explanation = [explanation]
     for line in explanation:
         print(line)
+    note = busy_note(args)
+    if note:
+        print(note)
 
 
 def stop_helpers():

@@ -26,6 +26,7 @@ explicit --set wins.
 """
 
 import os
+import signal
 import socket
 import threading
 from array import array
@@ -64,6 +65,8 @@ def start_echo_peer():
     if pid == 0:  # child
         code = 0
         try:
+            # Ctrl-C is the parent's to handle; the peer leaves at EOF
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             ours.close()
             buf = bytearray(65536)
             while True:
@@ -116,35 +119,52 @@ def io_worker(sock, rounds):
     return lat, sends, recvs
 
 
-def cpu_spinner(stop, loops_out, index):
-    """Spin pure-Python loops until `stop` is set; count the inner loops done."""
+def cpu_spinner(stop, loops_out, index, spinning=None):
+    """Spin pure-Python loops until `stop` is set; count the inner loops done.
+    `spinning` is released once the first loop is done."""
     loops = 0
     x = 1
     while not stop.is_set():
         for i in range(1000):
             x = (x * 31 + i) & 0xFFFF
         loops += 1
+        if loops == 1 and spinning is not None:
+            spinning.release()
     loops_out[index] = loops
 
 
 def cpu_spinner_process(stop, ready, loops_value):
     loops = [0]
     ready.release()
-    cpu_spinner(stop, loops, 0)
+    try:
+        cpu_spinner(stop, loops, 0)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole group: the parent reports it
+        raise SystemExit(130) from None
     loops_value.value = loops[0]
 
 
 def run_threads(sock, rounds, cpu_workers):
     stop = threading.Event()
+    # Round 1 starts only once every spinner is running: the I/O thread then
+    # meets a GIL held by a CPU-bound thread, as a server's I/O thread would.
+    # (Started the other way round, CPython 3.11 can settle in the opposite
+    # steady state: the I/O thread re-takes the GIL every few microseconds,
+    # each re-take restarts the waiting spinner's switch-interval timer, and
+    # the spinner starves; see the README.)
+    spinning = threading.Semaphore(0)
     loops = [0] * cpu_workers
-    spinners = [threading.Thread(target=cpu_spinner, args=(stop, loops, i), name=f"cpu-{i}")
+    spinners = [threading.Thread(target=cpu_spinner, args=(stop, loops, i, spinning), name=f"cpu-{i}")
                 for i in range(cpu_workers)]
     result = {}
 
     def io_body():
+        for _ in range(cpu_workers):
+            spinning.acquire()
         t0 = perf_counter_ns()
         try:
             result["lat"] = io_worker(sock, rounds)
+        except Exception as e:  # reported by the main thread
+            result["error"] = e
         finally:
             result["wall"] = perf_counter_ns() - t0
             stop.set()
@@ -160,7 +180,7 @@ def run_threads(sock, rounds, cpu_workers):
         for t in spinners:
             t.join()
     if "lat" not in result:
-        raise _twin.WorkerFailed("the I/O thread failed")
+        raise _twin.WorkerFailed(f"the I/O thread failed: {result.get('error')!r}")
     return result["wall"], result["lat"], sum(loops)
 
 

@@ -195,6 +195,13 @@ def fork_child(variant, heap, addrs):
 
 def deep_copy_child(conn):
     """Spawned child: receive the pickled heap, unpickle it, report."""
+    try:
+        _deep_copy_child(conn)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole group: the parent reports it
+        raise SystemExit(130) from None
+
+
+def _deep_copy_child(conn):
     f0, t1 = minflt(), perf_counter_ns()
     heap = conn.recv()
     t2, f1 = perf_counter_ns(), minflt()
