@@ -35,6 +35,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     let plan = Plan::from_args(args)?;
     let mut output = Output::open(&args.output)?;
+    let calibration = crate::probe::calibrate::for_scenario(args.no_calibrate, args.output.quiet);
     let mut runs = Vec::with_capacity(plan.models.len());
     for &model in &plan.models {
         if !args.output.quiet {
@@ -42,7 +43,8 @@ fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
         }
         runs.push(model::run(&plan, model)?);
     }
-    let report = ScenarioReport::new(&plan, runs);
+    let mut report = ScenarioReport::new(&plan, runs);
+    crate::probe::calibrate::annotate(&mut report, calibration);
     let bytes = match args.output.format {
         Format::Json => report::json::render(&report),
         Format::Table | Format::Csv | Format::Markdown => report::table::render(&report),

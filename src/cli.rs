@@ -151,6 +151,10 @@ pub struct ScenarioArgs {
     /// Events kept per worker for --trace, --timeline and --plot-timeline.
     #[arg(long, value_name = "N", default_value_t = 200_000)]
     pub trace_limit: usize,
+    /// Skip the quick context-switch calibration behind the `ctx sw cost (est.)`
+    /// column and `ctx_switch_cost_ns`.
+    #[arg(long)]
+    pub no_calibrate: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -195,9 +199,16 @@ pub struct SpawnArgs {
         default_value = "0,64M"
     )]
     pub heap: Vec<String>,
-    /// Creations measured per method and heap size.
+    /// Creations measured per method and heap size (at most).
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub iterations: u64,
+    /// Time budget per method and heap size; at least 3 creations run regardless.
+    #[arg(long, value_name = "D", default_value = "1s")]
+    pub max_time: String,
+    /// Let the kernel back the heap with transparent huge pages (2 MiB), which
+    /// makes fork's page-table copy far cheaper. Off by default, to show 4 KiB pages.
+    #[arg(long)]
+    pub huge_pages: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -214,6 +225,10 @@ pub struct ZombieArgs {
     /// Show re-parenting: each child forks a grandchild and exits.
     #[arg(long)]
     pub orphans: bool,
+    /// With --orphans: do not make gilbench a child subreaper, so orphans go to
+    /// PID 1 (or the nearest subreaper) instead of to gilbench.
+    #[arg(long)]
+    pub no_subreaper: bool,
     /// Keep the zombies on show this long before reaping (`10s`).
     #[arg(long, value_name = "D", allow_hyphen_values = true)]
     pub hold: Option<String>,

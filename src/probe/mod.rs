@@ -1,5 +1,7 @@
 //! Probes: direct measurements of OS costs (context switches, creation, reaping).
 
+pub mod calibrate;
 pub mod ctxswitch;
+pub mod options;
 pub mod spawn;
 pub mod zombie;

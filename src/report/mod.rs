@@ -6,6 +6,8 @@
 
 pub mod format;
 pub mod json;
+pub mod probe_tables;
+pub mod probes;
 pub mod table;
 
 use crate::measure::{nanos, Machine, Summary};
@@ -36,6 +38,9 @@ pub struct ScenarioReport {
     pub runs: Vec<RunReport>,
     /// What the user just saw, and why.
     pub explanation: String,
+    /// The context-switch cost behind each run's `ctx_switch_cost_ns` (null with
+    /// `--no-calibrate`).
+    pub ctx_switch_calibration: Option<crate::probe::calibrate::Calibration>,
 }
 
 /// One model's row.
@@ -67,6 +72,10 @@ pub struct RunReport {
     pub involuntary_ctx_switches: u64,
     /// Minor page faults.
     pub minor_faults: u64,
+    /// Estimated cost of this run's context switches, ns: voluntary × the
+    /// cross-CPU and involuntary × the same-CPU cost of `ctx_switch_calibration`
+    /// (null with `--no-calibrate`).
+    pub ctx_switch_cost_ns: Option<u64>,
     /// Time to start workers (processes), ns; null for thread models.
     pub startup_ns: Option<u64>,
     /// GIL statistics, null without a GIL.
@@ -119,6 +128,7 @@ impl ScenarioReport {
             config: plan.config_json(),
             runs,
             explanation: plan.explanation.clone(),
+            ctx_switch_calibration: None,
         }
     }
 }
@@ -161,6 +171,7 @@ impl RunReport {
             voluntary_ctx_switches: run.usage.voluntary_ctx_switches,
             involuntary_ctx_switches: run.usage.involuntary_ctx_switches,
             minor_faults: run.usage.minor_faults,
+            ctx_switch_cost_ns: None,
             startup_ns: run.startup.map(nanos),
             gil,
             counter: run.outcome.counter,

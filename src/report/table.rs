@@ -22,6 +22,15 @@ pub fn render(report: &ScenarioReport) -> Vec<u8> {
         out.push_str(&gil_table(report).to_string());
         out.push('\n');
     }
+    if let Some(c) = &report.ctx_switch_calibration {
+        out.push_str(&format!(
+            "\nctx sw cost (est.) = voluntary × {} (a wake-up from another CPU) + involuntary × {} \
+             (a switch on one CPU),\ncalibrated just now with `gilbench ctxswitch --mode thread-futex`; \
+             --no-calibrate skips it.\n",
+            duration_ns(c.cross_cpu_ns),
+            duration_ns(c.same_cpu_ns)
+        ));
+    }
     out.push('\n');
     out.push_str(&report.explanation);
     out.push('\n');
@@ -59,6 +68,10 @@ fn main_table(report: &ScenarioReport) -> Table {
     if startup {
         header.insert(2, "start-up");
     }
+    let cost = report.ctx_switch_calibration.is_some();
+    if cost {
+        header.push("ctx sw cost (est.)");
+    }
     if counters {
         header.push("lost updates");
     }
@@ -81,6 +94,9 @@ fn main_table(report: &ScenarioReport) -> Table {
         ];
         if startup {
             row.insert(2, run.startup_ns.map_or("–".into(), duration_ns));
+        }
+        if cost {
+            row.push(run.ctx_switch_cost_ns.map_or("–".into(), duration_ns));
         }
         if counters {
             row.push(run.counter.map_or("–".into(), |c| {

@@ -5,6 +5,8 @@
 //! waitpid) lives here, small and documented, with a `// SAFETY:` note on every
 //! block saying why it holds.
 
+pub mod creation;
 pub mod futex;
+pub mod pidfd;
 pub mod process;
 pub mod shm;

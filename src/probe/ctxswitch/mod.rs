@@ -1,0 +1,173 @@
+//! `gilbench ctxswitch`: what a context switch costs, measured as ping-pong round
+//! trips between two threads or two processes that block while they wait.
+//!
+//! A round trip is two hand-offs; on one CPU (`--pin same`) each is a context
+//! switch, on two (`--pin cross`) each is a wake-up sent to another CPU (an
+//! inter-processor interrupt, and a CPU leaving idle). `process-pipe` is what
+//! `perf bench sched pipe` runs, `thread-pipe` what `perf bench sched pipe -T` runs.
+
+pub mod gil_handoff;
+pub mod pair;
+pub mod transport;
+
+use crate::cli::{CtxswitchArgs, Format};
+use crate::measure::{Machine, Summary};
+use crate::output::Output;
+use crate::probe::options::{CtxswitchPlan, Mode, Pin};
+use crate::report::probes::{CtxswitchReport, CtxswitchResult};
+use crate::shm::SharedRegion;
+use anyhow::Context;
+use pair::{PairOutcome, Placement, Rounds};
+use std::sync::atomic::AtomicU32;
+use transport::{EventfdPair, FutexEndpoint, PipeEndpoint, YieldEndpoint};
+
+/// Runs the command.
+pub fn run(args: &CtxswitchArgs) -> anyhow::Result<()> {
+    let plan = CtxswitchPlan::from_args(args)?;
+    let mut output = Output::open(&args.output)?;
+    let mut results = Vec::new();
+    for (mode, pin) in jobs(&plan) {
+        if !args.output.quiet {
+            eprintln!("gilbench: ctxswitch {mode} (pin {pin})…");
+        }
+        let place = placement(pin, &plan.cpus);
+        let rounds = Rounds {
+            warmup: plan.warmup,
+            measured: plan.rounds,
+        };
+        let outcome = measure(mode, place, rounds)
+            .with_context(|| format!("ctxswitch {mode} (pin {pin})"))?;
+        results.push(result(mode, pin, place, plan.rounds, &outcome));
+    }
+    let report = CtxswitchReport {
+        gilbench: crate::report::VERSION,
+        kind: "ctxswitch",
+        machine: Machine::current(),
+        warmup: plan.warmup,
+        results,
+    };
+    let bytes = match args.output.format {
+        Format::Json => crate::report::json::render(&report),
+        Format::Table | Format::Csv | Format::Markdown => {
+            crate::report::probe_tables::ctxswitch(&report)
+        }
+    };
+    output.write(&bytes).context("writing the report")
+}
+
+/// The (mode, placement) pairs to run, mode by mode. `yield` runs once, on one
+/// CPU: across CPUs a yield gives nothing away, it just spins.
+fn jobs(plan: &CtxswitchPlan) -> Vec<(Mode, Pin)> {
+    let mut jobs = Vec::new();
+    for &mode in &plan.modes {
+        if mode == Mode::Yield {
+            jobs.push((mode, Pin::Same));
+            continue;
+        }
+        for &pin in &plan.pins {
+            jobs.push((mode, pin));
+        }
+    }
+    jobs
+}
+
+/// The CPUs for a placement: the first allowed CPU for both (`same`), the first
+/// two (`cross`), none (`none`).
+pub fn placement(pin: Pin, cpus: &[usize]) -> Placement {
+    let first = cpus.first().copied().unwrap_or(0);
+    match pin {
+        Pin::Same => Placement {
+            a: Some(first),
+            b: Some(first),
+        },
+        Pin::Cross => Placement {
+            a: Some(first),
+            b: Some(cpus.get(1).copied().unwrap_or(first)),
+        },
+        Pin::None => Placement::default(),
+    }
+}
+
+/// Runs one probe.
+pub fn measure(mode: Mode, place: Placement, rounds: Rounds) -> std::io::Result<PairOutcome> {
+    match mode {
+        Mode::ThreadFutex | Mode::ProcessFutex | Mode::Yield => {
+            // One token word; in shared memory so a forked child sees the same one.
+            let region = SharedRegion::new(128)?;
+            let word: &AtomicU32 = region.layout().place();
+            match mode {
+                Mode::ThreadFutex => {
+                    let (a, b) = FutexEndpoint::pair(word);
+                    pair::threads(a, b, place, rounds)
+                }
+                Mode::ProcessFutex => {
+                    let (a, b) = FutexEndpoint::pair(word);
+                    let abort = || transport::abort_word(word);
+                    pair::processes(a, b, Some(&abort), place, rounds)
+                }
+                _ => {
+                    let (a, b) = YieldEndpoint::pair(word);
+                    pair::threads(a, b, place, rounds)
+                }
+            }
+        }
+        Mode::ThreadPipe => {
+            let (a, b) = PipeEndpoint::pair()?;
+            pair::threads(a, b, place, rounds)
+        }
+        Mode::ProcessPipe => {
+            let (a, b) = PipeEndpoint::pair()?;
+            // A dead child closes its pipe ends: `a` reads end-of-file on its own.
+            pair::processes(a, b, None, place, rounds)
+        }
+        Mode::Eventfd => {
+            let fds = EventfdPair::new()?;
+            let (a, b) = fds.endpoints();
+            pair::threads(a, b, place, rounds)
+        }
+        Mode::GilHandoff => {
+            let gil = crate::gil::Gil::new(gil_handoff::INTERVAL);
+            let (a, b) = gil_handoff::GilEndpoint::pair(&gil);
+            pair::threads(a, b, place, rounds)
+        }
+    }
+}
+
+/// Halves every value of a round-trip summary: the per-switch summary. Halving is
+/// monotonic, so the quantiles of the halves are the halves of the quantiles.
+pub fn per_switch(rt: &Summary) -> Summary {
+    let half = |v: u64| v.div_ceil(2);
+    Summary {
+        count: rt.count,
+        min: half(rt.min),
+        mean: half(rt.mean),
+        p50: half(rt.p50),
+        p90: half(rt.p90),
+        p99: half(rt.p99),
+        p999: half(rt.p999),
+        max: half(rt.max),
+    }
+}
+
+fn result(mode: Mode, pin: Pin, place: Placement, rounds: u64, o: &PairOutcome) -> CtxswitchResult {
+    let rt = Summary::of(&o.round_trips);
+    let vol = o.initiator.voluntary_ctx_switches + o.responder.voluntary_ctx_switches;
+    let invol = o.initiator.involuntary_ctx_switches + o.responder.involuntary_ctx_switches;
+    CtxswitchResult {
+        mode: mode.name(),
+        pin: pin.name(),
+        sides: if mode.is_process() {
+            "processes"
+        } else {
+            "threads"
+        },
+        cpus: [place.a, place.b].into_iter().flatten().collect(),
+        rounds,
+        switch_ns: per_switch(&rt),
+        round_trip_ns: rt,
+        voluntary_ctx_switches: vol,
+        involuntary_ctx_switches: invol,
+        ctx_switches_per_round_trip: (vol + invol) as f64 / rounds.max(1) as f64,
+        perf_equivalent: mode.perf_equivalent(),
+    }
+}

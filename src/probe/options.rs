@@ -1,0 +1,454 @@
+//! The probes' flags → validated plans. Like `plan.rs` for scenarios, this is the
+//! only place probe input is checked; every error is an [`InputError`] (exit 2)
+//! naming the flag, raised before anything is allocated, forked or measured.
+
+use crate::cli::{CtxswitchArgs, SpawnArgs, ZombieArgs};
+use crate::plan::{parse_duration, InputError};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// A flag error.
+pub fn bad(flag: &str, message: impl Into<String>) -> InputError {
+    InputError::Flag {
+        flag: flag.to_string(),
+        message: message.into(),
+    }
+}
+
+/// Parses a comma-separated list of names, or returns `all` when it is empty.
+fn names<T: FromStr<Err = String> + Copy + PartialEq>(
+    flag: &str,
+    given: &[String],
+    all: &[T],
+) -> Result<Vec<T>, InputError> {
+    if given.is_empty() {
+        return Ok(all.to_vec());
+    }
+    let mut out = Vec::new();
+    for name in given {
+        let value = name.trim().parse::<T>().map_err(|e| bad(flag, e))?;
+        if !out.contains(&value) {
+            out.push(value);
+        }
+    }
+    Ok(out)
+}
+
+/// Defines a name ↔ variant enum with `FromStr` listing the valid names on error.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident, $what:literal, { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vmeta])* $variant),+ }
+
+        impl $name {
+            /// Every value, in report order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The name users type and reports show.
+            pub fn name(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                $name::ALL.iter().copied().find(|v| v.name() == s).ok_or_else(|| {
+                    let known: Vec<_> = $name::ALL.iter().map(|v| v.name()).collect();
+                    format!("unknown {} `{s}` ({}s: {})", $what, $what, known.join(", "))
+                })
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+    };
+}
+
+named_enum!(
+    /// A `gilbench ctxswitch` probe.
+    Mode, "mode", {
+        /// Two threads hand a token through a futex word.
+        ThreadFutex = "thread-futex",
+        /// Two threads ping-pong a byte over two pipes (`perf bench sched pipe -T`).
+        ThreadPipe = "thread-pipe",
+        /// Two processes ping-pong a byte over two pipes (`perf bench sched pipe`).
+        ProcessPipe = "process-pipe",
+        /// Two processes hand a token through a futex in shared memory.
+        ProcessFutex = "process-futex",
+        /// Two threads ping-pong through two eventfds.
+        Eventfd = "eventfd",
+        /// Two threads on one CPU take turns with `sched_yield`.
+        Yield = "yield",
+        /// Two threads hand the simulated GIL back and forth, a forced switch each time.
+        GilHandoff = "gil-handoff",
+    }
+);
+
+impl Mode {
+    /// Whether the two sides are processes (forked) rather than threads.
+    pub fn is_process(self) -> bool {
+        matches!(self, Mode::ProcessPipe | Mode::ProcessFutex)
+    }
+
+    /// The `perf bench` command that measures the same thing, if any.
+    pub fn perf_equivalent(self) -> Option<&'static str> {
+        match self {
+            Mode::ProcessPipe => Some("perf bench sched pipe"),
+            Mode::ThreadPipe => Some("perf bench sched pipe -T"),
+            _ => None,
+        }
+    }
+}
+
+named_enum!(
+    /// Where the two sides of a ctxswitch probe run.
+    Pin, "pin", {
+        /// Both on one CPU: every hand-off is a context switch on that CPU.
+        Same = "same",
+        /// On two CPUs: every hand-off wakes a thread on the other CPU.
+        Cross = "cross",
+        /// Wherever the scheduler puts them.
+        None = "none",
+    }
+);
+
+named_enum!(
+    /// A `gilbench spawn` creation method.
+    Method, "method", {
+        /// `std::thread::spawn` of an empty closure, then join.
+        Thread = "thread",
+        /// fork, the child `_exit`s at once, waitpid.
+        Fork = "fork",
+        /// clone(CLONE_VM|CLONE_VFORK) + execve of /bin/true, waitpid.
+        Vfork = "vfork",
+        /// posix_spawn of /bin/true, waitpid.
+        PosixSpawn = "posix-spawn",
+        /// fork + execve of /bin/true, waitpid.
+        ForkExec = "fork-exec",
+        /// fork; the child writes every page of the inherited heap (copy-on-write).
+        ForkCow = "fork-cow",
+    }
+);
+
+named_enum!(
+    /// How `gilbench zombie` reaps its children.
+    Reap, "strategy", {
+        /// A blocking waitpid(pid) per child.
+        Waitpid = "waitpid",
+        /// waitpid(-1, WNOHANG) in a loop until all are reaped.
+        WnohangLoop = "wnohang-loop",
+        /// Wait for SIGCHLD (a signalfd), then drain with waitpid(-1, WNOHANG).
+        Sigchld = "sigchld",
+        /// pidfd_open + poll + waitid(P_PIDFD) per child.
+        Pidfd = "pidfd",
+        /// Do not reap: they stay zombies until gilbench reaps them on its way out.
+        None = "none",
+    }
+);
+
+/// `gilbench ctxswitch`, validated.
+#[derive(Debug, Clone)]
+pub struct CtxswitchPlan {
+    /// Probes, in order.
+    pub modes: Vec<Mode>,
+    /// Placements, in order.
+    pub pins: Vec<Pin>,
+    /// Measured round trips per probe.
+    pub rounds: u64,
+    /// Unmeasured round trips first.
+    pub warmup: u64,
+    /// The CPUs this process may use.
+    pub cpus: Vec<usize>,
+}
+
+/// The most round trips a probe may be asked for (about an hour at 20 µs each).
+const MAX_ROUNDS: u64 = 100_000_000;
+
+impl CtxswitchPlan {
+    /// Validates `gilbench ctxswitch` flags.
+    pub fn from_args(args: &CtxswitchArgs) -> Result<CtxswitchPlan, InputError> {
+        let modes = names("--mode", &args.mode, Mode::ALL)?;
+        let pins = names("--pin", &args.pin, &[Pin::Same, Pin::None])?;
+        if args.rounds == 0 || args.rounds > MAX_ROUNDS {
+            return Err(bad(
+                "--rounds",
+                format!("must be between 1 and {MAX_ROUNDS}, not {}", args.rounds),
+            ));
+        }
+        if args.warmup > MAX_ROUNDS {
+            return Err(bad("--warmup", format!("must be at most {MAX_ROUNDS}")));
+        }
+        let cpus = crate::measure::pin::allowed_cpus();
+        if pins.contains(&Pin::Cross) && cpus.len() < 2 {
+            return Err(bad(
+                "--pin",
+                format!(
+                    "`cross` needs two CPUs, but this process may run on {} (see `taskset -p {}`)",
+                    cpus.len(),
+                    std::process::id()
+                ),
+            ));
+        }
+        Ok(CtxswitchPlan {
+            modes,
+            pins,
+            rounds: args.rounds,
+            warmup: args.warmup,
+            cpus,
+        })
+    }
+}
+
+/// `gilbench spawn`, validated.
+#[derive(Debug, Clone)]
+pub struct SpawnPlan {
+    /// Methods, in order.
+    pub methods: Vec<Method>,
+    /// Parent heap sizes in bytes, in order.
+    pub heaps: Vec<u64>,
+    /// Most creations per method and heap size.
+    pub iterations: u64,
+    /// Time budget per method and heap size (at least a few creations run anyway).
+    pub max_time: Duration,
+    /// Let the kernel back the heap with transparent huge pages.
+    pub huge_pages: bool,
+}
+
+/// Room left for everything else when checking `--heap` against MemAvailable.
+const MEMORY_MARGIN: u64 = 256 << 20;
+
+impl SpawnPlan {
+    /// Validates `gilbench spawn` flags, including that the largest heap (twice it
+    /// for `fork-cow`, whose child copies every page) fits in available memory.
+    pub fn from_args(args: &SpawnArgs) -> Result<SpawnPlan, InputError> {
+        let methods = names(
+            "--method",
+            &args.method,
+            &[
+                Method::Thread,
+                Method::Fork,
+                Method::Vfork,
+                Method::PosixSpawn,
+                Method::ForkExec,
+                Method::ForkCow,
+            ],
+        )?;
+        let mut heaps = Vec::new();
+        for text in &args.heap {
+            let bytes = parse_size(text).map_err(|e| bad("--heap", e))?;
+            if !heaps.contains(&bytes) {
+                heaps.push(bytes);
+            }
+        }
+        if heaps.is_empty() {
+            heaps.push(0);
+        }
+        if args.iterations == 0 || args.iterations > 1_000_000 {
+            return Err(bad(
+                "--iterations",
+                format!("must be between 1 and 1000000, not {}", args.iterations),
+            ));
+        }
+        let max_time = parse_duration(&args.max_time).map_err(|e| bad("--max-time", e))?;
+        if max_time.is_zero() {
+            return Err(bad("--max-time", "must be more than 0"));
+        }
+        let largest = heaps.iter().copied().max().unwrap_or(0);
+        let copies = if methods.contains(&Method::ForkCow) { 2 } else { 1 };
+        let needed = largest.saturating_mul(copies);
+        if let Some(available) = mem_available() {
+            if needed.saturating_add(MEMORY_MARGIN) > available {
+                let why = if copies == 2 {
+                    format!(
+                        "{} for the heap and as much again for the fork-cow child's copy",
+                        human_bytes(largest)
+                    )
+                } else {
+                    human_bytes(largest)
+                };
+                return Err(bad(
+                    "--heap",
+                    format!(
+                        "{} needs {why}, but only {} is available (MemAvailable in \
+                         /proc/meminfo, less {} of headroom); use a smaller size{}",
+                        human_bytes(largest),
+                        human_bytes(available),
+                        human_bytes(MEMORY_MARGIN),
+                        if copies == 2 {
+                            " or leave out --method fork-cow"
+                        } else {
+                            ""
+                        }
+                    ),
+                ));
+            }
+        }
+        Ok(SpawnPlan {
+            methods,
+            heaps,
+            iterations: args.iterations,
+            max_time,
+            huge_pages: args.huge_pages,
+        })
+    }
+}
+
+/// `gilbench zombie`, validated.
+#[derive(Debug, Clone)]
+pub struct ZombiePlan {
+    /// Children to fork.
+    pub children: usize,
+    /// How to reap them.
+    pub reap: Reap,
+    /// Each child forks a grandchild first.
+    pub orphans: bool,
+    /// Declare gilbench a child subreaper (so orphans come to it).
+    pub subreaper: bool,
+    /// Keep the zombies on show this long.
+    pub hold: Duration,
+}
+
+/// `--orphans` sends each grandchild's pid through one pipe that gilbench reads
+/// only after forking them all, so they must fit in its 64 KiB buffer.
+const MAX_ORPHAN_CHILDREN: usize = 16_000;
+
+impl ZombiePlan {
+    /// Validates `gilbench zombie` flags, including that `--children` (twice that
+    /// with `--orphans`) fits under RLIMIT_NPROC and the pid space.
+    pub fn from_args(args: &ZombieArgs) -> Result<ZombiePlan, InputError> {
+        let reap: Reap = args.reap.trim().parse().map_err(|e| bad("--reap", e))?;
+        let hold = match &args.hold {
+            Some(text) => parse_duration(text).map_err(|e| bad("--hold", e))?,
+            None => Duration::ZERO,
+        };
+        if args.children == 0 {
+            return Err(bad("--children", "must be at least 1"));
+        }
+        if args.orphans && args.children as usize > MAX_ORPHAN_CHILDREN {
+            return Err(bad(
+                "--children",
+                format!("with --orphans, at most {MAX_ORPHAN_CHILDREN}"),
+            ));
+        }
+        if !args.orphans && args.no_subreaper {
+            return Err(bad("--no-subreaper", "only makes sense with --orphans"));
+        }
+        let per_child = if args.orphans { 2 } else { 1 };
+        let needed = args.children.saturating_mul(per_child);
+        let room = crate::probe::zombie::procfs::process_room();
+        if needed > room.available {
+            return Err(bad(
+                "--children",
+                format!(
+                    "{} would need {needed} new processes, but {}; use at most {}",
+                    args.children,
+                    room.why,
+                    room.available / per_child
+                ),
+            ));
+        }
+        Ok(ZombiePlan {
+            children: args.children as usize,
+            reap,
+            orphans: args.orphans,
+            subreaper: !args.no_subreaper,
+            hold,
+        })
+    }
+}
+
+/// Parses a byte size: `0`, `4096`, `64K`, `64M`, `512MiB`, `2G`, `1.5G`
+/// (K/M/G/T are powers of 1024).
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let why = || format!("`{text}` is not a size (examples: 0, 64M, 512M, 2G)");
+    let value: f64 = number.parse().map_err(|_| why())?;
+    let unit = unit.trim().to_ascii_uppercase();
+    let unit = unit.trim_end_matches("IB").trim_end_matches('B');
+    let scale: u64 = match unit {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return Err(why()),
+    };
+    let bytes = value * scale as f64;
+    if !bytes.is_finite() || bytes >= u64::MAX as f64 / 2.0 {
+        return Err(format!("`{text}` is too large"));
+    }
+    Ok(bytes.round() as u64)
+}
+
+/// `1073741824` → `1.00 GiB`.
+pub fn human_bytes(bytes: u64) -> String {
+    let b = bytes as f64;
+    let (value, unit) = if b >= (1u64 << 40) as f64 {
+        (b / (1u64 << 40) as f64, "TiB")
+    } else if b >= (1u64 << 30) as f64 {
+        (b / (1u64 << 30) as f64, "GiB")
+    } else if b >= (1u64 << 20) as f64 {
+        (b / (1u64 << 20) as f64, "MiB")
+    } else if b >= 1024.0 {
+        (b / 1024.0, "KiB")
+    } else {
+        return format!("{bytes} B");
+    };
+    let digits = if value >= 100.0 {
+        0
+    } else if value >= 10.0 {
+        1
+    } else {
+        2
+    };
+    format!("{value:.digits$} {unit}")
+}
+
+/// MemAvailable from /proc/meminfo, in bytes.
+pub fn mem_available() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("0"), Ok(0));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
+        assert_eq!(parse_size("2G"), Ok(2 << 30));
+        assert_eq!(parse_size("2gb"), Ok(2 << 30));
+        assert_eq!(parse_size("1.5K"), Ok(1536));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("-1M").is_err());
+        assert!(parse_size("3X").is_err());
+        assert!(parse_size("99999999999T").is_err());
+        assert_eq!(human_bytes(2 << 30), "2.00 GiB");
+        assert_eq!(human_bytes(64 << 20), "64.0 MiB");
+        assert_eq!(human_bytes(12), "12 B");
+    }
+
+    #[test]
+    fn names_parse_and_list_the_valid_ones() {
+        assert_eq!("process-pipe".parse::<Mode>(), Ok(Mode::ProcessPipe));
+        assert!("pipe".parse::<Mode>().unwrap_err().contains("thread-futex"));
+        assert_eq!("wnohang-loop".parse::<Reap>(), Ok(Reap::WnohangLoop));
+        assert_eq!("posix-spawn".parse::<Method>(), Ok(Method::PosixSpawn));
+        assert!(mem_available().is_some());
+    }
+}

@@ -1,0 +1,3 @@
+//! stub
+pub mod procfs;
+pub fn run(_args: &crate::cli::ZombieArgs) -> anyhow::Result<()> { anyhow::bail!("todo") }

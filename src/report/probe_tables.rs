@@ -1,0 +1,88 @@
+//! The terminal reports of the probe commands: one table each, with a few lines
+//! underneath saying how to read it.
+
+use super::format::{count, duration_ns};
+use super::probes::CtxswitchReport;
+use crate::measure::Machine;
+use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
+
+fn new_table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_HORIZONTAL_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    for i in 1..header.len() {
+        if let Some(column) = table.column_mut(i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table
+}
+
+fn title(command: &str, machine: &Machine, line: &str) -> String {
+    format!(
+        "gilbench {} · {command} · {} CPUs · Linux {}\n{line}\n\n",
+        super::VERSION,
+        machine.cpus,
+        machine.kernel
+    )
+}
+
+/// `gilbench ctxswitch` as text.
+pub fn ctxswitch(report: &CtxswitchReport) -> Vec<u8> {
+    let rounds = report.results.first().map_or(0, |r| r.rounds);
+    let mut out = title(
+        "ctxswitch",
+        &report.machine,
+        &format!(
+            "Ping-pong between two blocked sides: {} round trips per probe after {} warm-up; \
+             one switch = round trip / 2.",
+            count(rounds),
+            count(report.warmup)
+        ),
+    );
+    let mut table = new_table(&[
+        "mode",
+        "pin",
+        "CPUs",
+        "switch p50",
+        "p99",
+        "max",
+        "mean",
+        "round trip p50",
+        "kernel switches/round trip",
+    ]);
+    for r in &report.results {
+        let cpus: Vec<String> = r.cpus.iter().map(|c| c.to_string()).collect();
+        table.add_row(vec![
+            r.mode.to_string(),
+            r.pin.to_string(),
+            if cpus.is_empty() {
+                "any".into()
+            } else {
+                cpus.join("→")
+            },
+            duration_ns(r.switch_ns.p50),
+            duration_ns(r.switch_ns.p99),
+            duration_ns(r.switch_ns.max),
+            duration_ns(r.switch_ns.mean),
+            duration_ns(r.round_trip_ns.p50),
+            format!(
+                "{:.2} ({}/{} vol/invol)",
+                r.ctx_switches_per_round_trip,
+                count(r.voluntary_ctx_switches),
+                count(r.involuntary_ctx_switches)
+            ),
+        ]);
+    }
+    out.push_str(&table.to_string());
+    out.push_str(
+        "\n\nHow to read it: `same` puts both sides on one CPU, so each hand-off is a pure \
+         context switch;\n`cross` and `none` add a wake-up sent to another CPU. \
+         `perf bench sched pipe` (processes, like\nprocess-pipe) and `perf bench sched pipe -T` \
+         (threads, like thread-pipe) print usecs/op for a whole\nround trip: compare them with \
+         the round-trip column, and pin them the same way (`taskset -c 0`\nfor `same`).\n",
+    );
+    out.into_bytes()
+}
