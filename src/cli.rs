@@ -202,7 +202,8 @@ pub struct SpawnArgs {
     /// Creations measured per method and heap size (at most).
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub iterations: u64,
-    /// Time budget per method and heap size; at least 3 creations run regardless.
+    /// Time budget per method and heap size; 3 creations run regardless, unless
+    /// that would take over three times this.
     #[arg(long, value_name = "D", default_value = "1s")]
     pub max_time: String,
     /// Let the kernel back the heap with transparent huge pages (2 MiB), which

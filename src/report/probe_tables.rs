@@ -2,7 +2,7 @@
 //! underneath saying how to read it.
 
 use super::format::{count, duration_ns};
-use super::probes::CtxswitchReport;
+use super::probes::{CtxswitchReport, SpawnReport};
 use crate::measure::Machine;
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
@@ -83,6 +83,64 @@ pub fn ctxswitch(report: &CtxswitchReport) -> Vec<u8> {
          `perf bench sched pipe` (processes, like\nprocess-pipe) and `perf bench sched pipe -T` \
          (threads, like thread-pipe) print usecs/op for a whole\nround trip: compare them with \
          the round-trip column, and pin them the same way (`taskset -c 0`\nfor `same`).\n",
+    );
+    out.into_bytes()
+}
+
+/// `gilbench spawn` as text.
+pub fn spawn(report: &SpawnReport) -> Vec<u8> {
+    let mut out = title(
+        "spawn",
+        &report.machine,
+        &format!(
+            "What creating a worker costs, by the parent's heap size ({} pages; transparent \
+             huge pages: {}{}).",
+            crate::probe::options::human_bytes(report.page_size),
+            report.transparent_hugepage,
+            if report.huge_pages {
+                ", heap advised to use them"
+            } else {
+                ", heap advised not to use them"
+            }
+        ),
+    );
+    let mut table = new_table(&[
+        "method",
+        "heap",
+        "runs",
+        "call returns p50",
+        "done+reaped p50",
+        "p99",
+        "max",
+        "minor faults",
+    ]);
+    for r in &report.results {
+        let cow = r.ns_per_page.is_some();
+        table.add_row(vec![
+            r.method.to_string(),
+            crate::probe::options::human_bytes(r.heap_bytes),
+            count(r.iterations),
+            r.create_ns.map_or("–".into(), |s| duration_ns(s.p50)),
+            if cow {
+                format!("{} (child writes)", duration_ns(r.latency_ns.p50))
+            } else {
+                duration_ns(r.latency_ns.p50)
+            },
+            duration_ns(r.latency_ns.p99),
+            duration_ns(r.latency_ns.max),
+            match r.ns_per_page {
+                Some(ns) => format!("{} ({ns:.0} ns/page)", count(r.minor_faults)),
+                None => count(r.minor_faults),
+            },
+        ]);
+    }
+    out.push_str(&table.to_string());
+    out.push_str(
+        "\n\nHow to read it: fork copies the parent's page tables and marks every page \
+         copy-on-write, so its\ncost grows with the heap; vfork and posix_spawn share the \
+         parent's memory until the exec, and a\nthread shares it for good, so they stay flat. \
+         fork-cow is the bill fork defers: a child writing\nthe inherited heap takes one minor \
+         fault and one page copy per page — a shallow copy becoming a deep one.\n",
     );
     out.into_bytes()
 }

@@ -49,3 +49,46 @@ pub struct CtxswitchResult {
     /// The `perf bench` command that measures the same thing, if any.
     pub perf_equivalent: Option<&'static str>,
 }
+
+/// The result of `gilbench spawn`.
+#[derive(Debug, Serialize)]
+pub struct SpawnReport {
+    /// gilbench's version.
+    pub gilbench: &'static str,
+    /// Always `"spawn"`.
+    pub kind: &'static str,
+    /// Where it was measured.
+    pub machine: Machine,
+    /// The page size, bytes.
+    pub page_size: u64,
+    /// The system's transparent-huge-page setting (`always`, `madvise`, `never`).
+    pub transparent_hugepage: String,
+    /// Whether the parent's heap was advised to use huge pages (`--huge-pages`).
+    pub huge_pages: bool,
+    /// One entry per method and heap size, method by method.
+    pub results: Vec<SpawnResult>,
+}
+
+/// One creation method with one parent heap size.
+#[derive(Debug, Serialize)]
+pub struct SpawnResult {
+    /// `thread`, `fork`, `vfork`, `posix-spawn`, `fork-exec` or `fork-cow`.
+    pub method: &'static str,
+    /// How much heap the parent had allocated and touched, bytes.
+    pub heap_bytes: u64,
+    /// Creations measured.
+    pub iterations: u64,
+    /// Per creation: from the call until the worker is gone and reaped (joined),
+    /// ns. For `fork-cow`: the time the child took to write every page of the heap.
+    pub latency_ns: Summary,
+    /// Per creation: until the creating call returned in the parent (thread spawn,
+    /// fork, posix_spawn, …), ns; null for `fork-cow`.
+    pub create_ns: Option<Summary>,
+    /// Minor page faults per creation, parent and child together (mean). For
+    /// `fork-cow`: the child's faults while writing the heap — one per page copied.
+    pub minor_faults: u64,
+    /// `fork-cow` only: write time per page of heap, ns (a page fault plus a 4 KiB copy).
+    pub ns_per_page: Option<f64>,
+    /// What `latency_ns` times, in words.
+    pub timed: &'static str,
+}

@@ -10,3 +10,4 @@ pub mod futex;
 pub mod pidfd;
 pub mod process;
 pub mod shm;
+pub mod thp;

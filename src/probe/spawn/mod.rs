@@ -1,2 +1,154 @@
-//! stub
-pub fn run(_args: &crate::cli::SpawnArgs) -> anyhow::Result<()> { anyhow::bail!("todo") }
+//! `gilbench spawn`: what creating a worker costs — a thread, a forked process, a
+//! vfork / posix_spawn / fork + exec of `/bin/true` — and how fork's cost grows
+//! with the parent's heap (its page tables are copied, and its pages marked
+//! copy-on-write) while posix_spawn and threads stay flat.
+//!
+//! For each `--heap` size the parent first allocates and touches that much memory,
+//! then runs every method; `fork-cow` then shows the deferred part of fork's cost:
+//! a child writing the inherited heap, one copy-on-write fault per page.
+
+pub mod cow;
+pub mod heap;
+pub mod methods;
+
+use crate::cli::{Format, SpawnArgs};
+use crate::measure::{new_histogram, record, Histogram, Machine, Rusage, Summary};
+use crate::output::Output;
+use crate::probe::options::{human_bytes, Method, SpawnPlan};
+use crate::report::probes::{SpawnReport, SpawnResult};
+use anyhow::Context;
+use heap::Heap;
+use std::time::Instant;
+
+/// Creations that run per cell even when `--max-time` is already spent — unless
+/// they would take over three times `--max-time` (one `fork-cow` of a 2 GiB heap
+/// can take seconds on a VM).
+const MIN_ITERATIONS: u64 = 3;
+
+/// Runs the command.
+pub fn run(args: &SpawnArgs) -> anyhow::Result<()> {
+    let plan = SpawnPlan::from_args(args)?;
+    let mut output = Output::open(&args.output)?;
+    let needs_exec = plan
+        .methods
+        .iter()
+        .any(|m| matches!(m, Method::Vfork | Method::PosixSpawn | Method::ForkExec));
+    let true_path = methods::TRUE.to_string_lossy();
+    if needs_exec && !std::path::Path::new(true_path.as_ref()).exists() {
+        anyhow::bail!("{true_path} is missing; the exec methods need it (leave them out with --method)");
+    }
+    let creator = methods::Creator::new().context("preparing posix_spawn")?;
+    let note = |msg: String| {
+        if !args.output.quiet {
+            eprintln!("gilbench: {msg}");
+        }
+    };
+    let mut results = Vec::new();
+    for &size in &plan.heaps {
+        if size > 0 {
+            note(format!("spawn: allocating and touching a {} heap…", human_bytes(size)));
+        }
+        let mut heap = Heap::touched(size, plan.huge_pages)
+            .with_context(|| format!("allocating a {} heap", human_bytes(size)))?;
+        for &method in &plan.methods {
+            if method == Method::ForkCow && heap.is_empty() {
+                continue; // nothing to copy
+            }
+            note(format!("spawn {method} (heap {})…", human_bytes(size)));
+            let result = cell(method, &creator, &mut heap, &plan)
+                .with_context(|| format!("spawn {method} with a {} heap", human_bytes(size)))?;
+            results.push(result);
+        }
+    }
+    // Method by method, heap sizes ascending: each method's cost curve reads down.
+    results.sort_by_key(|r| {
+        let m = Method::ALL.iter().position(|m| m.name() == r.method);
+        (m, r.heap_bytes)
+    });
+    let report = SpawnReport {
+        gilbench: crate::report::VERSION,
+        kind: "spawn",
+        machine: Machine::current(),
+        page_size: crate::sys::thp::page_size() as u64,
+        transparent_hugepage: crate::sys::thp::system_setting(),
+        huge_pages: plan.huge_pages,
+        results,
+    };
+    let bytes = match args.output.format {
+        Format::Json => crate::report::json::render(&report),
+        Format::Table | Format::Csv | Format::Markdown => crate::report::probe_tables::spawn(&report),
+    };
+    output.write(&bytes).context("writing the report")
+}
+
+/// Whether another creation should run: `--iterations` at most; at least one;
+/// then while within `--max-time`, or up to [`MIN_ITERATIONS`] within three times it.
+fn more(done: u64, started: Instant, plan: &SpawnPlan) -> bool {
+    let elapsed = started.elapsed();
+    done < plan.iterations
+        && (done == 0
+            || elapsed < plan.max_time
+            || (done < MIN_ITERATIONS && elapsed < 3 * plan.max_time))
+}
+
+fn histogram() -> Histogram {
+    let mut h = new_histogram();
+    record(&mut h, 100_000_000_000);
+    h.reset();
+    h
+}
+
+/// Measures one method with one heap.
+fn cell(
+    method: Method,
+    creator: &methods::Creator,
+    heap: &mut Heap,
+    plan: &SpawnPlan,
+) -> std::io::Result<SpawnResult> {
+    let (mut latency, mut create) = (histogram(), histogram());
+    let started = Instant::now();
+    let mut done = 0u64;
+    if method == Method::ForkCow {
+        let mut faults = 0u64;
+        while more(done, started, plan) {
+            let s = cow::once(heap)?;
+            record(&mut latency, crate::measure::nanos(s.write));
+            faults += s.faults;
+            done += 1;
+        }
+        let summary = Summary::of(&latency);
+        return Ok(SpawnResult {
+            method: method.name(),
+            heap_bytes: heap.len() as u64,
+            iterations: done,
+            latency_ns: summary,
+            create_ns: None,
+            minor_faults: faults / done.max(1),
+            ns_per_page: Some(summary.mean as f64 / heap.pages().max(1) as f64),
+            timed: "the child writing one byte in every page of the inherited heap",
+        });
+    }
+    let (me, children) = (Rusage::this_process(), Rusage::children());
+    while more(done, started, plan) {
+        let s = creator.once(method)?;
+        record(&mut latency, crate::measure::nanos(s.total));
+        record(&mut create, crate::measure::nanos(s.create));
+        done += 1;
+    }
+    let faults = Rusage::this_process().since(&me).minor_faults
+        + Rusage::children().since(&children).minor_faults;
+    Ok(SpawnResult {
+        method: method.name(),
+        heap_bytes: heap.len() as u64,
+        iterations: done,
+        latency_ns: Summary::of(&latency),
+        create_ns: Some(Summary::of(&create)),
+        minor_faults: faults / done.max(1),
+        ns_per_page: None,
+        timed: match method {
+            Method::Thread => "spawn an empty thread, join it",
+            Method::Fork => "fork, the child _exits at once, waitpid",
+            _ => "start /bin/true, waitpid",
+        },
+    })
+}
