@@ -45,11 +45,8 @@ pub fn calibrate() -> std::io::Result<Calibration> {
     let start = Instant::now();
     let cpus = crate::measure::pin::allowed_cpus();
     let p50 = |pin: Pin| -> std::io::Result<u64> {
-        let outcome = ctxswitch::measure(
-            Mode::ThreadFutex,
-            ctxswitch::placement(pin, &cpus),
-            ROUNDS,
-        )?;
+        let outcome =
+            ctxswitch::measure(Mode::ThreadFutex, ctxswitch::placement(pin, &cpus), ROUNDS)?;
         Ok(per_switch(&crate::measure::Summary::of(&outcome.round_trips)).p50)
     };
     let same_cpu_ns = p50(Pin::Same)?;

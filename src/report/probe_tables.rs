@@ -2,7 +2,7 @@
 //! underneath saying how to read it.
 
 use super::format::{count, duration_ns};
-use super::probes::{CtxswitchReport, SpawnReport};
+use super::probes::{CtxswitchReport, SpawnReport, ZombieReport};
 use crate::measure::Machine;
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
@@ -142,5 +142,148 @@ pub fn spawn(report: &SpawnReport) -> Vec<u8> {
          fork-cow is the bill fork defers: a child writing\nthe inherited heap takes one minor \
          fault and one page copy per page — a shallow copy becoming a deep one.\n",
     );
+    out.into_bytes()
+}
+
+fn ps_table(rows: &[crate::probe::zombie::procfs::ProcRow], total: u64) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::NOTHING)
+        .set_header(vec!["PID", "PPID", "S", "COMMAND"]);
+    for i in 0..2 {
+        if let Some(column) = table.column_mut(i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    for r in rows {
+        table.add_row(vec![
+            r.pid.to_string(),
+            r.ppid.to_string(),
+            r.state.clone(),
+            r.command.clone(),
+        ]);
+    }
+    let mut out = table.to_string();
+    out.push('\n');
+    if total > rows.len() as u64 {
+        out.push_str(&format!(
+            "  … and {} more\n",
+            count(total - rows.len() as u64)
+        ));
+    }
+    out
+}
+
+fn strategy_note(strategy: &str) -> &'static str {
+    match strategy {
+        "waitpid" => "a blocking waitpid(pid) per child — what Popen.wait() and Process.join() do",
+        "wnohang-loop" => {
+            "waitpid(-1, WNOHANG) in a loop: never blocks, but spends calls when nothing is ready"
+        }
+        "sigchld" => {
+            "sleep until SIGCHLD (read from a signalfd), then drain with waitpid(-1, WNOHANG)"
+        }
+        "pidfd" => "pidfd_open + poll + waitid(P_PIDFD) per child: immune to pid reuse",
+        _ => "never wait: the zombies stay until their parent waits or exits",
+    }
+}
+
+/// `gilbench zombie` as text.
+pub fn zombie(report: &ZombieReport) -> Vec<u8> {
+    let mut out = title(
+        "zombie",
+        &report.machine,
+        &format!(
+            "gilbench (pid {}) forked {} children; each exited at once.",
+            report.parent_pid,
+            count(report.children)
+        ),
+    );
+    out.push_str(&format!(
+        "Before reaping — {} zombies: an exited child keeps its process-table entry (pid, exit \
+         status)\nuntil its parent waits for it; ps shows it in state Z, <defunct>.\n\n",
+        count(report.zombies_seen)
+    ));
+    out.push_str(&ps_table(&report.before, report.zombies_seen));
+    out.push_str(&format!(
+        "\nReaping with {}: {}.\n",
+        report.strategy,
+        strategy_note(report.strategy)
+    ));
+    if report.reaped_by_strategy > 0 {
+        out.push_str(&format!(
+            "  {} reaped in {}: per zombie p50 {}, p99 {}, max {}; {} wait calls ({} found nothing)",
+            count(report.reaped_by_strategy),
+            duration_ns(report.reap_total_ns),
+            duration_ns(report.reap_ns.p50),
+            duration_ns(report.reap_ns.p99),
+            duration_ns(report.reap_ns.max),
+            count(report.reap_calls),
+            count(report.empty_polls),
+        ));
+        if let Some(signals) = report.sigchld_signals {
+            out.push_str(&format!(
+                "; {} SIGCHLD read for {} children (a pending signal is not queued twice)",
+                count(signals),
+                count(report.children)
+            ));
+        }
+        out.push_str(".\n");
+    }
+    if report.after.is_empty() {
+        out.push_str("\nAfter: none of them is left in /proc — reaping removed the entries.\n");
+    } else {
+        out.push_str(&format!(
+            "\nAfter — {} still zombies; they stay until their parent waits or exits:\n\n",
+            count(report.zombies_after_reap)
+        ));
+        out.push_str(&ps_table(&report.after, report.zombies_after_reap));
+    }
+    if let Some(o) = &report.orphans {
+        out.push_str(&format!(
+            "\nOrphans: each child had forked a grandchild before exiting. {}\n\n",
+            if o.subreaper {
+                "gilbench had declared itself a child subreaper (PR_SET_CHILD_SUBREAPER), so the \
+                 orphans came to it."
+            } else {
+                "gilbench was not a subreaper, so the orphans went to PID 1 or the nearest \
+                 subreaper."
+            }
+        ));
+        let mut table = Table::new();
+        table
+            .load_preset(presets::NOTHING)
+            .set_header(vec!["PID", "PPID before", "PPID after"]);
+        for r in &o.sample {
+            table.add_row(vec![
+                r.pid.to_string(),
+                r.ppid_before.to_string(),
+                r.ppid_after.to_string(),
+            ]);
+        }
+        out.push_str(&table.to_string());
+        out.push('\n');
+        for p in &o.new_parents {
+            out.push_str(&format!(
+                "  new parent {} ({}): {} orphans\n",
+                p.pid,
+                p.command,
+                count(p.orphans)
+            ));
+        }
+        out.push_str(&format!(
+            "  {} re-parented to gilbench; gilbench reaped {} of them.\n",
+            count(o.reparented_to_gilbench),
+            count(o.reaped_by_gilbench)
+        ));
+    }
+    out.push_str(&format!(
+        "\nzombies seen {} · left after reaping {} · reaped by gilbench on its way out {} · \
+         left at exit {}\n",
+        count(report.zombies_seen),
+        count(report.zombies_after_reap),
+        count(report.reaped_at_exit),
+        count(report.zombies_left)
+    ));
     out.into_bytes()
 }

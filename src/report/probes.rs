@@ -3,6 +3,7 @@
 //! field, so any exporter (table, JSON, CSV, Markdown) is a pure function of them.
 
 use crate::measure::{Machine, Summary};
+use crate::probe::zombie::procfs::ProcRow;
 use serde::Serialize;
 
 /// The result of `gilbench ctxswitch`.
@@ -91,4 +92,92 @@ pub struct SpawnResult {
     pub ns_per_page: Option<f64>,
     /// What `latency_ns` times, in words.
     pub timed: &'static str,
+}
+
+/// The result of `gilbench zombie`.
+#[derive(Debug, Serialize)]
+pub struct ZombieReport {
+    /// gilbench's version.
+    pub gilbench: &'static str,
+    /// Always `"zombie"`.
+    pub kind: &'static str,
+    /// Where it ran.
+    pub machine: Machine,
+    /// gilbench's own pid: the parent of the children.
+    pub parent_pid: i32,
+    /// How the children were reaped: `waitpid`, `wnohang-loop`, `sigchld`, `pidfd`
+    /// or `none`.
+    pub strategy: &'static str,
+    /// Children forked; each exited at once.
+    pub children: u64,
+    /// Children seen in `/proc` as zombies (state `Z`, parent gilbench) before reaping.
+    pub zombies_seen: u64,
+    /// Children still zombies right after the strategy ran (all of them for `none`).
+    pub zombies_after_reap: u64,
+    /// gilbench's zombie children at the very end, after it reaped whatever was left: 0.
+    pub zombies_left: u64,
+    /// Children the strategy reaped.
+    pub reaped_by_strategy: u64,
+    /// Processes gilbench reaped on its way out (the zombies `none` left, orphans).
+    pub reaped_at_exit: u64,
+    /// Per child reaped: time since the previous reap, ns (empty for `none`).
+    pub reap_ns: Summary,
+    /// From the first wait call to the last reap, ns.
+    pub reap_total_ns: u64,
+    /// Wait-family system calls the strategy made, empty polls included.
+    pub reap_calls: u64,
+    /// `waitpid(-1, WNOHANG)` calls that found nothing to reap.
+    pub empty_polls: u64,
+    /// SIGCHLD signals read (`sigchld` only): one pending signal stands for many
+    /// children, so this is far below `children`.
+    pub sigchld_signals: Option<u64>,
+    /// Time to fork all the children, ns.
+    pub fork_ns: u64,
+    /// How long the zombies were kept on show (`--hold`), ns.
+    pub hold_ns: u64,
+    /// A few of the children as `ps` would show them before reaping.
+    pub before: Vec<ProcRow>,
+    /// The same children after the strategy ran (gone once reaped).
+    pub after: Vec<ProcRow>,
+    /// Re-parenting (`--orphans`), null otherwise.
+    pub orphans: Option<OrphanReport>,
+}
+
+/// What happened to the grandchildren when their parents exited.
+#[derive(Debug, Serialize)]
+pub struct OrphanReport {
+    /// Whether gilbench had declared itself a child subreaper (PR_SET_CHILD_SUBREAPER).
+    pub subreaper: bool,
+    /// Grandchildren forked, one per child.
+    pub grandchildren: u64,
+    /// Of them, re-parented to gilbench when their parent exited.
+    pub reparented_to_gilbench: u64,
+    /// Every new parent seen, with how many orphans it took.
+    pub new_parents: Vec<NewParent>,
+    /// A few grandchildren with their parent before and after.
+    pub sample: Vec<Reparented>,
+    /// Grandchildren gilbench reaped itself (as their new parent).
+    pub reaped_by_gilbench: u64,
+}
+
+/// A process that adopted orphans.
+#[derive(Debug, Serialize)]
+pub struct NewParent {
+    /// Its pid.
+    pub pid: i32,
+    /// Its command.
+    pub command: String,
+    /// Orphans it took.
+    pub orphans: u64,
+}
+
+/// One orphan's re-parenting.
+#[derive(Debug, Serialize)]
+pub struct Reparented {
+    /// The grandchild's pid.
+    pub pid: i32,
+    /// Its parent while that was alive: the child that forked it.
+    pub ppid_before: i32,
+    /// Its parent after that child exited.
+    pub ppid_after: i32,
 }

@@ -9,8 +9,8 @@
 //! the times.
 
 use super::transport::Endpoint;
-use crate::measure::{new_histogram, record, Histogram, Rusage, RusageDelta};
 use crate::measure::pin::{pin_current_thread, AffinityGuard};
+use crate::measure::{new_histogram, record, Histogram, Rusage, RusageDelta};
 use crate::shm::SharedRegion;
 use nix::sys::wait::{waitpid, WaitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -74,7 +74,11 @@ fn initiate(ep: &dyn Endpoint, rounds: Rounds) -> std::io::Result<(Histogram, Ru
     Ok((hist, usage))
 }
 
-fn respond(ep: &dyn Endpoint, rounds: Rounds, usage_of: fn() -> Rusage) -> std::io::Result<RusageDelta> {
+fn respond(
+    ep: &dyn Endpoint,
+    rounds: Rounds,
+    usage_of: fn() -> Rusage,
+) -> std::io::Result<RusageDelta> {
     for _ in 0..rounds.warmup {
         ep.wait()?;
         ep.signal()?;
@@ -122,7 +126,10 @@ pub fn threads(
         let responder = std::thread::Builder::new()
             .name("ctx-responder".into())
             .spawn_scoped(s, move || {
-                let mut guard = AbortOnDrop { ep: &b, armed: true };
+                let mut guard = AbortOnDrop {
+                    ep: &b,
+                    armed: true,
+                };
                 pinned(place.b)?;
                 let usage = respond(&b, rounds, Rusage::this_thread)?;
                 guard.armed = false;
@@ -131,7 +138,10 @@ pub fn threads(
         let initiator = std::thread::Builder::new()
             .name("ctx-initiator".into())
             .spawn_scoped(s, move || {
-                let mut guard = AbortOnDrop { ep: &a, armed: true };
+                let mut guard = AbortOnDrop {
+                    ep: &a,
+                    armed: true,
+                };
                 pinned(place.a)?;
                 let out = initiate(&a, rounds)?;
                 guard.armed = false;

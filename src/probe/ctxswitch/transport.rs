@@ -200,7 +200,10 @@ impl EventfdPair {
     /// Two fresh counters at zero.
     pub fn new() -> std::io::Result<EventfdPair> {
         let new = || EventFd::from_flags(EfdFlags::EFD_CLOEXEC).map_err(std::io::Error::from);
-        Ok(EventfdPair { a: new()?, b: new()? })
+        Ok(EventfdPair {
+            a: new()?,
+            b: new()?,
+        })
     }
 
     /// Both sides.

@@ -95,14 +95,9 @@ impl Creator {
             Method::PosixSpawn => {
                 let no_env: [&CStr; 0] = [];
                 let start = Instant::now();
-                let pid = nix::spawn::posix_spawn(
-                    TRUE,
-                    &self.actions,
-                    &self.attr,
-                    &[TRUE],
-                    &no_env,
-                )
-                .map_err(std::io::Error::from)?;
+                let pid =
+                    nix::spawn::posix_spawn(TRUE, &self.actions, &self.attr, &[TRUE], &no_env)
+                        .map_err(std::io::Error::from)?;
                 let created = Instant::now();
                 reap(pid, 0)?;
                 Ok(Sample {

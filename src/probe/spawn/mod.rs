@@ -35,7 +35,9 @@ pub fn run(args: &SpawnArgs) -> anyhow::Result<()> {
         .any(|m| matches!(m, Method::Vfork | Method::PosixSpawn | Method::ForkExec));
     let true_path = methods::TRUE.to_string_lossy();
     if needs_exec && !std::path::Path::new(true_path.as_ref()).exists() {
-        anyhow::bail!("{true_path} is missing; the exec methods need it (leave them out with --method)");
+        anyhow::bail!(
+            "{true_path} is missing; the exec methods need it (leave them out with --method)"
+        );
     }
     let creator = methods::Creator::new().context("preparing posix_spawn")?;
     let note = |msg: String| {
@@ -46,7 +48,10 @@ pub fn run(args: &SpawnArgs) -> anyhow::Result<()> {
     let mut results = Vec::new();
     for &size in &plan.heaps {
         if size > 0 {
-            note(format!("spawn: allocating and touching a {} heap…", human_bytes(size)));
+            note(format!(
+                "spawn: allocating and touching a {} heap…",
+                human_bytes(size)
+            ));
         }
         let mut heap = Heap::touched(size, plan.huge_pages)
             .with_context(|| format!("allocating a {} heap", human_bytes(size)))?;
@@ -76,7 +81,9 @@ pub fn run(args: &SpawnArgs) -> anyhow::Result<()> {
     };
     let bytes = match args.output.format {
         Format::Json => crate::report::json::render(&report),
-        Format::Table | Format::Csv | Format::Markdown => crate::report::probe_tables::spawn(&report),
+        Format::Table | Format::Csv | Format::Markdown => {
+            crate::report::probe_tables::spawn(&report)
+        }
     };
     output.write(&bytes).context("writing the report")
 }
