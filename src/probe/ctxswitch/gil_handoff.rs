@@ -82,7 +82,7 @@ mod tests {
         let gil = Gil::new(INTERVAL);
         let (a, b) = GilEndpoint::pair(&gil);
         std::thread::scope(|s| {
-            s.spawn(|| {
+            s.spawn(move || {
                 for _ in 0..200 {
                     b.wait().unwrap();
                     b.signal().unwrap();

@@ -241,9 +241,7 @@ pub fn processes<A: Endpoint, B: Endpoint>(
             let initiated = initiate(&a, rounds);
             killer.armed = initiated.is_err();
             drop(killer);
-            let status = watcher
-                .join()
-                .unwrap_or_else(|_| Err(nix::errno::Errno::ECHILD));
+            let status = watcher.join().unwrap_or(Err(nix::errno::Errno::ECHILD));
             (initiated, status)
         }),
     };

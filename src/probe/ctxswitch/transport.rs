@@ -248,7 +248,7 @@ mod tests {
 
     fn ping_pong<A: Endpoint, B: Endpoint>(a: A, b: B) {
         std::thread::scope(|s| {
-            s.spawn(|| {
+            s.spawn(move || {
                 for _ in 0..100 {
                     b.wait().unwrap();
                     b.signal().unwrap();
@@ -280,7 +280,7 @@ mod tests {
         let word = AtomicU32::new(0);
         let (a, b) = FutexEndpoint::pair(&word);
         std::thread::scope(|s| {
-            let waiter = s.spawn(|| b.wait());
+            let waiter = s.spawn(move || b.wait());
             std::thread::sleep(std::time::Duration::from_millis(20));
             a.abort();
             assert!(waiter.join().unwrap().is_err());
@@ -288,7 +288,7 @@ mod tests {
         let fds = EventfdPair::new().unwrap();
         let (a, b) = fds.endpoints();
         std::thread::scope(|s| {
-            let waiter = s.spawn(|| b.wait());
+            let waiter = s.spawn(move || b.wait());
             a.abort();
             assert!(waiter.join().unwrap().is_err());
         });

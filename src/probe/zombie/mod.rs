@@ -209,10 +209,7 @@ fn demo(
         .filter(|r| r.state == "Z" && r.ppid == me.as_raw())
         .count() as u64;
 
-    let orphans = match first_parents {
-        Some(first) => Some(orphan_report(plan, brood, &first, &orphan_rows, me)),
-        None => None,
-    };
+    let orphans = first_parents.map(|first| orphan_report(plan, brood, &first, &orphan_rows, me));
     Ok(ZombieReport {
         gilbench: crate::report::VERSION,
         kind: "zombie",
