@@ -38,25 +38,13 @@ pub enum Command {
   gilbench scenario ./my-scenario.toml")]
     Scenario(ScenarioArgs),
     /// Measure what a context switch costs (threads, processes, the GIL).
-    #[command(after_help = "Examples:
-  gilbench ctxswitch
-  gilbench ctxswitch --mode process-pipe,thread-futex --pin same --rounds 100000
-
-Compare with `perf bench sched pipe` (process-pipe) and `perf bench sched pipe -T`
-(thread-pipe). perf prints usecs/op for a round trip, i.e. two switches; gilbench
-prints ns per switch (round trip / 2).")]
+    #[command(after_help = crate::probe::help::CTXSWITCH)]
     Ctxswitch(CtxswitchArgs),
     /// Measure what creating a worker costs (threads, fork, posix_spawn, exec).
-    #[command(after_help = "Examples:
-  gilbench spawn
-  gilbench spawn --heap 0,64M,512M")]
+    #[command(after_help = crate::probe::help::SPAWN)]
     Spawn(SpawnArgs),
     /// Show zombie processes and how they are reaped.
-    #[command(after_help = "Examples:
-  gilbench zombie
-  gilbench zombie --children 100 --reap sigchld
-  gilbench zombie --orphans
-  gilbench zombie --reap none --hold 10s   # run `ps -el` meanwhile")]
+    #[command(after_help = crate::probe::help::ZOMBIE)]
     Zombie(ZombieArgs),
 }
 
@@ -188,7 +176,8 @@ pub struct CtxswitchArgs {
 /// `gilbench spawn`.
 #[derive(Debug, Clone, Args)]
 pub struct SpawnArgs {
-    /// Methods, comma-separated: thread, fork, posix-spawn, fork-exec (default: all).
+    /// Methods, comma-separated: thread, fork, vfork, posix-spawn, fork-exec,
+    /// fork-cow (default: all).
     #[arg(long, value_delimiter = ',', value_name = "METHOD,...")]
     pub method: Vec<String>,
     /// Parent heap sizes to try, comma-separated: `0,64M,512M,2G`.

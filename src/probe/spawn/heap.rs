@@ -15,13 +15,10 @@ impl Heap {
     /// per page so each is resident and present in the page tables.
     pub fn touched(size: u64, huge_pages: bool) -> std::io::Result<Heap> {
         let size = usize::try_from(size).map_err(|_| std::io::Error::other("heap too large"))?;
-        let mut bytes = Vec::new();
-        bytes
-            .try_reserve_exact(size)
-            .map_err(|e| std::io::Error::other(format!("cannot allocate the heap: {e}")))?;
-        // Zero-filled by the allocator (fresh anonymous memory for a large
-        // allocation, so this touches nothing yet).
-        bytes.resize(size, 0);
+        // `vec![0; n]` asks the allocator for zeroed memory: for a large size, a
+        // fresh anonymous mapping that is not touched yet, so the huge-page advice
+        // below still applies to every page. (The caller checked MemAvailable.)
+        let mut bytes = vec![0u8; size];
         thp::advise_huge_pages(&mut bytes, huge_pages)?;
         let mut heap = Heap { bytes };
         heap.write_every_page();
