@@ -7,6 +7,7 @@ use crate::plan::{InputError, Plan};
 use crate::report::{self, ScenarioReport};
 use anyhow::Context;
 use serde::Serialize;
+use std::io::IsTerminal;
 
 /// Runs one command.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
@@ -36,6 +37,10 @@ fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     let plan = Plan::from_args(args)?;
     let mut output = Output::open(&args.output)?;
     let calibration = crate::probe::calibrate::for_scenario(args.no_calibrate, args.output.quiet);
+    let trace_files = report::trace_files::TraceFiles::open(
+        args.trace.as_deref(),
+        args.plot_timeline.as_deref(),
+    )?;
     let mut runs = Vec::with_capacity(plan.models.len());
     for &model in &plan.models {
         if !args.output.quiet {
@@ -45,10 +50,27 @@ fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     }
     let mut report = ScenarioReport::new(&plan, runs);
     crate::probe::calibrate::annotate(&mut report, calibration);
+    let timeline_options = report::timeline::TimelineOptions {
+        window: plan.trace.window,
+        switch_interval: plan.gil.switch_interval,
+    };
+    trace_files.write(&report, std::process::id(), &timeline_options)?;
+    let timeline = |to_terminal: bool| {
+        let colour = report::timeline_text::use_colour(to_terminal);
+        report::timeline_text::render(&report, &timeline_options, colour)
+    };
     let bytes = match args.output.format {
         Format::Json => report::json::render(&report),
+        Format::Table | Format::Csv | Format::Markdown if args.timeline => {
+            let on_terminal = matches!(output, Output::Stdout) && std::io::stdout().is_terminal();
+            report::table::render_with(&report, &timeline(on_terminal))
+        }
         Format::Table | Format::Csv | Format::Markdown => report::table::render(&report),
     };
+    if args.timeline && args.output.format == Format::Json {
+        // Keep standard output one JSON document: the strips go to the terminal.
+        eprint!("{}", timeline(std::io::stderr().is_terminal()));
+    }
     output.write(&bytes).context("writing the report")
 }
 

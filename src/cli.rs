@@ -143,6 +143,17 @@ pub struct ScenarioArgs {
     /// column and `ctx_switch_cost_ns`.
     #[arg(long)]
     pub no_calibrate: bool,
+    /// Print a strip per worker under the table: when it held the GIL, waited for
+    /// it, was blocked in I/O or ran without one.
+    #[arg(long)]
+    pub timeline: bool,
+    /// Time span --timeline and --plot-timeline show (default: 8 switch intervals,
+    /// starting one switch interval into the run).
+    #[arg(long, value_name = "D")]
+    pub timeline_window: Option<String>,
+    /// Draw the timeline as an SVG: one lane per worker, coloured by state.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot_timeline: Option<PathBuf>,
     #[command(flatten)]
     pub output: OutputArgs,
 }

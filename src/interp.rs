@@ -77,6 +77,10 @@ impl GilStats {
 
 static NEVER: AtomicBool = AtomicBool::new(false);
 
+/// The shortest uncontended take traced as a `gil-wait`: a free GIL is taken in
+/// tens of ns, and tracing each of those would double a trace for nothing.
+const TRACED_WAIT_MIN: std::time::Duration = std::time::Duration::from_micros(1);
+
 /// One simulated thread's interpreter state (`PyThreadState`).
 #[derive(Debug)]
 pub struct Interp<'g> {
@@ -154,10 +158,17 @@ impl<'g> Interp<'g> {
     pub fn allow_threads<R>(&mut self, blocking: impl FnOnce() -> R) -> R {
         let released = Instant::now();
         self.drop_gil(false);
+        // The blocked span starts once the drop (and any forced switch) is over, so
+        // that it never overlaps this thread's held span in a trace.
+        let blocked = if self.trace.enabled() {
+            Instant::now()
+        } else {
+            released
+        };
         let result = blocking();
         let back = Instant::now();
         self.stats.released_ns += back.duration_since(released).as_nanos() as u64;
-        self.trace.span(EventKind::IoBlocked, released, back);
+        self.trace.span(EventKind::IoBlocked, blocked, back);
         self.take();
         result
     }
@@ -191,12 +202,20 @@ impl<'g> Interp<'g> {
     }
 
     fn take(&mut self) {
+        let tracing = self.trace.enabled();
+        // While tracing, a wait starts when the thread *asks* for the GIL: on a busy
+        // machine a thread can spend milliseconds getting the GIL's internal mutex
+        // (or a CPU to run on) before it ever sleeps on the condition variable.
+        let asked = if tracing && self.has_gil() {
+            Some(Instant::now())
+        } else {
+            None
+        };
         let outcome = match self.lock {
             Lock::Free => Default::default(),
             Lock::Gil(gil) => gil.take(self.id),
             Lock::Legacy(gil, _) => gil.take(self.id),
         };
-        let tracing = self.trace.enabled();
         let now = if outcome.waited_since.is_some() || tracing {
             Some(Instant::now())
         } else {
@@ -205,15 +224,17 @@ impl<'g> Interp<'g> {
         if self.has_gil() {
             self.stats.acquisitions += 1;
             let waited = match (outcome.waited_since, now) {
-                (Some(since), Some(now)) => {
-                    self.trace.span(EventKind::GilWait, since, now);
-                    now.duration_since(since).as_nanos() as u64
-                }
+                (Some(since), Some(now)) => now.duration_since(since).as_nanos() as u64,
                 _ => 0,
             };
             self.stats.waited_ns += waited;
             crate::measure::record(&mut self.stats.wait, waited);
             self.stats.drop_requests += u64::from(outcome.drop_requests);
+            if let (Some(asked), Some(now)) = (asked, now) {
+                if outcome.waited_since.is_some() || now - asked >= TRACED_WAIT_MIN {
+                    self.trace.span(EventKind::GilWait, asked, now);
+                }
+            }
             if let Some(at) = outcome.drop_request_at {
                 self.trace.instant(EventKind::DropRequest, at);
             }
@@ -222,6 +243,11 @@ impl<'g> Interp<'g> {
     }
 
     fn drop_gil(&mut self, last_time: bool) {
+        // `held_since` is set only while tracing. The end is read *before* the
+        // release (and the start just *after* the take), so a traced hold lies
+        // strictly inside the real one: held spans of different threads never
+        // overlap, which is what lets a trace show the lock's mutual exclusion.
+        let mut dropped_at = None;
         if let Some(since) = self.held_since.take() {
             let kind = if self.has_gil() {
                 EventKind::GilHeld
@@ -230,14 +256,17 @@ impl<'g> Interp<'g> {
             };
             let now = Instant::now();
             self.trace.span(kind, since, now);
+            dropped_at = Some(now);
         }
         match self.lock {
             Lock::Free => {}
             Lock::Gil(gil) => {
                 if gil.drop(self.id, last_time).forced_switch {
                     self.stats.forced_switches += 1;
-                    if self.trace.enabled() {
-                        self.trace.instant(EventKind::ForcedSwitch, Instant::now());
+                    // Marked where the holder gave the GIL up, not where its wait
+                    // for the switch ended.
+                    if let Some(at) = dropped_at {
+                        self.trace.instant(EventKind::ForcedSwitch, at);
                     }
                 }
             }
@@ -292,6 +321,26 @@ mod tests {
         assert_eq!(
             kinds,
             [EventKind::GilHeld, EventKind::IoBlocked, EventKind::GilHeld]
+        );
+        // One thread's spans follow each other without overlapping.
+        for pair in trace.events().windows(2) {
+            assert!(pair[0].end_ns() <= pair[1].start_ns, "{pair:?}");
+        }
+    }
+
+    #[test]
+    fn free_threads_trace_running_spans_around_io() {
+        let epoch = Instant::now();
+        let mut interp = Interp::new(0, Lock::Free, TraceBuf::new(epoch, 100));
+        interp.enter();
+        interp.check_point();
+        interp.allow_threads(|| ());
+        interp.exit();
+        let (_, trace) = interp.into_parts();
+        let kinds: Vec<_> = trace.events().iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [EventKind::Running, EventKind::IoBlocked, EventKind::Running]
         );
     }
 }

@@ -183,7 +183,15 @@ pub struct TraceConfig {
     pub enabled: bool,
     /// Events kept per worker.
     pub limit: usize,
+    /// `--timeline-window`: the span timelines show (`None`: chosen from the GIL's
+    /// switch interval).
+    pub window: Option<Duration>,
 }
+
+/// Most memory the trace buffers of one model run may take: every worker's buffer
+/// is allocated and touched before the run, so `--workers 4096` with the default
+/// limit must be refused rather than swap.
+pub const TRACE_BUDGET_BYTES: usize = 1 << 30;
 
 /// Everything a scenario run needs, validated.
 #[derive(Debug, Clone)]
@@ -336,6 +344,16 @@ impl Plan {
         if args.trace_limit == 0 {
             return Err(InputError::flag("--trace-limit", "must be at least 1"));
         }
+        let timeline_window = args
+            .timeline_window
+            .as_deref()
+            .map(parse_duration)
+            .transpose()
+            .map_err(|e| InputError::flag("--timeline-window", e))?;
+        if timeline_window.is_some_and(|w| w.is_zero()) {
+            return Err(InputError::flag("--timeline-window", "must be more than 0"));
+        }
+        let tracing = args.trace.is_some() || args.timeline || args.plot_timeline.is_some();
 
         let common = Common { workers, ops };
         let workload =
@@ -346,6 +364,22 @@ impl Plan {
                     None => bad("params", e.message),
                 }
             })?;
+
+        let trace_workers = workload.workers().len();
+        if tracing
+            && args.trace_limit.saturating_mul(trace_workers)
+                > TRACE_BUDGET_BYTES / crate::trace::EVENT_BYTES
+        {
+            let most = TRACE_BUDGET_BYTES / crate::trace::EVENT_BYTES / trace_workers;
+            return Err(InputError::flag(
+                "--trace-limit",
+                format!(
+                    "{} events for each of {trace_workers} workers need more than {} MiB of trace buffers; use --trace-limit {most} or less",
+                    args.trace_limit,
+                    TRACE_BUDGET_BYTES >> 20
+                ),
+            ));
+        }
 
         Ok(Plan {
             scenario: file.name,
@@ -364,8 +398,9 @@ impl Plan {
             manager_gil: args.manager_gil == OnOff::On,
             timeout,
             trace: TraceConfig {
-                enabled: args.trace.is_some(),
+                enabled: tracing,
                 limit: args.trace_limit,
+                window: timeline_window,
             },
             params: file.params,
             workload,
@@ -390,6 +425,7 @@ impl Plan {
             "start_method": self.start_method.name(),
             "manager_gil": self.manager_gil,
             "timeout_ns": self.timeout.map(crate::measure::nanos),
+            "trace_limit": self.trace.enabled.then_some(self.trace.limit),
             "params": serde_json::to_value(&self.params).unwrap_or_default(),
         })
     }

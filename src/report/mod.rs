@@ -4,11 +4,19 @@
 //! (`table`, `json`, …) are pure functions of it, so they are easy to test and a new
 //! format never touches measuring code.
 
+pub mod chrome_trace;
 pub mod format;
 pub mod json;
 pub mod probe_tables;
 pub mod probes;
 pub mod table;
+#[cfg(test)]
+mod test_support;
+pub mod timeline;
+pub mod timeline_plot;
+pub mod timeline_text;
+pub mod trace_files;
+pub mod traces;
 
 use crate::measure::{nanos, Machine, Summary};
 use crate::model::{ModelRun, WorkerTrace};
@@ -88,6 +96,9 @@ pub struct RunReport {
     /// The merged latency histogram (for `.hgrm` files and plots).
     #[serde(skip)]
     pub histogram: crate::measure::Histogram,
+    /// Trace events kept and dropped (only when tracing).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trace: Option<traces::TraceCounts>,
     /// Per-worker traces (with `--trace`).
     #[serde(skip)]
     pub traces: Vec<WorkerTrace>,
@@ -177,6 +188,7 @@ impl RunReport {
             counter: run.outcome.counter,
             extra: run.outcome.extra,
             histogram: run.latency,
+            trace: traces::TraceCounts::of(&run.traces),
             traces: run.traces,
         }
     }

@@ -6,6 +6,12 @@ use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
 /// Renders a scenario report as text tables.
 pub fn render(report: &ScenarioReport) -> Vec<u8> {
+    render_with(report, "")
+}
+
+/// Renders a scenario report as text tables, with `below` (e.g. `--timeline`)
+/// between the tables and the explanation.
+pub fn render_with(report: &ScenarioReport, below: &str) -> Vec<u8> {
     let mut out = String::new();
     out.push_str(&format!(
         "gilbench {} · scenario {} · {} CPUs · Linux {}\n{}\n\n",
@@ -30,6 +36,15 @@ pub fn render(report: &ScenarioReport) -> Vec<u8> {
             duration_ns(c.cross_cpu_ns),
             duration_ns(c.same_cpu_ns)
         ));
+    }
+    if let Some(note) = super::traces::note(report) {
+        out.push('\n');
+        out.push_str(&note);
+        out.push('\n');
+    }
+    if !below.is_empty() {
+        out.push('\n');
+        out.push_str(below);
     }
     out.push('\n');
     out.push_str(&report.explanation);

@@ -1,0 +1,309 @@
+//! Timelines: what each worker was doing, slice by slice, over a short window.
+//!
+//! Both the terminal strips (`--timeline`, [`super::timeline_text`]) and the SVG
+//! (`--plot-timeline`, [`super::timeline_plot`]) are drawn from the same [`Lane`]s:
+//! the window is cut into equal columns, and each column of a worker shows the
+//! state it spent most of that time in, plus a mark if a drop request or a forced
+//! switch happened there.
+//!
+//! # The window
+//!
+//! A whole run is far too long to read at one character per slice, and its first
+//! moments (threads starting, the first take) are not typical. Unless
+//! `--timeline-window` says otherwise, a timeline shows **8 switch intervals**
+//! (40 ms at the default 5 ms: several convoy round trips), starting **one switch
+//! interval after the run's first event** — or a tenth of the run, for runs shorter
+//! than ten intervals — and ending early if the run does.
+
+use super::RunReport;
+use crate::trace::EventKind;
+use std::time::Duration;
+
+/// Switch intervals a timeline shows by default.
+pub const DEFAULT_INTERVALS: u32 = 8;
+
+/// Timeline settings from the plan.
+#[derive(Debug, Clone, Copy)]
+pub struct TimelineOptions {
+    /// `--timeline-window`, if given.
+    pub window: Option<Duration>,
+    /// The GIL's switch interval, the natural time unit of a timeline.
+    pub switch_interval: Duration,
+}
+
+/// What a worker was doing, as timelines colour it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// Holds the GIL.
+    Held,
+    /// Waits for the GIL.
+    Waiting,
+    /// Blocked in a call, GIL released.
+    Blocked,
+    /// Runs with no GIL to take.
+    Running,
+    /// In a garbage-collection pause.
+    Gc,
+    /// Waits for the manager server.
+    Manager,
+}
+
+impl State {
+    /// Every state, in legend order.
+    pub const ALL: [State; 6] = [
+        State::Held,
+        State::Waiting,
+        State::Blocked,
+        State::Running,
+        State::Gc,
+        State::Manager,
+    ];
+
+    /// The state a span puts its worker in (`None` for instants).
+    pub fn of(kind: EventKind) -> Option<State> {
+        match kind {
+            EventKind::GilHeld => Some(State::Held),
+            EventKind::GilWait => Some(State::Waiting),
+            EventKind::IoBlocked => Some(State::Blocked),
+            EventKind::Running => Some(State::Running),
+            EventKind::GcPause => Some(State::Gc),
+            EventKind::ManagerRequest => Some(State::Manager),
+            EventKind::DropRequest | EventKind::ForcedSwitch => None,
+        }
+    }
+
+    /// How the legend describes it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            State::Held => "holds the GIL",
+            State::Waiting => "waits for the GIL",
+            State::Blocked => "blocked in I/O (GIL released)",
+            State::Running => "runs (no GIL)",
+            State::Gc => "GC pause",
+            State::Manager => "manager request",
+        }
+    }
+}
+
+/// An instant worth marking in a column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// This worker, waiting, set the drop request.
+    DropRequest,
+    /// This worker dropped the GIL on request and waited for a switch.
+    ForcedSwitch,
+}
+
+impl Mark {
+    /// How the legend describes it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Mark::DropRequest => "sets the drop request",
+            Mark::ForcedSwitch => "forced switch",
+        }
+    }
+}
+
+/// One column of one worker.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cell {
+    /// The state that took most of the column; `None` if nothing was recorded.
+    pub state: Option<State>,
+    /// A drop request (preferred) or forced switch in the column.
+    pub mark: Option<Mark>,
+}
+
+/// The time a timeline shows, ns since the run's epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// First ns shown.
+    pub start_ns: u64,
+    /// End of the last column.
+    pub end_ns: u64,
+}
+
+impl Window {
+    /// Length in ns (at least 1).
+    pub fn len_ns(&self) -> u64 {
+        (self.end_ns - self.start_ns).max(1)
+    }
+
+    /// Where column `c` of `columns` starts.
+    fn column_start(&self, c: usize, columns: usize) -> u64 {
+        self.start_ns + (u128::from(self.len_ns()) * c as u128 / columns as u128) as u64
+    }
+
+    /// The column `t` falls in.
+    fn column_of(&self, t: u64, columns: usize) -> usize {
+        let c = u128::from(t - self.start_ns) * columns as u128 / u128::from(self.len_ns());
+        (c as usize).min(columns - 1)
+    }
+
+    /// Chooses the window of `run` (see the module docs); `None` for an untraced run.
+    pub fn choose(run: &RunReport, options: &TimelineOptions) -> Option<Window> {
+        let events = run.traces.iter().flat_map(|t| &t.events);
+        let first = events.clone().map(|e| e.start_ns).min()?;
+        let last = events.map(|e| e.end_ns()).max()?;
+        let interval = crate::measure::nanos(options.switch_interval).max(1);
+        let length = options
+            .window
+            .map_or(
+                interval * u64::from(DEFAULT_INTERVALS),
+                crate::measure::nanos,
+            )
+            .max(1);
+        let start = first + interval.min((last - first) / 10);
+        Some(Window {
+            start_ns: start,
+            end_ns: (start + length).min(last).max(start + 1),
+        })
+    }
+}
+
+/// One worker's row.
+#[derive(Debug, Clone)]
+pub struct Lane {
+    /// `model/role-index`, as the trace names the track.
+    pub label: String,
+    /// One cell per column.
+    pub cells: Vec<Cell>,
+}
+
+/// The lanes of every worker of `run` over `window`, `columns` wide.
+pub fn lanes(run: &RunReport, window: Window, columns: usize) -> Vec<Lane> {
+    let columns = columns.max(1);
+    run.traces
+        .iter()
+        .map(|worker| {
+            let mut time = vec![[0u64; State::ALL.len()]; columns];
+            let mut cells = vec![Cell::default(); columns];
+            for event in &worker.events {
+                let (from, to) = (
+                    event.start_ns.max(window.start_ns),
+                    event.end_ns().min(window.end_ns),
+                );
+                let Some(state) = State::of(event.kind) else {
+                    if (window.start_ns..window.end_ns).contains(&event.start_ns) {
+                        let cell = &mut cells[window.column_of(event.start_ns, columns)];
+                        let mark = if event.kind == EventKind::DropRequest {
+                            Mark::DropRequest
+                        } else {
+                            Mark::ForcedSwitch
+                        };
+                        if cell.mark != Some(Mark::DropRequest) {
+                            cell.mark = Some(mark);
+                        }
+                    }
+                    continue;
+                };
+                if from >= to {
+                    continue;
+                }
+                let slot = State::ALL.iter().position(|s| *s == state).unwrap_or(0);
+                let mut c = window.column_of(from, columns);
+                while c < columns && window.column_start(c, columns) < to {
+                    let (c0, c1) = (
+                        window.column_start(c, columns),
+                        window.column_start(c + 1, columns),
+                    );
+                    time[c][slot] += to.min(c1).saturating_sub(from.max(c0));
+                    c += 1;
+                }
+            }
+            for (cell, spent) in cells.iter_mut().zip(&time) {
+                let (slot, most) = spent
+                    .iter()
+                    .enumerate()
+                    .max_by_key(|(i, t)| (**t, std::cmp::Reverse(*i)))
+                    .expect("State::ALL is not empty");
+                if *most > 0 {
+                    cell.state = Some(State::ALL[slot]);
+                }
+            }
+            Lane {
+                label: format!("{}/{}-{}", run.model, worker.role, worker.index),
+                cells,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::report_with;
+    use super::*;
+    use crate::trace::Event;
+
+    fn ev(kind: EventKind, start_ns: u64, dur_ns: u64) -> Event {
+        Event {
+            kind,
+            start_ns,
+            dur_ns,
+        }
+    }
+
+    #[test]
+    fn columns_take_the_state_that_filled_most_of_them() {
+        let report = report_with(&[(
+            "gil",
+            vec![
+                (
+                    1,
+                    "io",
+                    vec![
+                        ev(EventKind::GilWait, 0, 60),
+                        ev(EventKind::DropRequest, 55, 0),
+                        ev(EventKind::GilHeld, 60, 40),
+                    ],
+                ),
+                (
+                    1,
+                    "cpu",
+                    vec![
+                        ev(EventKind::GilHeld, 0, 58),
+                        ev(EventKind::ForcedSwitch, 58, 0),
+                    ],
+                ),
+            ],
+        )]);
+        let window = Window {
+            start_ns: 0,
+            end_ns: 100,
+        };
+        let lanes = lanes(&report.runs[0], window, 10);
+        assert_eq!(lanes[0].label, "gil/io-0");
+        let io: Vec<_> = lanes[0].cells.iter().map(|c| c.state).collect();
+        assert_eq!(io[..6], [Some(State::Waiting); 6]);
+        assert_eq!(io[6..], [Some(State::Held); 4]);
+        assert_eq!(lanes[0].cells[5].mark, Some(Mark::DropRequest));
+        assert_eq!(lanes[1].cells[5].mark, Some(Mark::ForcedSwitch));
+        assert_eq!(
+            lanes[1].cells[5].state,
+            Some(State::Held),
+            "8 of 10 ns held"
+        );
+        assert_eq!(lanes[1].cells[6].state, None, "nothing recorded");
+    }
+
+    #[test]
+    fn default_window_skips_one_interval_and_spans_eight() {
+        let report = report_with(&[(
+            "gil",
+            vec![(1, "cpu", vec![ev(EventKind::GilHeld, 1_000, 1_000_000_000)])],
+        )]);
+        let options = TimelineOptions {
+            window: None,
+            switch_interval: Duration::from_millis(5),
+        };
+        let w = Window::choose(&report.runs[0], &options).unwrap();
+        assert_eq!(w.start_ns, 1_000 + 5_000_000);
+        assert_eq!(w.len_ns(), 40_000_000);
+        // A short run is shown whole, after its first tenth.
+        let short = report_with(&[(
+            "threads",
+            vec![(1, "cpu", vec![ev(EventKind::Running, 0, 1_000)])],
+        )]);
+        let w = Window::choose(&short.runs[0], &options).unwrap();
+        assert_eq!((w.start_ns, w.end_ns), (100, 1_000));
+    }
+}
