@@ -24,6 +24,8 @@ pub struct Cli {
 
 /// gilbench's commands.
 #[derive(Debug, Subcommand)]
+// Parsed once per process: the size of the largest variant costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// List the built-in scenarios: name, models, one line each.
     #[command(after_help = "Example:\n  gilbench list --format json")]

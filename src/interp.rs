@@ -124,12 +124,12 @@ impl<'g> Interp<'g> {
 
     /// Thread start: take the GIL (a new Python thread's bootstrap does).
     pub fn enter(&mut self) {
-        self.take();
+        self.take(None);
     }
 
     /// Thread end: drop the GIL for the last time.
     pub fn exit(&mut self) {
-        self.drop_gil(true);
+        self.drop_gil(true, None);
     }
 
     /// One plain bytecode: under Python 2 it counts toward the check interval; under
@@ -157,7 +157,10 @@ impl<'g> Interp<'g> {
     /// `Py_BEGIN_ALLOW_THREADS` and `Py_END_ALLOW_THREADS` does.
     pub fn allow_threads<R>(&mut self, blocking: impl FnOnce() -> R) -> R {
         let released = Instant::now();
-        self.drop_gil(false);
+        // Clock reads are the dearest part of tracing (tens of ns each), so the
+        // hooks reuse the ones this function takes anyway: `released` ends the held
+        // span (it is read before the release) and `back` starts the wait.
+        self.drop_gil(false, Some(released));
         // The blocked span starts once the drop (and any forced switch) is over, so
         // that it never overlaps this thread's held span in a trace.
         let blocked = if self.trace.enabled() {
@@ -169,7 +172,7 @@ impl<'g> Interp<'g> {
         let back = Instant::now();
         self.stats.released_ns += back.duration_since(released).as_nanos() as u64;
         self.trace.span(EventKind::IoBlocked, blocked, back);
-        self.take();
+        self.take(Some(back));
         result
     }
 
@@ -187,8 +190,9 @@ impl<'g> Interp<'g> {
     #[inline(never)]
     fn honour_drop_request(&mut self) {
         // "Give another thread a chance": drop, then queue up again like any waiter.
-        self.drop_gil(false);
-        self.take();
+        // While tracing, the wait for the GIL starts where the hold ended.
+        let dropped = self.drop_gil(false, None);
+        self.take(dropped);
     }
 
     #[cold]
@@ -196,18 +200,21 @@ impl<'g> Interp<'g> {
     fn legacy_check_interval(&mut self) {
         if let Lock::Legacy(_, interval) = self.lock {
             self.ticker = interval.max(1);
-            self.drop_gil(false);
-            self.take();
+            let dropped = self.drop_gil(false, None);
+            self.take(dropped);
         }
     }
 
-    fn take(&mut self) {
+    /// Takes the GIL. `asked` is when the thread began to want it, if the caller
+    /// has read the clock already (only used while tracing).
+    fn take(&mut self, asked: Option<Instant>) {
         let tracing = self.trace.enabled();
         // While tracing, a wait starts when the thread *asks* for the GIL: on a busy
         // machine a thread can spend milliseconds getting the GIL's internal mutex
-        // (or a CPU to run on) before it ever sleeps on the condition variable.
+        // (or a CPU to run on) before it ever sleeps on the condition variable, and
+        // after a forced switch it cannot run until the GIL comes back.
         let asked = if tracing && self.has_gil() {
-            Some(Instant::now())
+            Some(asked.unwrap_or_else(Instant::now))
         } else {
             None
         };
@@ -242,7 +249,9 @@ impl<'g> Interp<'g> {
         self.held_since = if tracing { now } else { None };
     }
 
-    fn drop_gil(&mut self, last_time: bool) {
+    /// Drops the GIL; `at` is a clock reading taken just before, if the caller has
+    /// one. Returns when the held span ended (only while tracing).
+    fn drop_gil(&mut self, last_time: bool, at: Option<Instant>) -> Option<Instant> {
         // `held_since` is set only while tracing. The end is read *before* the
         // release (and the start just *after* the take), so a traced hold lies
         // strictly inside the real one: held spans of different threads never
@@ -254,7 +263,7 @@ impl<'g> Interp<'g> {
             } else {
                 EventKind::Running
             };
-            let now = Instant::now();
+            let now = at.unwrap_or_else(Instant::now);
             self.trace.span(kind, since, now);
             dropped_at = Some(now);
         }
@@ -272,6 +281,7 @@ impl<'g> Interp<'g> {
             }
             Lock::Legacy(gil, _) => gil.drop(),
         }
+        dropped_at
     }
 }
 

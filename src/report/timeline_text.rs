@@ -75,7 +75,7 @@ pub fn render(report: &ScenarioReport, options: &TimelineOptions, colour: bool) 
             mark.meaning()
         ));
     }
-    out.push_str("  (blank: between a release and the next take, or done)\n");
+    out.push_str("  (blank: not started, between a release and the next take, or done)\n");
     out
 }
 
