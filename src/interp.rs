@@ -190,9 +190,10 @@ impl<'g> Interp<'g> {
     #[inline(never)]
     fn honour_drop_request(&mut self) {
         // "Give another thread a chance": drop, then queue up again like any waiter.
-        // While tracing, the wait for the GIL starts where the hold ended.
-        let dropped = self.drop_gil(false, None);
-        self.take(dropped);
+        // The wait is timed from the take, not the drop: a forced switch, or the OS
+        // running someone else between the two, is not waiting for the GIL.
+        self.drop_gil(false, None);
+        self.take(None);
     }
 
     #[cold]
@@ -200,8 +201,8 @@ impl<'g> Interp<'g> {
     fn legacy_check_interval(&mut self) {
         if let Lock::Legacy(_, interval) = self.lock {
             self.ticker = interval.max(1);
-            let dropped = self.drop_gil(false, None);
-            self.take(dropped);
+            self.drop_gil(false, None);
+            self.take(None);
         }
     }
 
@@ -211,8 +212,7 @@ impl<'g> Interp<'g> {
         let tracing = self.trace.enabled();
         // While tracing, a wait starts when the thread *asks* for the GIL: on a busy
         // machine a thread can spend milliseconds getting the GIL's internal mutex
-        // (or a CPU to run on) before it ever sleeps on the condition variable, and
-        // after a forced switch it cannot run until the GIL comes back.
+        // (or a CPU to run on) before it ever sleeps on the condition variable.
         let asked = if tracing && self.has_gil() {
             Some(asked.unwrap_or_else(Instant::now))
         } else {
@@ -250,8 +250,8 @@ impl<'g> Interp<'g> {
     }
 
     /// Drops the GIL; `at` is a clock reading taken just before, if the caller has
-    /// one. Returns when the held span ended (only while tracing).
-    fn drop_gil(&mut self, last_time: bool, at: Option<Instant>) -> Option<Instant> {
+    /// one (only used while tracing).
+    fn drop_gil(&mut self, last_time: bool, at: Option<Instant>) {
         // `held_since` is set only while tracing. The end is read *before* the
         // release (and the start just *after* the take), so a traced hold lies
         // strictly inside the real one: held spans of different threads never
@@ -281,7 +281,6 @@ impl<'g> Interp<'g> {
             }
             Lock::Legacy(gil, _) => gil.drop(),
         }
-        dropped_at
     }
 }
 
