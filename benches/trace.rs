@@ -7,7 +7,9 @@
 //!   call, the hook-heaviest path, with tracing off and on.
 //! - `trace/run …`: whole model runs with and without tracing. These time the
 //!   *reported* wall time of each run (`iter_custom`), so criterion compares the
-//!   figures a user would see; they must agree within the noise.
+//!   figures a user would see; they must agree within the noise. Because load
+//!   drifts between criterion's measurements, `trace/interleaved …` lines (printed
+//!   first) also compare alternating runs, pair by pair.
 //!
 //! Run alone: `cargo bench --bench trace`. Figures depend on nothing else running.
 
@@ -143,6 +145,41 @@ fn plan(args: &[&str]) -> Plan {
     Plan::from_args(&scenario).expect("bench plan is valid")
 }
 
+/// Median and interquartile range of `values`.
+fn quartiles(values: &mut [f64]) -> (f64, f64, f64) {
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    (at(0.25), at(0.5), at(0.75))
+}
+
+/// Criterion measures the two variants one after the other, and on a shared
+/// machine the load drifts by more than tracing costs. Alternating the runs puts
+/// each pair under the same load; the medians of the reported figures (wall time
+/// and p50 op latency) are then compared directly.
+fn interleaved(name: &str, model: ModelKind, untraced: &Plan, traced: &Plan) {
+    const PAIRS: usize = 15;
+    let mut figures = [[Vec::new(), Vec::new()], [Vec::new(), Vec::new()]];
+    for _ in 0..PAIRS {
+        for (variant, plan) in [untraced, traced].into_iter().enumerate() {
+            let run = gilbench::model::run(plan, model).expect("bench run");
+            figures[variant][0].push(run.wall.as_secs_f64() * 1e3);
+            figures[variant][1].push(run.latency.value_at_quantile(0.5) as f64 / 1e3);
+        }
+    }
+    for (f, (what, unit)) in [("wall", "ms"), ("p50 op latency", "µs")]
+        .into_iter()
+        .enumerate()
+    {
+        let (a0, a, a1) = quartiles(&mut figures[0][f]);
+        let (b0, b, b1) = quartiles(&mut figures[1][f]);
+        println!(
+            "trace/interleaved {name}, {what}: without {a:.2} {unit} (IQR {a0:.2}–{a1:.2}), \
+             with {b:.2} {unit} (IQR {b0:.2}–{b1:.2}), ratio {:.3} over {PAIRS} pairs",
+            b / a
+        );
+    }
+}
+
 fn runs(c: &mut Criterion) {
     let mut group = c.benchmark_group("trace");
     group.sample_size(20);
@@ -162,6 +199,7 @@ fn runs(c: &mut Criterion) {
     for (name, model, args) in cases {
         let untraced = plan(args);
         let traced = plan(&[args, &["--timeline"]].concat());
+        interleaved(name, model, &untraced, &traced);
         for (label, plan) in [("without trace", &untraced), ("with trace", &traced)] {
             group.bench_function(format!("run {name}, {label} (reported wall)"), |b| {
                 b.iter_custom(|iterations| {

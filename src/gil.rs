@@ -52,6 +52,9 @@ pub struct TakeOutcome {
     pub drop_request_at: Option<Instant>,
     /// How many times this waiter set the drop request.
     pub drop_requests: u32,
+    /// The thread that held the GIL before this take (`None` before the first).
+    /// Equal to the taker when nobody else got the GIL in between.
+    pub previous_holder: Option<ThreadId>,
 }
 
 /// What one `drop` did.
@@ -120,6 +123,7 @@ impl Gil {
             // `drop` cannot miss the wake-up below (see `drop`).
             let mut last_holder = self.switch_mutex.lock();
             state.locked = true;
+            outcome.previous_holder = *last_holder;
             if *last_holder != Some(me) {
                 *last_holder = Some(me);
                 state.switch_number += 1;
@@ -199,7 +203,10 @@ impl LegacyGil {
             outcome.waited_since = Some(Instant::now());
             self.lock.lock();
         }
-        self.last_holder.store(me as u32, Ordering::Relaxed);
+        // A swap, not a store: the taker learns (exactly, since this runs under the
+        // lock) whether anyone else held the lock since its own last hold.
+        let previous = self.last_holder.swap(me as u32, Ordering::Relaxed);
+        outcome.previous_holder = Some(previous as ThreadId);
         outcome
     }
 
