@@ -36,11 +36,11 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     let plan = Plan::from_args(args)?;
     let mut output = Output::open(&args.output)?;
-    let calibration = crate::probe::calibrate::for_scenario(args.no_calibrate, args.output.quiet);
     let trace_files = report::trace_files::TraceFiles::open(
         args.trace.as_deref(),
         args.plot_timeline.as_deref(),
     )?;
+    let calibration = crate::probe::calibrate::for_scenario(args.no_calibrate, args.output.quiet);
     let mut runs = Vec::with_capacity(plan.models.len());
     for &model in &plan.models {
         if !args.output.quiet {

@@ -25,6 +25,7 @@ pub fn report_with(runs: &[(&str, Workers)]) -> ScenarioReport {
             .map(|(model, workers)| run(model, workers))
             .collect(),
         explanation: String::new(),
+        ctx_switch_calibration: None,
     }
 }
 
@@ -54,6 +55,7 @@ fn run(model: &str, workers: &Workers) -> RunReport {
         voluntary_ctx_switches: 0,
         involuntary_ctx_switches: 0,
         minor_faults: 0,
+        ctx_switch_cost_ns: None,
         startup_ns: None,
         gil: None,
         counter: None,
