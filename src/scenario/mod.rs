@@ -16,6 +16,7 @@ pub const BUILTINS: &[(&str, &str)] = &[
         "shared-counter",
         include_str!("../../scenarios/shared-counter.toml"),
     ),
+    ("refcount", include_str!("../../scenarios/refcount.toml")),
 ];
 
 /// The names of the built-in scenarios, in listing order.

@@ -9,6 +9,7 @@ mod convoy;
 mod counter;
 mod cpu;
 mod io;
+mod refcount;
 
 pub use cpu::spin;
 
@@ -114,7 +115,13 @@ impl ParamError {
 }
 
 /// The workload kinds a scenario's `workload` key may name.
-pub const KINDS: &[&str] = &["cpu-bound", "io-bound", "convoy", "shared-counter"];
+pub const KINDS: &[&str] = &[
+    "cpu-bound",
+    "io-bound",
+    "convoy",
+    "shared-counter",
+    "refcount",
+];
 
 /// Builds the workload `kind` from its parameter table.
 pub fn build(
@@ -127,6 +134,7 @@ pub fn build(
         "io-bound" => Arc::new(io::IoBound::new(decode(params)?, common)?),
         "convoy" => Arc::new(convoy::Convoy::new(decode(params)?, common)?),
         "shared-counter" => Arc::new(counter::SharedCounter::new(decode(params)?, common)?),
+        "refcount" => Arc::new(refcount::Refcount::new(decode(params)?, common)?),
         other => {
             return Err(ParamError::field(
                 "workload",
