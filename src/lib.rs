@@ -7,6 +7,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod gc;
 pub mod gil;
 pub mod interp;
 pub mod measure;
