@@ -15,6 +15,7 @@ pub mod model;
 pub mod output;
 pub mod plan;
 pub mod probe;
+pub mod procfs;
 pub mod report;
 pub mod scenario;
 pub mod shm;

@@ -212,6 +212,7 @@ impl Heap {
 
     fn start_cycle(&mut self) {
         self.cycle_active = true;
+        self.visited_count = 0;
         // Everything now in the old generation becomes "not yet visited".
         self.visited_space ^= TYPE_VISITED;
         self.long_lived_pending = 0;
@@ -269,14 +270,20 @@ impl Heap {
         }
         let scanned = self.deduce_unreachable(WORK, UNREACHABLE);
         let survivors = if self.cycle_active { VISITED } else { GEN[2] };
-        self.long_lived_pending += young.min(self.list_size(WORK));
+        let survived = self.list_size(WORK);
+        self.long_lived_pending += young.min(survived);
         self.list_merge(WORK, survivors);
         let freed = self.finish_garbage(survivors);
-        if self.cycle_active && self.list_is_empty(GEN[2]) {
-            self.cycle_active = false;
-            self.list_merge(VISITED, GEN[2]);
-            self.long_lived_total = self.list_size(GEN[2]);
-            self.stats.collections[2] += 1;
+        if self.cycle_active {
+            self.visited_count += survived;
+            if self.list_is_empty(GEN[2]) {
+                // Cycle complete. The count was kept along the way: walking a
+                // million-object list here would be a pause of its own.
+                self.cycle_active = false;
+                self.list_merge(VISITED, GEN[2]);
+                self.long_lived_total = self.visited_count;
+                self.stats.collections[2] += 1;
+            }
         }
         self.collecting = false;
         self.stats.collections[0] += 1;

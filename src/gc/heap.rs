@@ -85,6 +85,8 @@ pub struct Heap {
     pub(crate) cycle_active: bool,
     /// Incremental mode: old-generation objects taken per increment.
     pub(crate) increment: usize,
+    /// Incremental mode: survivors moved aside so far in this cycle.
+    pub(crate) visited_count: u64,
     pub(crate) deallocs: u64,
     stack: Vec<u32>,
     /// What the collector has done so far.
@@ -112,6 +114,7 @@ impl Heap {
             visited_space: 0,
             cycle_active: false,
             increment: 10_000,
+            visited_count: 0,
             deallocs: 0,
             stack: Vec::new(),
             stats: CollectStats::default(),
@@ -291,38 +294,34 @@ impl Heap {
             .filter(|&i| self.objs[i as usize].ob_type & TYPE_CONTAINER != 0)
     }
 
-    /// Builds `n` long-lived objects as trees of `cluster` objects (each node holds
-    /// up to four children); every `cycle_every`-th object also refers to itself
-    /// (0: none). Returns the tree roots, each holding one reference owned by the
-    /// caller — the program's variables, which the collector cannot see.
+    /// Builds `n` long-lived objects as trees of `cluster` objects, each node
+    /// holding up to four children; every `cycle_every`-th object also refers to
+    /// itself (0: none). Parents are made before their children (`x = []`, then
+    /// `x.append(child)`), as Python code builds structures. Returns the tree roots,
+    /// each holding one reference owned by the caller — the program's variables,
+    /// which the collector cannot see.
     pub fn build_trees(&mut self, n: usize, cluster: usize, cycle_every: usize) -> Vec<u32> {
         const FANOUT: usize = 4;
         let cluster = cluster.max(1);
         let mut roots = Vec::with_capacity(n.div_ceil(cluster));
-        let mut built = 0;
         let mut nodes = Vec::with_capacity(cluster);
+        let mut built = 0;
         while built < n {
-            let size = cluster.min(n - built);
             nodes.clear();
-            // Children first, so every parent is created holding its children: node
-            // j's children are nodes FANOUT*j+1 ..= FANOUT*j+FANOUT (a heap layout).
-            nodes.resize(size, 0);
-            for j in (0..size).rev() {
-                let kids: Vec<u32> = (FANOUT * j + 1..=FANOUT * j + FANOUT)
-                    .filter(|&c| c < size)
-                    .map(|c| nodes[c])
-                    .collect();
-                let obj = self.alloc(&kids);
-                for &kid in &kids {
-                    self.decref(kid); // the parent now owns the child
+            for j in 0..cluster.min(n - built) {
+                let obj = self.alloc(&[]);
+                if j > 0 {
+                    // Node j is child (j - 1) % FANOUT of node (j - 1) / FANOUT.
+                    self.set_item(nodes[(j - 1) / FANOUT], (j - 1) % FANOUT, obj);
+                    self.decref(obj); // the parent now owns it
                 }
                 if cycle_every > 0 && (built + j) % cycle_every == 0 {
                     self.set_item(obj, ITEMS - 1, obj);
                 }
-                nodes[j] = obj;
+                nodes.push(obj);
             }
             roots.push(nodes[0]);
-            built += size;
+            built += nodes.len();
         }
         roots
     }

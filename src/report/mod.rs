@@ -5,6 +5,7 @@
 //! format never touches measuring code.
 
 pub mod chrome_trace;
+pub mod extras;
 pub mod format;
 pub mod json;
 pub mod probe_tables;

@@ -37,6 +37,7 @@ pub fn render_with(report: &ScenarioReport, below: &str) -> Vec<u8> {
             duration_ns(c.same_cpu_ns)
         ));
     }
+    out.push_str(&super::extras::render(report));
     if let Some(note) = super::traces::note(report) {
         out.push('\n');
         out.push_str(&note);
@@ -93,7 +94,7 @@ fn main_table(report: &ScenarioReport) -> Table {
     let mut table = new_table(header);
     for run in &report.runs {
         let mut row = vec![
-            run.model.clone(),
+            super::extras::run_label(run),
             duration_ns(run.wall_ns),
             rate(run.throughput_ops_per_s),
             run.speedup.map_or("–".into(), |s| format!("{s:.2}x")),

@@ -17,6 +17,7 @@ pub const BUILTINS: &[(&str, &str)] = &[
         include_str!("../../scenarios/shared-counter.toml"),
     ),
     ("refcount", include_str!("../../scenarios/refcount.toml")),
+    ("gc-pause", include_str!("../../scenarios/gc-pause.toml")),
 ];
 
 /// The names of the built-in scenarios, in listing order.

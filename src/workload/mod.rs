@@ -5,11 +5,15 @@
 //! op runs under the sequential baseline, a GIL, free threads or in a forked process,
 //! which is what makes the models comparable.
 
+mod blob;
 mod convoy;
 mod counter;
 mod cpu;
+mod echo;
+mod gc_pause;
 mod io;
 mod refcount;
+mod runlocal;
 
 pub use cpu::spin;
 
@@ -121,6 +125,7 @@ pub const KINDS: &[&str] = &[
     "convoy",
     "shared-counter",
     "refcount",
+    "gc-pause",
 ];
 
 /// Builds the workload `kind` from its parameter table.
@@ -135,6 +140,7 @@ pub fn build(
         "convoy" => Arc::new(convoy::Convoy::new(decode(params)?, common)?),
         "shared-counter" => Arc::new(counter::SharedCounter::new(decode(params)?, common)?),
         "refcount" => Arc::new(refcount::Refcount::new(decode(params)?, common)?),
+        "gc-pause" => Arc::new(gc_pause::GcPause::new(decode(params)?, common)?),
         other => {
             return Err(ParamError::field(
                 "workload",
