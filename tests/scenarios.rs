@@ -1,0 +1,126 @@
+//! CLI tests of the refcount, gc-pause, alloc and fork-cow scenarios: their
+//! correctness claims, which hold however busy the machine is. Claims that need
+//! workers to run at the same time live in `scenarios_timing.rs`.
+
+mod common;
+
+use common::{gilbench, json, run};
+
+#[test]
+fn list_shows_the_new_scenarios() {
+    let report = json(&["list"]);
+    let names: Vec<&str> = report["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    for name in ["refcount", "gc-pause"] {
+        assert!(names.contains(&name), "{names:?}");
+    }
+}
+
+#[test]
+fn refcount_plain_under_gil_never_corrupts() {
+    // One object that both workers hammer: the worst case, and still correct.
+    let report = json(&[
+        "scenario", "refcount", "--model", "gil,gil-legacy", "--ops", "50000", "--set",
+        "objects=1",
+    ]);
+    for model in ["gil", "gil-legacy"] {
+        let rc = &run(&report, model)["refcount"];
+        assert_eq!(rc["corrupted"], 0, "{model}: {rc}");
+        assert_eq!(rc["objects"], 1);
+        assert_eq!(rc["references"], 2 * 50_000 * 64);
+    }
+}
+
+#[test]
+fn refcount_atomic_and_biased_never_corrupt() {
+    for counting in ["atomic", "biased"] {
+        let report = json(&[
+            "scenario",
+            "refcount",
+            "--model",
+            "threads",
+            "--workers",
+            "3",
+            "--ops",
+            "30000",
+            "--set",
+            &format!("counting={counting}"),
+            "--set",
+            "objects=2",
+        ]);
+        let threads = run(&report, "threads");
+        assert_eq!(threads["counting"], counting);
+        assert_eq!(threads["refcount"]["corrupted"], 0, "{counting}: {threads}");
+    }
+}
+
+#[test]
+fn refcount_bad_params_exit_2() {
+    for set in ["counting=sloppy", "foreign_ratio=2", "objects=0", "objects=-3"] {
+        let out = gilbench()
+            .args(["scenario", "refcount", "--set", set])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{set}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{set}: {stderr}");
+    }
+}
+
+#[test]
+fn gc_pause_bad_input_gets_one_line_and_exit_2() {
+    for (set, mentions) in [
+        ("threshold0=-1", "threshold0"),
+        ("threshold2=-700", "threshold2"),
+        ("gc=sometimes", "sometimes"),
+        ("objects=100000000000", "memory"),
+        ("objects=-5", "objects"),
+        ("io_sleep=soon", "io_sleep"),
+    ] {
+        let out = gilbench()
+            .args(["scenario", "gc-pause", "--set", set])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{set}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{set}: {stderr}");
+        assert!(stderr.contains(mentions), "{set}: {stderr}");
+    }
+}
+
+#[test]
+fn gc_pause_off_frees_no_cycles_and_grows() {
+    let report = json(&[
+        "scenario", "gc-pause", "--model", "gil", "--ops", "40", "--set",
+        "gc=off", "--set", "objects=20000", "--set", "collect_every=5ms", "--set",
+        "garbage=2000",
+    ]);
+    let gc = &run(&report, "gil")["gc"];
+    assert_eq!(gc["freed"], 0, "{gc}");
+    assert_eq!(gc["collections"], 0, "{gc}");
+    assert_eq!(gc["mode"], "off");
+    // Every burst's cycles are still there.
+    assert!(gc["heap_objects"].as_u64().unwrap() > 20_000, "{gc}");
+}
+
+#[test]
+fn gc_pause_collects_cycles_and_reports_its_pauses() {
+    let report = json(&[
+        "scenario", "gc-pause", "--model", "sequential,gil,threads", "--ops", "40",
+        "--set", "objects=20000", "--set", "collect_every=5ms", "--set", "garbage=2000",
+    ]);
+    for model in ["gil", "threads"] {
+        let gc = &run(&report, model)["gc"];
+        assert!(gc["freed"].as_u64().unwrap() >= 2000, "{model}: {gc}");
+        assert!(gc["collections"].as_u64().unwrap() >= 1, "{model}: {gc}");
+        assert_eq!(gc["pause_ns"]["count"], gc["collections"], "{model}: {gc}");
+        assert_eq!(gc["heap_objects"], 20_000, "{model}: only the cycles went");
+    }
+    // The baseline is the I/O worker alone: no heap, no collector.
+    assert_eq!(run(&report, "sequential")["gc"]["collections"], 0);
+    assert_eq!(run(&report, "sequential")["ops"], 40);
+}
