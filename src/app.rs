@@ -46,7 +46,10 @@ fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
         if !args.output.quiet {
             eprintln!("gilbench: running {} under {model}…", plan.scenario);
         }
-        runs.push(model::run(&plan, model)?);
+        match plan.workload.variant_runner() {
+            Some(runner) => runs.extend(runner.run(&plan, model)?),
+            None => runs.push(model::run(&plan, model)?),
+        }
     }
     let mut report = ScenarioReport::new(&plan, runs);
     crate::probe::calibrate::annotate(&mut report, calibration);

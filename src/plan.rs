@@ -380,6 +380,17 @@ impl Plan {
                 ),
             ));
         }
+        if let Some(runner) = workload.variant_runner() {
+            if let Some(m) = models.iter().find(|m| !runner.models().contains(m)) {
+                let names: Vec<_> = runner.models().iter().map(|m| m.name()).collect();
+                let message = format!("`{m}`: {} runs under {}", file.name, names.join(", "));
+                return Err(if args.model.is_empty() {
+                    bad("models", format!("`models`: {message}"))
+                } else {
+                    InputError::flag("--model", message)
+                });
+            }
+        }
 
         Ok(Plan {
             scenario: file.name,

@@ -14,7 +14,7 @@ pub fn mem_available() -> Option<u64> {
 }
 
 /// The memory of this process as `smaps_rollup` sums it, in bytes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rollup {
     /// Resident set.
     pub rss: u64,

@@ -24,7 +24,13 @@ fn list_shows_the_new_scenarios() {
 fn refcount_plain_under_gil_never_corrupts() {
     // One object that both workers hammer: the worst case, and still correct.
     let report = json(&[
-        "scenario", "refcount", "--model", "gil,gil-legacy", "--ops", "50000", "--set",
+        "scenario",
+        "refcount",
+        "--model",
+        "gil,gil-legacy",
+        "--ops",
+        "50000",
+        "--set",
         "objects=1",
     ]);
     for model in ["gil", "gil-legacy"] {
@@ -60,7 +66,12 @@ fn refcount_atomic_and_biased_never_corrupt() {
 
 #[test]
 fn refcount_bad_params_exit_2() {
-    for set in ["counting=sloppy", "foreign_ratio=2", "objects=0", "objects=-3"] {
+    for set in [
+        "counting=sloppy",
+        "foreign_ratio=2",
+        "objects=0",
+        "objects=-3",
+    ] {
         let out = gilbench()
             .args(["scenario", "refcount", "--set", set])
             .output()
@@ -95,8 +106,19 @@ fn gc_pause_bad_input_gets_one_line_and_exit_2() {
 #[test]
 fn gc_pause_off_frees_no_cycles_and_grows() {
     let report = json(&[
-        "scenario", "gc-pause", "--model", "gil", "--ops", "40", "--set",
-        "gc=off", "--set", "objects=20000", "--set", "collect_every=5ms", "--set",
+        "scenario",
+        "gc-pause",
+        "--model",
+        "gil",
+        "--ops",
+        "40",
+        "--set",
+        "gc=off",
+        "--set",
+        "objects=20000",
+        "--set",
+        "collect_every=5ms",
+        "--set",
         "garbage=2000",
     ]);
     let gc = &run(&report, "gil")["gc"];
@@ -110,8 +132,18 @@ fn gc_pause_off_frees_no_cycles_and_grows() {
 #[test]
 fn gc_pause_collects_cycles_and_reports_its_pauses() {
     let report = json(&[
-        "scenario", "gc-pause", "--model", "sequential,gil,threads", "--ops", "40",
-        "--set", "objects=20000", "--set", "collect_every=5ms", "--set", "garbage=2000",
+        "scenario",
+        "gc-pause",
+        "--model",
+        "sequential,gil,threads",
+        "--ops",
+        "40",
+        "--set",
+        "objects=20000",
+        "--set",
+        "collect_every=5ms",
+        "--set",
+        "garbage=2000",
     ]);
     for model in ["gil", "threads"] {
         let gc = &run(&report, model)["gc"];

@@ -32,7 +32,13 @@ fn refcount_plain_under_threads_corrupts() {
     // Both threads on one object: as soon as they overlap, updates are lost.
     eventually(|| {
         let report = json(&[
-            "scenario", "refcount", "--model", "threads", "--ops", "200000", "--set",
+            "scenario",
+            "refcount",
+            "--model",
+            "threads",
+            "--ops",
+            "200000",
+            "--set",
             "objects=1",
         ]);
         let rc = &run(&report, "threads")["refcount"];
@@ -83,9 +89,8 @@ fn incremental_cuts_the_longest_pause_five_fold() {
     eventually(|| {
         let full = gc_run("threads", "generational");
         let steps = gc_run("threads", "incremental");
-        let longest = |r: &serde_json::Value| {
-            run(r, "threads")["gc"]["pause_ns"]["max"].as_u64().unwrap()
-        };
+        let longest =
+            |r: &serde_json::Value| run(r, "threads")["gc"]["pause_ns"]["max"].as_u64().unwrap();
         let (full, steps) = (longest(&full), longest(&steps));
         if steps > 0 && full >= 5 * steps {
             Ok(())

@@ -40,6 +40,42 @@ pub struct Object {
 
 const _: () = assert!(std::mem::size_of::<Object>() == OBJECT_BYTES);
 
+impl Object {
+    /// Whether the slot holds a live object (not a list head or a free slot).
+    pub fn is_live(&self) -> bool {
+        self.ob_type & TYPE_CONTAINER != 0
+    }
+
+    /// Reads the object's references, touching its memory and writing nothing.
+    #[inline]
+    pub fn read_items(&self) -> u64 {
+        self.items.iter().map(|&i| u64::from(i)).sum()
+    }
+
+    /// Reads it the way CPython does: take a reference (`Py_INCREF` writes the
+    /// header), read, drop it again. An immortal object's count is left alone.
+    #[inline]
+    pub fn read_refcounted(&mut self) -> u64 {
+        let mortal = self.refcnt < IMMORTAL;
+        if mortal {
+            self.refcnt += 1;
+        }
+        let sum = std::hint::black_box(&*self).read_items();
+        if mortal {
+            self.refcnt -= 1; // never to zero: the heap still holds it
+        }
+        sum
+    }
+
+    /// Writes the payload (`o[0] = o[0]` in Python): a store into the object that
+    /// leaves its value as it was.
+    #[inline]
+    pub fn write_items(&mut self) {
+        let first = self.items[0];
+        self.items[0] = std::hint::black_box(first);
+    }
+}
+
 pub(crate) const GEN: [u32; 3] = [1, 2, 3];
 pub(crate) const PERMANENT: u32 = 4;
 pub(crate) const UNREACHABLE: u32 = 5;
@@ -286,6 +322,18 @@ impl Heap {
         self.objs[FIRST_OBJECT as usize..]
             .iter_mut()
             .filter(|o| o.ob_type & TYPE_CONTAINER != 0)
+    }
+
+    /// Every slot (list heads and free slots included), for passes that touch
+    /// the heap's memory the way a program does, object by object.
+    pub fn slots(&self) -> &[Object] {
+        &self.objs
+    }
+
+    /// Every slot, writable. Only a pass that keeps the heap's invariants (counts
+    /// back where they were, links untouched) may use this.
+    pub fn slots_mut(&mut self) -> &mut [Object] {
+        &mut self.objs
     }
 
     /// Indices of all live objects, in slot order.

@@ -10,6 +10,8 @@ mod convoy;
 mod counter;
 mod cpu;
 mod echo;
+mod fork_child;
+mod fork_cow;
 mod gc_pause;
 mod io;
 mod refcount;
@@ -87,6 +89,27 @@ pub trait Workload: Send + Sync + std::fmt::Debug {
     fn outcome(&self, _shared: &SharedRegion, _ops_done: u64) -> Outcome {
         Outcome::default()
     }
+
+    /// For a scenario whose runs are *variants* of one experiment rather than one
+    /// op loop under each model (`fork-cow`): the runner that runs them. `app`
+    /// hands such a plan to it instead of to [`crate::model::run`].
+    fn variant_runner(&self) -> Option<&dyn VariantRunner> {
+        None
+    }
+}
+
+/// Runs a variant scenario under one model: one [`crate::model::ModelRun`] per
+/// variant, each carrying a `variant` field in its extras.
+pub trait VariantRunner: Send + Sync + std::fmt::Debug {
+    /// The models it can run under (checked when the plan is made).
+    fn models(&self) -> &'static [crate::plan::ModelKind];
+
+    /// Runs every selected variant under `model`.
+    fn run(
+        &self,
+        plan: &crate::plan::Plan,
+        model: crate::plan::ModelKind,
+    ) -> Result<Vec<crate::model::ModelRun>, crate::model::RunError>;
 }
 
 /// The settings every workload gets from the plan.
@@ -126,6 +149,7 @@ pub const KINDS: &[&str] = &[
     "shared-counter",
     "refcount",
     "gc-pause",
+    "fork-cow",
 ];
 
 /// Builds the workload `kind` from its parameter table.
@@ -141,6 +165,7 @@ pub fn build(
         "shared-counter" => Arc::new(counter::SharedCounter::new(decode(params)?, common)?),
         "refcount" => Arc::new(refcount::Refcount::new(decode(params)?, common)?),
         "gc-pause" => Arc::new(gc_pause::GcPause::new(decode(params)?, common)?),
+        "fork-cow" => Arc::new(fork_cow::ForkCow::new(decode(params)?, common)?),
         other => {
             return Err(ParamError::field(
                 "workload",

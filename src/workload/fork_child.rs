@@ -1,0 +1,128 @@
+//! One measured child of `fork-cow`: fork, let it work on the inherited memory,
+//! collect what it saw, reap it.
+//!
+//! The child measures itself — start-up (fork to ready: the clock is the same
+//! `CLOCK_MONOTONIC` in both processes), work time, minor faults during the work,
+//! and `/proc/self/smaps_rollup` just before it exits, when its private dirty
+//! pages are exactly the pages copy-on-write had to copy for it — and sends the
+//! figures home over a socketpair. The parent also takes the child's whole-life
+//! usage from `RUSAGE_CHILDREN`. A [`Child`] guard kills and reaps the child on any
+//! error path, so no zombie is left behind.
+
+use crate::measure::{nanos, Rusage, RusageDelta};
+use crate::procfs::Rollup;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::Instant;
+
+/// What a child measured.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct ChildReport {
+    /// From the parent's fork() call until the child was ready to work, ns.
+    pub startup_ns: u64,
+    /// The work itself, ns.
+    pub work_ns: u64,
+    /// Minor faults during the work.
+    pub work_minor_faults: u64,
+    /// The child's memory just before it exited.
+    pub memory: Rollup,
+    /// Objects the work went through.
+    pub objects: u64,
+    /// A checksum of what was read, so the reads cannot be optimised away.
+    pub checksum: u64,
+}
+
+/// A forked child, killed and reaped if dropped before [`Child::reap`].
+#[derive(Debug)]
+struct Child {
+    pid: Pid,
+    reaped: bool,
+}
+
+impl Child {
+    fn reap(mut self) -> std::io::Result<()> {
+        self.reaped = true;
+        match waitpid(self.pid, None).map_err(std::io::Error::from)? {
+            WaitStatus::Exited(_, 0) => Ok(()),
+            status => Err(std::io::Error::other(format!(
+                "child {} ended badly: {status:?}",
+                self.pid
+            ))),
+        }
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        if !self.reaped {
+            let _ = kill(self.pid, Signal::SIGKILL);
+            let _ = waitpid(self.pid, None);
+        }
+    }
+}
+
+/// Forks a child that runs `prepare` (start-up: e.g. receive a copy from the
+/// parent through the socket) and then `work` on what it prepared (returns objects
+/// visited and a checksum; what was prepared stays alive until the child has read
+/// its memory figures); meanwhile the parent runs `feed` on its end of the socket. Returns
+/// the child's report and its whole-life resource usage.
+///
+/// Must be called from a single-threaded process (`sys::process::fork` checks).
+pub fn run_child<T>(
+    prepare: impl FnOnce(&mut UnixStream) -> std::io::Result<T>,
+    work: impl FnOnce(&mut T) -> (u64, u64),
+    feed: impl FnOnce(&mut UnixStream) -> std::io::Result<()>,
+) -> std::io::Result<(ChildReport, RusageDelta)> {
+    let (mut parent_end, mut child_end) = UnixStream::pair()?;
+    let usage_before = Rusage::children();
+    let forked_at = Instant::now();
+    // Relies on a single-threaded parent: fork-cow forks before starting any thread
+    // (its threads variants run in scoped threads that have ended by now).
+    let pid =
+        crate::sys::process::fork(
+            || match child_main(&mut child_end, forked_at, prepare, work) {
+                Ok(()) => 0,
+                Err(_) => 1,
+            },
+        )?;
+    let child = Child { pid, reaped: false };
+    drop(child_end);
+    feed(&mut parent_end)?;
+    parent_end.shutdown(std::net::Shutdown::Write)?;
+    let mut bytes = Vec::new();
+    parent_end.read_to_end(&mut bytes)?;
+    child.reap()?;
+    let usage = Rusage::children().since(&usage_before);
+    let report = postcard::from_bytes(&bytes)
+        .map_err(|e| std::io::Error::other(format!("child report: {e}")))?;
+    Ok((report, usage))
+}
+
+fn child_main<T>(
+    socket: &mut UnixStream,
+    forked_at: Instant,
+    prepare: impl FnOnce(&mut UnixStream) -> std::io::Result<T>,
+    work: impl FnOnce(&mut T) -> (u64, u64),
+) -> std::io::Result<()> {
+    let mut prepared = prepare(socket)?;
+    let ready = Instant::now();
+    let usage_before = Rusage::this_process();
+    let (objects, checksum) = work(&mut prepared);
+    let work_ns = nanos(ready.elapsed());
+    let work_usage = Rusage::this_process().since(&usage_before);
+    let report = ChildReport {
+        startup_ns: nanos(ready - forked_at),
+        work_ns,
+        work_minor_faults: work_usage.minor_faults,
+        memory: crate::procfs::smaps_rollup()?,
+        objects,
+        checksum,
+    };
+    drop(prepared);
+    let bytes = postcard::to_stdvec(&report).map_err(std::io::Error::other)?;
+    socket.write_all(&bytes)
+}
