@@ -15,7 +15,7 @@ fn list_shows_the_new_scenarios() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    for name in ["refcount", "gc-pause"] {
+    for name in ["refcount", "gc-pause", "fork-cow"] {
         assert!(names.contains(&name), "{names:?}");
     }
 }
@@ -155,4 +155,65 @@ fn gc_pause_collects_cycles_and_reports_its_pauses() {
     // The baseline is the I/O worker alone: no heap, no collector.
     assert_eq!(run(&report, "sequential")["gc"]["collections"], 0);
     assert_eq!(run(&report, "sequential")["ops"], 40);
+}
+
+/// The run of one fork-cow variant.
+fn variant<'a>(report: &'a serde_json::Value, model: &str, variant: &str) -> &'a serde_json::Value {
+    report["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["model"] == model && r["variant"] == variant)
+        .unwrap_or_else(|| panic!("no {model} {variant} in {report}"))
+}
+
+#[test]
+fn fork_cow_reads_that_write_copy_the_heap() {
+    let report = json(&["scenario", "fork-cow", "--set", "heap_mib=64"]);
+    let heap = 64u64 << 20;
+    let pages = heap / 4096;
+    let get = |m: &str, v: &str, field: &str| variant(&report, m, v)[field].as_u64().unwrap();
+    // Writing copies every page; reading copies none.
+    let (write, read) = (
+        get("processes", "write", "minor_faults"),
+        get("processes", "read", "minor_faults"),
+    );
+    assert!(write >= pages * 9 / 10, "write: {write} faults for {pages} pages");
+    assert!(write >= 20 * read.max(1), "write {write} vs read {read} faults");
+    // Reads through reference counts, and a collection in the child, dirty most of
+    // the heap; plain reads, immortal objects and a frozen heap almost none.
+    for v in ["read-refcounted", "write", "gc-in-child", "deep-copy"] {
+        let dirty = get("processes", v, "private_dirty_bytes");
+        assert!(dirty >= heap * 3 / 4, "{v}: {dirty} of {heap} bytes dirty");
+    }
+    for v in ["read", "read-immortal", "gc-in-child-frozen"] {
+        let dirty = get("processes", v, "private_dirty_bytes");
+        assert!(dirty <= heap / 20, "{v}: {dirty} of {heap} bytes dirty");
+    }
+    // Threads share the heap: nothing is copied, whatever they do.
+    for v in ["read", "read-refcounted", "write"] {
+        let dirty = get("threads", v, "private_dirty_bytes");
+        assert!(dirty <= heap / 20, "threads {v}: {dirty} bytes dirty");
+        assert!(variant(&report, "threads", v)["startup_ns"].is_u64());
+    }
+    assert_eq!(report["runs"].as_array().unwrap().len(), 4 + 7);
+}
+
+#[test]
+fn fork_cow_bad_input_exit_2() {
+    for args in [
+        &["--set", "heap_mib=0"][..],
+        &["--set", "heap_mib=1000000"],
+        &["--set", "variant=read,peek"],
+        &["--model", "gil"],
+    ] {
+        let out = gilbench()
+            .args(["scenario", "fork-cow"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
 }

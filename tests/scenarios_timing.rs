@@ -99,3 +99,18 @@ fn incremental_cuts_the_longest_pause_five_fold() {
         }
     });
 }
+
+#[test]
+fn fork_cow_leaves_no_process_behind() {
+    let _serial = serial();
+    // Orphaned grandchildren would be re-parented to us, and show up below.
+    nix::sys::prctl::set_child_subreaper(true).unwrap();
+    let me = std::process::id();
+    let report = json(&[
+        "scenario", "fork-cow", "--model", "processes", "--set", "heap_mib=16", "--set",
+        "repeat=2",
+    ]);
+    assert_eq!(report["runs"].as_array().unwrap().len(), 7);
+    let (children, zombies) = common::children_of(me);
+    assert!(children.is_empty() && zombies.is_empty(), "{children:?} {zombies:?}");
+}

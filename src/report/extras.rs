@@ -21,7 +21,7 @@ pub fn run_label(run: &RunReport) -> String {
 
 /// The extras tables, each followed by a blank line; empty without extras.
 pub fn render(report: &ScenarioReport) -> String {
-    let mut groups: Vec<(String, Vec<(String, Vec<(String, String)>)>)> = Vec::new();
+    let mut groups: Vec<Group> = Vec::new();
     for run in &report.runs {
         let mut plain = Vec::new();
         for (key, value) in &run.extra {
@@ -106,9 +106,12 @@ fn new_table(header: Vec<String>, rows: impl Iterator<Item = Vec<String>>) -> Ta
     table
 }
 
-type Group = (String, Vec<(String, Vec<(String, String)>)>);
+/// Cells of one row: (column, text).
+type Cells = Vec<(String, String)>;
+/// A table: its name and its rows (label, cells).
+type Group = (String, Vec<(String, Cells)>);
 
-fn push(groups: &mut Vec<Group>, name: &str, label: String, cells: Vec<(String, String)>) {
+fn push(groups: &mut Vec<Group>, name: &str, label: String, cells: Cells) {
     match groups.iter_mut().find(|(n, _)| n == name) {
         Some((_, rows)) => rows.push((label, cells)),
         None => groups.push((name.to_string(), vec![(label, cells)])),

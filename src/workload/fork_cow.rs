@@ -143,7 +143,7 @@ impl ForkCow {
         }
         let heap_mib = p.heap_mib as u64;
         // The parent's heap, a child's full copy, and the deep copy's buffers.
-        let need = heap_mib * 5 / 2 << 20;
+        let need = (heap_mib * 5 / 2) << 20;
         if let Some(available) = crate::procfs::mem_available() {
             if need > available {
                 return Err(ParamError::field(
