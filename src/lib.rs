@@ -16,6 +16,7 @@ pub mod output;
 pub mod plan;
 pub mod probe;
 pub mod procfs;
+pub mod pymalloc;
 pub mod report;
 pub mod scenario;
 pub mod shm;

@@ -15,7 +15,7 @@ fn list_shows_the_new_scenarios() {
         .iter()
         .map(|s| s["name"].as_str().unwrap())
         .collect();
-    for name in ["refcount", "gc-pause", "fork-cow"] {
+    for name in ["refcount", "gc-pause", "fork-cow", "alloc"] {
         assert!(names.contains(&name), "{names:?}");
     }
 }
@@ -178,8 +178,14 @@ fn fork_cow_reads_that_write_copy_the_heap() {
         get("processes", "write", "minor_faults"),
         get("processes", "read", "minor_faults"),
     );
-    assert!(write >= pages * 9 / 10, "write: {write} faults for {pages} pages");
-    assert!(write >= 20 * read.max(1), "write {write} vs read {read} faults");
+    assert!(
+        write >= pages * 9 / 10,
+        "write: {write} faults for {pages} pages"
+    );
+    assert!(
+        write >= 20 * read.max(1),
+        "write {write} vs read {read} faults"
+    );
     // Reads through reference counts, and a collection in the child, dirty most of
     // the heap; plain reads, immortal objects and a frozen heap almost none.
     for v in ["read-refcounted", "write", "gc-in-child", "deep-copy"] {
@@ -215,5 +221,87 @@ fn fork_cow_bad_input_exit_2() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn alloc_pools_keep_freed_memory_and_return_empty_arenas() {
+    let args = |keep: &str| {
+        json(&[
+            "scenario",
+            "alloc",
+            "--model",
+            "gil,threads",
+            "--ops",
+            "10",
+            "--set",
+            "batch=100000",
+            "--set",
+            &format!("keep_every={keep}"),
+        ])
+    };
+    let fragmented = args("16");
+    for model in ["gil", "threads"] {
+        let a = &run(&fragmented, model)["alloc"];
+        let get = |f: &str| a[f].as_u64().unwrap();
+        assert_eq!(get("allocations"), 2 * 10 * 100_000, "{model}: {a}");
+        // One survivor in 16 keeps (nearly) every arena: held stays near its peak
+        // while what is live falls to a sixteenth.
+        assert!(
+            get("retained_held_bytes") * 10 >= get("peak_held_bytes") * 7,
+            "{model}: {a}"
+        );
+        assert!(
+            get("retained_live_bytes") * 8 <= get("peak_live_bytes"),
+            "{model}: {a}"
+        );
+        assert!(
+            get("peak_held_bytes") >= get("peak_live_bytes") / 2,
+            "{model}: {a}"
+        );
+    }
+    assert_eq!(run(&fragmented, "gil")["alloc"]["pools"], "global");
+    assert_eq!(run(&fragmented, "threads")["alloc"]["pools"], "per-thread");
+    // Free everything and each worker's own pools give their arenas back.
+    let drained = args("0");
+    let a = &run(&drained, "threads")["alloc"];
+    assert_eq!(a["retained_held_bytes"], 0, "{a}");
+    assert_eq!(a["arenas_freed"], a["arenas_allocated"], "{a}");
+}
+
+#[test]
+fn alloc_system_allocator_and_bad_params() {
+    let report = json(&[
+        "scenario",
+        "alloc",
+        "--model",
+        "threads",
+        "--ops",
+        "5",
+        "--set",
+        "allocator=system",
+        "--set",
+        "size=mixed",
+    ]);
+    let a = &run(&report, "threads")["alloc"];
+    assert_eq!(a["allocator"], "system");
+    assert!(a["peak_live_bytes"].as_u64().unwrap() > 0, "{a}");
+    for set in [
+        "allocator=jemalloc",
+        "size=0",
+        "size=huge",
+        "batch=0",
+        "keep_every=-1",
+    ] {
+        let out = gilbench()
+            .args(["scenario", "alloc", "--set", set])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{set}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr).lines().count(),
+            1,
+            "{set}"
+        );
     }
 }

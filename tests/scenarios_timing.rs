@@ -107,10 +107,19 @@ fn fork_cow_leaves_no_process_behind() {
     nix::sys::prctl::set_child_subreaper(true).unwrap();
     let me = std::process::id();
     let report = json(&[
-        "scenario", "fork-cow", "--model", "processes", "--set", "heap_mib=16", "--set",
+        "scenario",
+        "fork-cow",
+        "--model",
+        "processes",
+        "--set",
+        "heap_mib=16",
+        "--set",
         "repeat=2",
     ]);
     assert_eq!(report["runs"].as_array().unwrap().len(), 7);
     let (children, zombies) = common::children_of(me);
-    assert!(children.is_empty() && zombies.is_empty(), "{children:?} {zombies:?}");
+    assert!(
+        children.is_empty() && zombies.is_empty(),
+        "{children:?} {zombies:?}"
+    );
 }

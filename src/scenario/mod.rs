@@ -19,6 +19,7 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ("refcount", include_str!("../../scenarios/refcount.toml")),
     ("gc-pause", include_str!("../../scenarios/gc-pause.toml")),
     ("fork-cow", include_str!("../../scenarios/fork-cow.toml")),
+    ("alloc", include_str!("../../scenarios/alloc.toml")),
 ];
 
 /// The names of the built-in scenarios, in listing order.

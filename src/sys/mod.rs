@@ -7,6 +7,8 @@
 
 pub mod creation;
 pub mod futex;
+pub mod malloc;
+pub mod mem;
 pub mod pidfd;
 pub mod process;
 pub mod shm;

@@ -5,6 +5,7 @@
 //! op runs under the sequential baseline, a GIL, free threads or in a forked process,
 //! which is what makes the models comparable.
 
+mod alloc;
 mod blob;
 mod convoy;
 mod counter;
@@ -150,6 +151,7 @@ pub const KINDS: &[&str] = &[
     "refcount",
     "gc-pause",
     "fork-cow",
+    "alloc",
 ];
 
 /// Builds the workload `kind` from its parameter table.
@@ -166,6 +168,7 @@ pub fn build(
         "refcount" => Arc::new(refcount::Refcount::new(decode(params)?, common)?),
         "gc-pause" => Arc::new(gc_pause::GcPause::new(decode(params)?, common)?),
         "fork-cow" => Arc::new(fork_cow::ForkCow::new(decode(params)?, common)?),
+        "alloc" => Arc::new(alloc::Alloc::new(decode(params)?, common)?),
         other => {
             return Err(ParamError::field(
                 "workload",

@@ -1,0 +1,79 @@
+//! Private anonymous mappings: memory straight from the kernel, given back on drop.
+//!
+//! An allocator that wants to *return* memory to the operating system (pymalloc
+//! frees an arena when its last pool empties) must get it with `mmap` and give it
+//! back with `munmap`; through `malloc` it would stay in the C library's heap.
+
+use std::ptr::NonNull;
+
+/// An owned, zero-filled, page-aligned `MAP_PRIVATE | MAP_ANONYMOUS` mapping.
+#[derive(Debug)]
+pub struct PrivateMapping {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory owned by this value; shared access only
+// hands out `&[u8]`, mutable access `&mut [u8]`, so Rust's aliasing rules hold.
+unsafe impl Send for PrivateMapping {}
+// SAFETY: as above.
+unsafe impl Sync for PrivateMapping {}
+
+impl PrivateMapping {
+    /// Maps `len` bytes (at least one).
+    pub fn new(len: usize) -> std::io::Result<PrivateMapping> {
+        let len = len.max(1);
+        let size = std::num::NonZeroUsize::new(len).expect("len >= 1");
+        // SAFETY:
+        // - no address hint, so the kernel picks a range that overlaps nothing of ours;
+        // - the result is checked; on success it is `len` readable and writable,
+        //   zero-filled bytes that this value owns until `munmap` in `Drop`.
+        let ptr = unsafe {
+            nix::sys::mman::mmap_anonymous(
+                None,
+                size,
+                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+                nix::sys::mman::MapFlags::MAP_PRIVATE,
+            )
+        }
+        .map_err(std::io::Error::from)?;
+        Ok(PrivateMapping {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
+    /// The bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: `ptr` points at `len` initialised (zero-filled) bytes we own, and
+        // the returned borrow of `self` prevents a concurrent `&mut`.
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The bytes, writable.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, and `&mut self` makes this the only borrow.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+    }
+}
+
+impl Drop for PrivateMapping {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned, and no borrow of the
+        // bytes outlives `self`.
+        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len) };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_zeroed_writable_memory() {
+        let mut m = PrivateMapping::new(1 << 20).unwrap();
+        assert!(m.as_slice().iter().all(|&b| b == 0));
+        m.as_mut_slice()[12345] = 7;
+        assert_eq!(m.as_slice()[12345], 7);
+    }
+}
