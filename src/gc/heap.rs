@@ -17,7 +17,6 @@
 //! `items[0]`, the way pymalloc threads its free list through freed blocks.
 
 use super::collect::{CollectStats, Mode};
-use std::io::{Read, Write};
 
 /// References an object can hold.
 pub const ITEMS: usize = 8;
@@ -82,13 +81,13 @@ pub(crate) const UNREACHABLE: u32 = 5;
 pub(crate) const WORK: u32 = 6;
 pub(crate) const VISITED: u32 = 7;
 pub(crate) const STILL_UNREACHABLE: u32 = 8;
-const FIRST_OBJECT: u32 = 16;
+pub(crate) const FIRST_OBJECT: u32 = 16;
 
 pub(crate) const NEXT_MASK_UNREACHABLE: u64 = 1;
 pub(crate) const PREV_MASK_FINALIZED: u64 = 1;
 pub(crate) const PREV_MASK_COLLECTING: u64 = 2;
-const PREV_FLAGS: u64 = 3;
-const PREV_SHIFT: u32 = 2;
+pub(crate) const PREV_FLAGS: u64 = 3;
+pub(crate) const PREV_SHIFT: u32 = 2;
 
 pub(crate) const TYPE_CONTAINER: u64 = 1;
 pub(crate) const TYPE_VISITED: u64 = 2;
@@ -341,176 +340,7 @@ impl Heap {
         (FIRST_OBJECT..self.objs.len() as u32)
             .filter(|&i| self.objs[i as usize].ob_type & TYPE_CONTAINER != 0)
     }
-
-    /// Builds `n` long-lived objects as trees of `cluster` objects, each node
-    /// holding up to four children; every `cycle_every`-th object also refers to
-    /// itself (0: none). Parents are made before their children (`x = []`, then
-    /// `x.append(child)`), as Python code builds structures. Returns the tree roots,
-    /// each holding one reference owned by the caller — the program's variables,
-    /// which the collector cannot see.
-    pub fn build_trees(&mut self, n: usize, cluster: usize, cycle_every: usize) -> Vec<u32> {
-        const FANOUT: usize = 4;
-        let cluster = cluster.max(1);
-        let mut roots = Vec::with_capacity(n.div_ceil(cluster));
-        let mut nodes = Vec::with_capacity(cluster);
-        let mut built = 0;
-        while built < n {
-            nodes.clear();
-            for j in 0..cluster.min(n - built) {
-                let obj = self.alloc(&[]);
-                if j > 0 {
-                    // Node j is child (j - 1) % FANOUT of node (j - 1) / FANOUT.
-                    self.set_item(nodes[(j - 1) / FANOUT], (j - 1) % FANOUT, obj);
-                    self.decref(obj); // the parent now owns it
-                }
-                if cycle_every > 0 && (built + j) % cycle_every == 0 {
-                    self.set_item(obj, ITEMS - 1, obj);
-                }
-                nodes.push(obj);
-            }
-            roots.push(nodes[0]);
-            built += nodes.len();
-        }
-        roots
-    }
-
-    /// Writes every slot, pickle-style, field by field (a deep copy's wire form).
-    pub fn write_to(&self, out: &mut impl Write) -> std::io::Result<()> {
-        let mut buf = Vec::with_capacity(1 << 16);
-        out.write_all(&(self.objs.len() as u64).to_le_bytes())?;
-        for o in &self.objs {
-            for word in [o.gc_next, o.gc_prev, o.refcnt, o.ob_type] {
-                buf.extend_from_slice(&word.to_le_bytes());
-            }
-            for item in o.items {
-                buf.extend_from_slice(&item.to_le_bytes());
-            }
-            if buf.len() >= 1 << 16 {
-                out.write_all(&buf)?;
-                buf.clear();
-            }
-        }
-        out.write_all(&buf)
-    }
-
-    /// Reads what [`Heap::write_to`] wrote into fresh objects; returns how many.
-    pub fn read_objects(input: &mut impl Read) -> std::io::Result<Vec<Object>> {
-        let mut len = [0u8; 8];
-        input.read_exact(&mut len)?;
-        let len = u64::from_le_bytes(len) as usize;
-        let mut objs = Vec::with_capacity(len);
-        let mut raw = [0u8; OBJECT_BYTES];
-        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-        for _ in 0..len {
-            input.read_exact(&mut raw)?;
-            let mut items = [0u32; ITEMS];
-            for (k, item) in items.iter_mut().enumerate() {
-                let at = 32 + 4 * k;
-                *item = u32::from_le_bytes(raw[at..at + 4].try_into().expect("4 bytes"));
-            }
-            objs.push(Object {
-                gc_next: word(&raw[0..8]),
-                gc_prev: word(&raw[8..16]),
-                refcnt: word(&raw[16..24]),
-                ob_type: word(&raw[24..32]),
-                items,
-            });
-        }
-        Ok(objs)
-    }
-
-    // ---- gc lists (gcmodule.c's gc_list_*), over indices ----
-
-    #[inline]
-    pub(crate) fn next(&self, i: u32) -> u32 {
-        (self.objs[i as usize].gc_next >> 1) as u32
-    }
-
-    #[inline]
-    pub(crate) fn set_next(&mut self, i: u32, next: u32) {
-        self.objs[i as usize].gc_next = u64::from(next) << 1;
-    }
-
-    #[inline]
-    pub(crate) fn prev(&self, i: u32) -> u32 {
-        (self.objs[i as usize].gc_prev >> PREV_SHIFT) as u32
-    }
-
-    /// `_PyGCHead_SET_PREV`: keeps the flag bits.
-    #[inline]
-    pub(crate) fn set_prev(&mut self, i: u32, prev: u32) {
-        let p = &mut self.objs[i as usize].gc_prev;
-        *p = (*p & PREV_FLAGS) | (u64::from(prev) << PREV_SHIFT);
-    }
-
-    /// `gc_get_refs`: valid while the object is `COLLECTING`.
-    #[inline]
-    pub(crate) fn refs(&self, i: u32) -> u64 {
-        self.objs[i as usize].gc_prev >> PREV_SHIFT
-    }
-
-    #[inline]
-    pub(crate) fn set_refs(&mut self, i: u32, refs: u64) {
-        let p = &mut self.objs[i as usize].gc_prev;
-        *p = (*p & PREV_FLAGS) | (refs << PREV_SHIFT);
-    }
-
-    pub(crate) fn list_init(&mut self, head: u32) {
-        self.set_next(head, head);
-        self.objs[head as usize].gc_prev = u64::from(head) << PREV_SHIFT;
-    }
-
-    pub(crate) fn list_is_empty(&self, head: u32) -> bool {
-        self.next(head) == head
-    }
-
-    pub(crate) fn list_append(&mut self, node: u32, list: u32) {
-        let last = self.prev(list);
-        self.set_next(last, node);
-        self.set_prev(node, last);
-        self.set_next(node, list);
-        self.set_prev(list, node);
-    }
-
-    /// Unlinks `node` and marks it untracked.
-    pub(crate) fn list_remove(&mut self, node: u32) {
-        let (prev, next) = (self.prev(node), self.next(node));
-        self.set_next(prev, next);
-        self.set_prev(next, prev);
-        self.objs[node as usize].gc_next = 0;
-    }
-
-    pub(crate) fn list_move(&mut self, node: u32, list: u32) {
-        let (prev, next) = (self.prev(node), self.next(node));
-        self.set_next(prev, next);
-        self.set_prev(next, prev);
-        self.list_append(node, list);
-    }
-
-    /// Appends list `from` to list `to`; `from` becomes empty. O(1).
-    pub(crate) fn list_merge(&mut self, from: u32, to: u32) {
-        if !self.list_is_empty(from) {
-            let tail = self.prev(to);
-            let (first, last) = (self.next(from), self.prev(from));
-            self.set_next(tail, first);
-            self.set_prev(first, tail);
-            self.set_prev(to, last);
-            self.set_next(last, to);
-        }
-        self.list_init(from);
-    }
-
-    pub(crate) fn list_size(&self, head: u32) -> u64 {
-        let mut n = 0;
-        let mut gc = self.next(head);
-        while gc != head {
-            n += 1;
-            gc = self.next(gc);
-        }
-        n
-    }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -548,30 +378,5 @@ mod tests {
         assert_eq!(h.refcnt(a), before);
         h.mortalize_all();
         assert_eq!(h.refcnt(a), 1);
-    }
-
-    #[test]
-    fn trees_have_the_requested_shape() {
-        let mut h = heap();
-        let roots = h.build_trees(100, 10, 7);
-        assert_eq!(roots.len(), 10);
-        assert_eq!(h.live(), 100);
-        // Each root: one reference from the caller, plus its own if it is a cycle.
-        assert!(roots.iter().all(|&r| h.refcnt(r) >= 1));
-        let cycles = h
-            .object_ids()
-            .filter(|&o| h.item(o, ITEMS - 1) == o)
-            .count();
-        assert_eq!(cycles, 15); // 0, 7, …, 98
-    }
-
-    #[test]
-    fn deep_copy_round_trips() {
-        let mut h = heap();
-        h.build_trees(50, 5, 3);
-        let mut wire = Vec::new();
-        h.write_to(&mut wire).unwrap();
-        let copy = Heap::read_objects(&mut wire.as_slice()).unwrap();
-        assert_eq!(copy, h.objs);
     }
 }

@@ -7,19 +7,23 @@
 //! than pointers, so the heap is plain memory that `fork()` shares copy-on-write:
 //! every page the collector or a refcount update writes is a page the kernel copies.
 //!
-//! - [`heap`]: the objects, generation lists, allocation, reference counting and
-//!   deallocation (`Py_INCREF`, `Py_DECREF`, `PyObject_GC_Track`, `gc.freeze()`).
+//! - [`heap`]: the objects, allocation, reference counting and deallocation
+//!   (`Py_INCREF`, `Py_DECREF`, `PyObject_GC_Track`, `gc.freeze()`, PEP 683
+//!   immortality); `list`: the generation lists threaded through the headers;
+//!   `build`: heap shapes, and the deep copy's wire form.
 //! - [`collect`]: the collector of `Modules/gcmodule.c` (3.11): three generations with
 //!   thresholds 700/10/10, `update_refs` / `subtract_refs` / `move_unreachable` over
-//!   the real object graph, `delete_garbage`, survivors promoted — plus an
-//!   incremental mode that scans the old generation in bounded increments, after
-//!   CPython 3.14's incremental collector.
+//!   the real object graph, `delete_garbage`, survivors promoted; `incremental`: the
+//!   old generation scanned in bounded increments, after CPython 3.14.
 //!
 //! The collector's pause is the work it does, never a sleep: scanning a million
 //! objects takes what it takes on this machine.
 
+mod build;
 pub mod collect;
 pub mod heap;
+mod incremental;
+mod list;
 
 pub use collect::{CollectStats, Mode};
 pub use heap::{Heap, Object, ITEMS, OBJECT_BYTES};
