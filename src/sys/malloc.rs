@@ -33,13 +33,12 @@ mod tests {
 
     #[test]
     fn sees_an_allocation() {
-        let before = mallinfo();
-        let big = std::hint::black_box(vec![1u8; 4 << 20]);
+        // Process-wide figures, and other tests allocate and free meanwhile: look
+        // only for something no other test comes near.
+        let big = std::hint::black_box(vec![1u8; 64 << 20]);
         let during = mallinfo();
-        assert!(
-            during.in_use >= before.in_use + (4 << 20) - 4096,
-            "{before:?} {during:?}"
-        );
+        assert!(during.in_use >= 64 << 20, "{during:?}");
+        assert!(during.held >= during.in_use, "{during:?}");
         drop(big);
     }
 }
