@@ -102,7 +102,7 @@ impl Default for AllocParams {
         AllocParams {
             allocator: AllocatorKind::Pymalloc,
             pools: Pools::Auto,
-            batch: 10_000,
+            batch: 100_000,
             size: SizeParam::Bytes(32),
             keep_every: 16,
         }
