@@ -6,10 +6,20 @@
 
 pub mod chrome_trace;
 pub mod extras;
+pub mod bars;
+pub mod colour;
+pub mod csv;
+#[cfg(test)]
+mod fixture;
 pub mod format;
+pub mod hgrm;
 pub mod json;
 pub mod probe_tables;
 pub mod probes;
+pub mod listing;
+pub mod markdown;
+pub mod plot;
+pub mod rows;
 pub mod table;
 #[cfg(test)]
 mod test_support;

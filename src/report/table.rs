@@ -1,17 +1,24 @@
 //! The terminal report: a row per model, GIL details, and the explanation.
 
+use super::colour::Palette;
 use super::format::{count, duration_ns, rate};
 use super::ScenarioReport;
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
-/// Renders a scenario report as text tables.
+/// Renders a scenario report as text tables, without colour.
 pub fn render(report: &ScenarioReport) -> Vec<u8> {
-    render_with(report, "")
+    render_styled(report, "", Palette::plain())
 }
 
 /// Renders a scenario report as text tables, with `below` (e.g. `--timeline`)
 /// between the tables and the explanation.
 pub fn render_with(report: &ScenarioReport, below: &str) -> Vec<u8> {
+    render_styled(report, below, Palette::plain())
+}
+
+/// Renders a scenario report as text tables and pictures, coloured by `palette`,
+/// with `below` between the tables and the explanation.
+pub fn render_styled(report: &ScenarioReport, below: &str, palette: Palette) -> Vec<u8> {
     let mut out = String::new();
     out.push_str(&format!(
         "gilbench {} · scenario {} · {} CPUs · Linux {}\n{}\n\n",
@@ -23,6 +30,15 @@ pub fn render_with(report: &ScenarioReport, below: &str) -> Vec<u8> {
     ));
     out.push_str(&main_table(report).to_string());
     out.push('\n');
+    for picture in [
+        super::bars::latency_picture(report, palette),
+        super::bars::speedup_lines(report, palette),
+    ] {
+        if !picture.is_empty() {
+            out.push('\n');
+            out.push_str(&picture);
+        }
+    }
     if report.runs.iter().any(|r| r.gil.is_some()) {
         out.push('\n');
         out.push_str(&gil_table(report).to_string());

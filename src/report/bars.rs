@@ -1,0 +1,252 @@
+//! The terminal pictures: a latency bar per model and the speedup in words.
+//!
+//! Each model gets one line on a shared logarithmic axis, shaded by percentile —
+//! solid up to the median, then lighter to p90, p99 and the maximum — so a tail
+//! that is ten times the median shows as a long light tail at a glance:
+//!
+//! ```text
+//! latency per op   █ p50  ▓ p90  ▒ p99  ░ max
+//!   sequential  ██████████████████████▓▒            p50 1.53 ms  p99 5.55 ms
+//!   gil         ██████████████████████▓▓▓▓▓▒▒▒▒░    p50 1.53 ms  p99 29.6 ms
+//!               ├─────────┼─────────┼─────────┤
+//!               100 µs    1 ms      10 ms     100 ms
+//! ```
+//!
+//! Both work from the report's summaries alone, so CPython rows (which carry no
+//! histogram) are drawn like the rest.
+
+use super::colour::{Palette, Style};
+use super::format::duration_ns;
+use super::{RunReport, ScenarioReport};
+
+/// Shading from the start of the axis up to each percentile.
+const SHADES: [(char, &str); 4] = [('█', "p50"), ('▓', "p90"), ('▒', "p99"), ('░', "max")];
+
+/// The latency picture, or nothing when no model recorded a latency.
+pub fn latency_picture(report: &ScenarioReport, palette: Palette) -> String {
+    let runs: Vec<(usize, &RunReport)> = report
+        .runs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.latency_ns.count > 0)
+        .collect();
+    if runs.is_empty() {
+        return String::new();
+    }
+    let lo = runs.iter().map(|(_, r)| r.latency_ns.min.max(1)).min().unwrap_or(1);
+    let hi = runs.iter().map(|(_, r)| r.latency_ns.max.max(1)).max().unwrap_or(1);
+    let axis = Axis::new(lo, hi);
+    let name_width = runs.iter().map(|(_, r)| r.model.chars().count()).max().unwrap_or(0);
+
+    let mut out = String::new();
+    let legend: Vec<String> = SHADES.iter().map(|(c, p)| format!("{c} {p}")).collect();
+    out.push_str(&format!(
+        "{}   {}\n",
+        palette.paint("latency per op", Style::Bold),
+        palette.paint(&legend.join("  "), Style::Dim)
+    ));
+    for (index, run) in &runs {
+        let s = &run.latency_ns;
+        let edges = [s.p50, s.p90, s.p99, s.max].map(|v| axis.position(v));
+        let bar: String = (0..axis.width)
+            .map(|col| {
+                SHADES
+                    .iter()
+                    .zip(edges)
+                    .find(|(_, edge)| col < *edge)
+                    .map_or(' ', |((c, _), _)| *c)
+            })
+            .collect();
+        out.push_str(&format!(
+            "  {:<name_width$}  {}  p50 {}  p99 {}  max {}\n",
+            run.model,
+            palette.paint(&bar, Style::Model(*index)),
+            duration_ns(s.p50),
+            duration_ns(s.p99),
+            duration_ns(s.max),
+        ));
+    }
+    let indent = " ".repeat(name_width + 4);
+    out.push_str(&format!("{indent}{}\n", palette.paint(&axis.line(), Style::Dim)));
+    out.push_str(&format!("{indent}{}\n", palette.paint(&axis.labels(), Style::Dim)));
+    out
+}
+
+/// A logarithmic axis over whole decades of nanoseconds.
+#[derive(Debug)]
+struct Axis {
+    lo_exp: i32,
+    hi_exp: i32,
+    width: usize,
+}
+
+impl Axis {
+    fn new(lo: u64, hi: u64) -> Axis {
+        let lo_exp = (lo as f64).log10().floor() as i32;
+        let hi_exp = ((hi as f64).log10().ceil() as i32).max(lo_exp + 1);
+        let decades = (hi_exp - lo_exp) as usize;
+        // About ten columns a decade, so labels fit; 30 to 60 columns in all.
+        let width = (decades * 10).clamp(30, 60);
+        Axis {
+            lo_exp,
+            hi_exp,
+            width,
+        }
+    }
+
+    /// Columns from the start of the axis to `ns`; at least 1 for any sample.
+    fn position(&self, ns: u64) -> usize {
+        let span = f64::from(self.hi_exp - self.lo_exp);
+        let x = ((ns.max(1) as f64).log10() - f64::from(self.lo_exp)) / span;
+        ((x * self.width as f64).round() as usize).clamp(1, self.width)
+    }
+
+    fn tick(&self, exp: i32) -> usize {
+        let span = f64::from(self.hi_exp - self.lo_exp);
+        (f64::from(exp - self.lo_exp) / span * self.width as f64).round() as usize
+    }
+
+    fn line(&self) -> String {
+        let mut line: Vec<char> = vec!['─'; self.width + 1];
+        for exp in self.lo_exp..=self.hi_exp {
+            line[self.tick(exp)] = '┼';
+        }
+        line[0] = '├';
+        line[self.width] = '┤';
+        line.into_iter().collect()
+    }
+
+    fn labels(&self) -> String {
+        let mut out = String::new();
+        for exp in self.lo_exp..=self.hi_exp {
+            let at = self.tick(exp);
+            let used = out.chars().count();
+            // Skip a label that would run into the previous one.
+            if at < used + usize::from(used > 0) {
+                continue;
+            }
+            out.push_str(&" ".repeat(at - used));
+            out.push_str(&decade_label(exp));
+        }
+        out
+    }
+}
+
+/// `10^exp` ns as `1 ns`, `10 µs`, `100 ms`, `1 s`, `1000 s`.
+fn decade_label(exp: i32) -> String {
+    let units = ["ns", "µs", "ms", "s"];
+    let group = (exp / 3).clamp(0, 3) as usize;
+    let mantissa = 10u64.pow((exp - 3 * group as i32).max(0) as u32);
+    format!("{mantissa} {}", units[group])
+}
+
+/// The baseline a row's speedup is measured against.
+pub fn baseline_of(model: &str) -> &'static str {
+    if model.starts_with("cpython-") {
+        "cpython-sequential"
+    } else {
+        "sequential"
+    }
+}
+
+/// "0.97x of sequential — no parallelism", and how good that is; `None` for the
+/// baseline itself and for runs without a speedup.
+pub fn speedup_words(run: &RunReport) -> Option<(String, Style)> {
+    let s = run.speedup?;
+    let baseline = baseline_of(&run.model);
+    if run.model == baseline {
+        return None;
+    }
+    let w = run.workers;
+    let (words, style) = if s < 0.85 {
+        ("slower than one thread doing all the work".to_string(), Style::Bad)
+    } else if s < 1.2 {
+        ("no parallelism".to_string(), Style::Neutral)
+    } else if w >= 2 && s >= 0.85 * w as f64 {
+        (format!("full parallelism: all {w} workers at once"), Style::Good)
+    } else {
+        (
+            format!("some parallelism: like {s:.1} of {w} workers at once"),
+            Style::Good,
+        )
+    };
+    Some((format!("{s:.2}x of {baseline} — {words}"), style))
+}
+
+/// One line per non-baseline model: `gil: 0.97x of sequential — no parallelism`.
+pub fn speedup_lines(report: &ScenarioReport, palette: Palette) -> String {
+    let mut out = String::new();
+    for (index, run) in report.runs.iter().enumerate() {
+        let Some((words, style)) = speedup_words(run) else {
+            continue;
+        };
+        if out.is_empty() {
+            out.push_str(&format!(
+                "{}\n",
+                palette.paint("speedup (throughput against the baseline)", Style::Bold)
+            ));
+        }
+        let (number, rest) = words.split_once(' ').unwrap_or((&words, ""));
+        out.push_str(&format!(
+            "  {}: {} {rest}\n",
+            palette.paint(&run.model, Style::Model(index)),
+            palette.paint(number, style),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::fixture;
+
+    #[test]
+    fn decades() {
+        assert_eq!(decade_label(0), "1 ns");
+        assert_eq!(decade_label(4), "10 µs");
+        assert_eq!(decade_label(8), "100 ms");
+        assert_eq!(decade_label(9), "1 s");
+        assert_eq!(decade_label(12), "1000 s");
+    }
+
+    #[test]
+    fn axis_positions_are_monotonic_and_bounded() {
+        let axis = Axis::new(1_000, 10_000_000);
+        assert_eq!((axis.lo_exp, axis.hi_exp), (3, 7));
+        assert_eq!(axis.position(1_000), 1);
+        assert_eq!(axis.position(10_000_000), axis.width);
+        assert!(axis.position(100_000) < axis.position(1_000_000));
+        assert_eq!(axis.line().chars().count(), axis.width + 1);
+        assert!(axis.labels().starts_with("1 µs"));
+    }
+
+    #[test]
+    fn words() {
+        let report = fixture::scenario();
+        let gil = &report.runs[1];
+        let (text, style) = speedup_words(gil).unwrap();
+        assert_eq!(text, "0.97x of sequential — no parallelism");
+        assert_eq!(style, Style::Neutral);
+        assert!(speedup_words(&report.runs[0]).is_none());
+        let (text, _) = speedup_words(&report.runs[2]).unwrap();
+        assert_eq!(text, "1.93x of sequential — full parallelism: all 2 workers at once");
+    }
+
+    #[test]
+    fn picture_has_a_bar_per_model_and_no_colour_when_plain() {
+        let report = fixture::scenario();
+        let text = latency_picture(&report, Palette::plain());
+        assert!(!text.contains('\x1b'));
+        for run in &report.runs {
+            assert!(
+                text.lines().any(|l| l.trim_start().starts_with(&run.model)),
+                "{text}"
+            );
+        }
+        let coloured = latency_picture(&report, Palette::ansi());
+        assert!(coloured.contains("\x1b[36m"));
+        let speed = speedup_lines(&report, Palette::plain());
+        assert!(speed.contains("gil: 0.97x of sequential — no parallelism"), "{speed}");
+    }
+}

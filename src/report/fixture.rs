@@ -1,0 +1,134 @@
+//! Fixed reports for exporter tests (no measuring, so no timing noise), and a
+//! small snapshot helper: `UPDATE_SNAPSHOTS=1 cargo test` rewrites the files in
+//! `src/report/snapshots/`; otherwise a difference fails the test.
+
+use super::listing::{ListReport, Listed};
+use super::{GilReport, RunReport, ScenarioReport};
+use crate::measure::{new_histogram, Machine, Summary};
+use crate::workload::CounterOutcome;
+
+fn summary(p50: u64, scale: u64) -> Summary {
+    Summary {
+        count: 80,
+        min: p50 * 9 / 10,
+        mean: p50 * 11 / 10,
+        p50,
+        p90: p50 * 2,
+        p99: p50 * scale,
+        p999: p50 * scale,
+        max: p50 * scale,
+    }
+}
+
+fn run(model: &str, wall_ns: u64, speedup: Option<f64>, p50: u64, scale: u64) -> RunReport {
+    let mut histogram = new_histogram();
+    for i in 0..80u64 {
+        histogram.record(p50 + i * p50 / 100).expect("in range");
+    }
+    RunReport {
+        model: model.into(),
+        workers: 2,
+        ops: 80,
+        total_ops: 80,
+        wall_ns,
+        throughput_ops_per_s: 80.0 / (wall_ns as f64 / 1e9),
+        speedup,
+        latency_ns: summary(p50, scale),
+        cpu_user_ns: 120_000_000,
+        cpu_sys_ns: 1_500_000,
+        voluntary_ctx_switches: 50,
+        involuntary_ctx_switches: 7,
+        minor_faults: 12,
+        startup_ns: None,
+        gil: None,
+        counter: None,
+        extra: serde_json::Map::new(),
+        histogram,
+        traces: Vec::new(),
+    }
+}
+
+/// A three-model cpu-bound report: sequential, gil (0.97x), threads (1.93x).
+pub fn scenario() -> ScenarioReport {
+    let mut gil = run("gil", 126_000_000, Some(0.97), 1_530_000, 20);
+    gil.gil = Some(GilReport {
+        acquisitions: 21,
+        drop_requests: 23,
+        forced_switches: 5,
+        hold_fraction: 0.99,
+        wait_ns: summary(5_480_000, 3),
+    });
+    gil.counter = Some(CounterOutcome {
+        expected: 160,
+        observed: 160,
+        lost: 0,
+    });
+    let mut threads = run("threads", 63_000_000, Some(1.93), 1_580_000, 4);
+    threads.counter = Some(CounterOutcome {
+        expected: 160,
+        observed: 151,
+        lost: 9,
+    });
+    threads
+        .extra
+        .insert("private_dirty_bytes".into(), (3u64 << 20).into());
+    ScenarioReport {
+        gilbench: "0.1.0",
+        kind: "scenario",
+        scenario: "cpu-bound".into(),
+        summary: "CPU-bound workers: the GIL gives concurrency, not parallelism".into(),
+        machine: Machine {
+            cpus: 2,
+            kernel: "6.1.0-fixture".into(),
+        },
+        config: serde_json::json!({"workers": 2, "ops": 40}),
+        runs: vec![
+            run("sequential", 122_000_000, Some(1.0), 1_520_000, 3),
+            gil,
+            threads,
+        ],
+        explanation: "Under `gil` the workers take turns.".into(),
+    }
+}
+
+/// Two built-in scenarios.
+pub fn list() -> ListReport {
+    ListReport {
+        gilbench: "0.1.0",
+        kind: "list",
+        scenarios: vec![
+            Listed {
+                name: "cpu-bound".into(),
+                models: vec!["sequential".into(), "gil".into()],
+                summary: "CPU-bound workers: the GIL gives concurrency, not parallelism".into(),
+            },
+            Listed {
+                name: "convoy".into(),
+                models: vec!["gil".into(), "threads".into()],
+                summary: "The convoy effect, \"bpo-7946\" | a switch interval".into(),
+            },
+        ],
+    }
+}
+
+/// Compares `actual` with `src/report/snapshots/NAME`.
+pub fn assert_snapshot(name: &str, actual: &[u8]) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("src/report/snapshots")
+        .join(name);
+    let actual = String::from_utf8(actual.to_vec()).expect("exporters write UTF-8");
+    if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+        std::fs::write(&path, &actual).expect("snapshot written");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run `UPDATE_SNAPSHOTS=1 cargo test` to create it",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual, expected,
+        "{name} changed; if intended, run `UPDATE_SNAPSHOTS=1 cargo test` and review the diff"
+    );
+}

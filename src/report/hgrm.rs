@@ -1,0 +1,215 @@
+//! `--hgrm DIR`: HdrHistogram percentile-distribution files, one per model.
+//!
+//! The format is the one Java's `AbstractHistogram.outputPercentileDistribution`
+//! prints and HdrHistogram's plotter (`plotFiles.html`) and HistogramLogAnalyzer
+//! read:
+//!
+//! ```text
+//!        Value     Percentile TotalCount 1/(1-Percentile)
+//!
+//!     5.013247 0.000000000000          1           1.00
+//!     …
+//!    29.622271 1.000000000000         80
+//! #[Mean    =     5.123000, StdDeviation   =     2.000000]
+//! #[Max     =    29.622271, Total count    =           80]
+//! #[Buckets =           32, SubBuckets     =         2048]
+//! ```
+//!
+//! Values are in **milliseconds** (Java's `outputValueUnitScalingRatio` of 10⁶ for
+//! nanosecond histograms, the unit the plotter's axis is labelled with), printed
+//! with six decimals so nanosecond-sized latencies are not rounded away. The rows
+//! come from `iter_quantiles` with 5 ticks per half distance, like Java's default;
+//! the hdrhistogram crate has no text writer (its `examples/cli.rs` shows the loop).
+//!
+//! Files are created before measuring starts ([`HgrmDir::create`]), so a bad
+//! directory fails at once with exit code 2, and written after.
+
+use crate::measure::Histogram;
+use crate::plan::InputError;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+/// Nanoseconds per output unit (milliseconds).
+const SCALE: f64 = 1e6;
+/// Iteration steps per halving of the distance to 100%, as Java's default.
+const TICKS_PER_HALF_DISTANCE: u32 = 5;
+
+/// The percentile distribution of `hist` in the standard text format.
+pub fn render(hist: &Histogram) -> Vec<u8> {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:>12} {:>14} {:>10} {:>14}\n",
+        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
+    );
+    let mut total = 0u64;
+    for step in hist.iter_quantiles(TICKS_PER_HALF_DISTANCE) {
+        total += step.count_since_last_iteration();
+        let value = step.value_iterated_to() as f64 / SCALE;
+        let quantile = step.quantile_iterated_to();
+        if quantile < 1.0 {
+            let _ = writeln!(
+                out,
+                "{value:12.6} {quantile:2.12} {total:10} {:14.2}",
+                1.0 / (1.0 - quantile)
+            );
+        } else {
+            let _ = writeln!(out, "{value:12.6} {quantile:2.12} {total:10}");
+        }
+    }
+    let (mean, stdev, max) = if hist.is_empty() {
+        (0.0, 0.0, 0.0)
+    } else {
+        (
+            hist.mean() / SCALE,
+            hist.stdev() / SCALE,
+            hist.max() as f64 / SCALE,
+        )
+    };
+    let _ = writeln!(
+        out,
+        "#[Mean    = {mean:12.6}, StdDeviation   = {stdev:12.6}]"
+    );
+    let _ = writeln!(
+        out,
+        "#[Max     = {max:12.6}, Total count    = {:12}]",
+        hist.len()
+    );
+    let _ = writeln!(
+        out,
+        "#[Buckets = {:12}, SubBuckets     = {:12}]",
+        hist.buckets(),
+        hist.distinct_values()
+    );
+    out.into_bytes()
+}
+
+/// The `--hgrm` directory with one file per model, created up front.
+#[derive(Debug)]
+pub struct HgrmDir {
+    dir: PathBuf,
+    scenario: String,
+    files: Vec<(String, std::fs::File, PathBuf)>,
+}
+
+impl HgrmDir {
+    /// Creates `dir` if needed and `SCENARIO-MODEL.hgrm` in it for each model.
+    pub fn create(dir: &Path, scenario: &str, models: &[&str]) -> Result<HgrmDir, InputError> {
+        let bad = |message: String| InputError::Flag {
+            flag: "--hgrm".into(),
+            message,
+        };
+        std::fs::create_dir_all(dir)
+            .map_err(|e| bad(format!("cannot create directory {}: {e}", dir.display())))?;
+        let mut out = HgrmDir {
+            dir: dir.to_path_buf(),
+            scenario: scenario.to_string(),
+            files: Vec::new(),
+        };
+        for model in models {
+            out.open(model)
+                .map_err(|(path, e)| bad(format!("cannot create {}: {e}", path.display())))?;
+        }
+        Ok(out)
+    }
+
+    fn open(&mut self, model: &str) -> Result<(), (PathBuf, std::io::Error)> {
+        let path = self.dir.join(file_name(&self.scenario, model));
+        let file = std::fs::File::create(&path).map_err(|e| (path.clone(), e))?;
+        self.files.push((model.to_string(), file, path));
+        Ok(())
+    }
+
+    /// Writes each model's histogram into its file; returns the paths written.
+    /// Models without a histogram (CPython rows carry only a summary) are skipped.
+    pub fn write(self, runs: &[(&str, &Histogram)]) -> std::io::Result<Vec<PathBuf>> {
+        let mut written = Vec::new();
+        for (model, mut file, path) in self.files {
+            let Some((_, hist)) = runs.iter().find(|(m, _)| *m == model) else {
+                // Created up front but never run (the run failed before it).
+                drop(file);
+                let _ = std::fs::remove_file(&path);
+                continue;
+            };
+            file.write_all(&render(hist))?;
+            file.flush()?;
+            written.push(path);
+        }
+        Ok(written)
+    }
+}
+
+/// `cpu-bound-gil.hgrm`; anything but `[A-Za-z0-9._-]` becomes `_`.
+pub fn file_name(scenario: &str, model: &str) -> String {
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    format!("{}-{}.hgrm", clean(scenario), clean(model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::new_histogram;
+
+    #[test]
+    fn standard_layout() {
+        let mut h = new_histogram();
+        for v in 1..=1000u64 {
+            h.record(v * 1_000).unwrap(); // 1 µs … 1 ms
+        }
+        let text = String::from_utf8(render(&h)).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "       Value     Percentile TotalCount 1/(1-Percentile)"
+        );
+        assert_eq!(lines[1], "");
+        // First data row: the minimum, 1 µs = 0.001 ms, percentile 0.
+        let first: Vec<&str> = lines[2].split_whitespace().collect();
+        assert_eq!(first[0], "0.001000");
+        assert_eq!(first[1], "0.000000000000");
+        assert_eq!(first[2], "1");
+        // The last data row is the maximum at percentile 1 with no 1/(1-p) column.
+        let data: Vec<&str> = lines.iter().copied().filter(|l| !l.starts_with('#')).collect();
+        let last: Vec<&str> = data.last().unwrap().split_whitespace().collect();
+        assert_eq!(last.len(), 3, "{last:?}");
+        assert_eq!(last[1], "1.000000000000");
+        assert_eq!(last[2], "1000");
+        assert!((last[0].parse::<f64>().unwrap() - 1.0).abs() < 0.001);
+        // Percentiles rise monotonically; every middle row has four columns.
+        let mut previous = -1.0;
+        for row in &data[2..data.len() - 1] {
+            let cols: Vec<&str> = row.split_whitespace().collect();
+            assert_eq!(cols.len(), 4, "{row}");
+            let p: f64 = cols[1].parse().unwrap();
+            assert!(p >= previous);
+            previous = p;
+        }
+        assert!(text.contains("#[Mean    =     0.500"), "{text}");
+        assert!(text.contains("Total count    =         1000]"), "{text}");
+        assert!(lines.last().unwrap().starts_with("#[Buckets = "));
+    }
+
+    #[test]
+    fn empty_histogram_still_has_header_and_footer() {
+        let text = String::from_utf8(render(&new_histogram())).unwrap();
+        assert!(text.starts_with("       Value"));
+        assert!(text.contains("Total count    =            0]"));
+    }
+
+    #[test]
+    fn names_are_safe() {
+        assert_eq!(file_name("cpu-bound", "gil"), "cpu-bound-gil.hgrm");
+        assert_eq!(file_name("my file", "a/b"), "my_file-a_b.hgrm");
+    }
+}

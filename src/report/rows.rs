@@ -1,0 +1,309 @@
+//! A report seen as rows: the common view the `csv` and `markdown` exporters read.
+//!
+//! Every report already serialises to JSON with PRODUCT.md's field names; a row is
+//! one of its result objects (a scenario's run, a probe's result) flattened to
+//! dotted keys (`latency_ns.p50`), in the order the struct declares its fields.
+//! Deriving rows from the same `Serialize` impl as `--format json` keeps the three
+//! formats from drifting apart: a field added to a report shows up in all of them.
+//!
+//! A report plugs in by implementing [`Tabular`]: which objects are its rows, plus
+//! a title and notes for Markdown. The probe reports (`ctxswitch`, `spawn`,
+//! `zombie`) implement it the same way [`super::ScenarioReport`] does below.
+
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::Serialize;
+use std::fmt;
+
+/// A report that the CSV and Markdown exporters can render.
+pub trait Tabular {
+    /// The rows: one flattened object per result, in report order.
+    fn rows(&self) -> Vec<Row>;
+
+    /// A heading for Markdown (`gilbench · scenario cpu-bound · 2 CPUs`).
+    fn title(&self) -> Option<String> {
+        None
+    }
+
+    /// Text printed under the Markdown table (a scenario's explanation).
+    fn notes(&self) -> Option<String> {
+        None
+    }
+
+    /// Keys (or key prefixes: `gil.wait_ns` drops every `gil.wait_ns.*`) left out
+    /// of the Markdown table, which is read by people; CSV keeps every column.
+    fn markdown_omits(&self) -> &'static [&'static str] {
+        &[]
+    }
+}
+
+/// A scalar cell of a flattened row.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    /// JSON null: an empty cell.
+    Null,
+    /// true or false.
+    Bool(bool),
+    /// A number, as JSON wrote it (integers stay exact).
+    Number(serde_json::Number),
+    /// Text.
+    Text(String),
+    /// An array of scalars (`models`), kept as its items.
+    List(Vec<String>),
+}
+
+/// One flattened result object: `(dotted key, cell)` in declaration order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Row(pub Vec<(String, Cell)>);
+
+impl Row {
+    /// Flattens anything serialisable to an object; prefixes `context` columns
+    /// (such as the scenario's name) so rows from several reports can be mixed.
+    pub fn of<T: Serialize>(context: &[(&str, Cell)], item: &T) -> Row {
+        // Through text rather than `serde_json::Value`, whose maps sort their keys:
+        // the columns should come in the order the struct declares its fields.
+        let text = serde_json::to_string(item).expect("reports always serialise");
+        let value: Ordered = serde_json::from_str(&text).expect("serde_json reads its own output");
+        let mut row = Row(
+            context
+                .iter()
+                .map(|(k, c)| ((*k).to_string(), c.clone()))
+                .collect(),
+        );
+        flatten("", value, &mut row.0);
+        row
+    }
+
+    /// The cell under `key`, if the row has it.
+    pub fn get(&self, key: &str) -> Option<&Cell> {
+        self.0.iter().find(|(k, _)| k == key).map(|(_, c)| c)
+    }
+}
+
+/// The union of the rows' keys, first-seen order: the table's columns. A key that
+/// is null in one row and an object in another (`gil`) keeps only the object's
+/// columns, where the null stood.
+pub fn columns(rows: &[Row]) -> Vec<String> {
+    let mut keys: Vec<String> = Vec::new();
+    for row in rows {
+        for (key, _) in &row.0 {
+            if !keys.contains(key) {
+                keys.push(key.clone());
+            }
+        }
+    }
+    // Group by top-level field, in the order the fields first appeared, so a
+    // run's `gil.*` columns sit where the first run's null `gil` did.
+    let top = |k: &str| k.split('.').next().unwrap_or(k).to_string();
+    let mut groups: Vec<String> = Vec::new();
+    for k in &keys {
+        if !groups.contains(&top(k)) {
+            groups.push(top(k));
+        }
+    }
+    keys.sort_by_key(|k| groups.iter().position(|g| *g == top(k)));
+    let parents: Vec<String> = keys
+        .iter()
+        .filter(|k| {
+            let dotted = format!("{k}.");
+            keys.iter().any(|other| other.starts_with(&dotted))
+        })
+        .cloned()
+        .collect();
+    keys.retain(|k| !parents.contains(k));
+    keys
+}
+
+/// A JSON value whose objects keep their key order.
+#[derive(Debug)]
+enum Ordered {
+    Null,
+    Bool(bool),
+    Number(serde_json::Number),
+    Text(String),
+    Array(Vec<Ordered>),
+    Object(Vec<(String, Ordered)>),
+}
+
+fn flatten(prefix: &str, value: Ordered, out: &mut Vec<(String, Cell)>) {
+    let key = |k: &str| {
+        if prefix.is_empty() {
+            k.to_string()
+        } else {
+            format!("{prefix}.{k}")
+        }
+    };
+    match value {
+        Ordered::Object(fields) => {
+            for (k, v) in fields {
+                flatten(&key(&k), v, out);
+            }
+        }
+        Ordered::Null => out.push((prefix.to_string(), Cell::Null)),
+        Ordered::Bool(b) => out.push((prefix.to_string(), Cell::Bool(b))),
+        Ordered::Number(n) => out.push((prefix.to_string(), Cell::Number(n))),
+        Ordered::Text(s) => out.push((prefix.to_string(), Cell::Text(s))),
+        Ordered::Array(items) => {
+            let items = items.into_iter().map(|item| match item {
+                Ordered::Text(s) => s,
+                Ordered::Number(n) => n.to_string(),
+                Ordered::Bool(b) => b.to_string(),
+                Ordered::Null => String::new(),
+                // Nested structures do not fit a cell; keep them readable.
+                other => format!("{other:?}"),
+            });
+            out.push((prefix.to_string(), Cell::List(items.collect())));
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Ordered {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Ordered, D::Error> {
+        deserializer.deserialize_any(OrderedVisitor)
+    }
+}
+
+struct OrderedVisitor;
+
+impl<'de> Visitor<'de> for OrderedVisitor {
+    type Value = Ordered;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_unit<E>(self) -> Result<Ordered, E> {
+        Ok(Ordered::Null)
+    }
+    fn visit_none<E>(self) -> Result<Ordered, E> {
+        Ok(Ordered::Null)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Ordered, E> {
+        Ok(Ordered::Bool(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Ordered, E> {
+        Ok(Ordered::Number(v.into()))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Ordered, E> {
+        Ok(Ordered::Number(v.into()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Ordered, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Ordered::Null, Ordered::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Ordered, E> {
+        Ok(Ordered::Text(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Ordered, E> {
+        Ok(Ordered::Text(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ordered, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Ordered::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
+        let mut fields = Vec::new();
+        while let Some((k, v)) = map.next_entry::<String, Ordered>()? {
+            fields.push((k, v));
+        }
+        Ok(Ordered::Object(fields))
+    }
+}
+
+impl Tabular for super::ScenarioReport {
+    fn rows(&self) -> Vec<Row> {
+        let context = [("scenario", Cell::Text(self.scenario.clone()))];
+        self.runs.iter().map(|run| Row::of(&context, run)).collect()
+    }
+
+    fn title(&self) -> Option<String> {
+        Some(format!(
+            "gilbench {} · scenario `{}` · {} CPUs · Linux {}",
+            self.gilbench, self.scenario, self.machine.cpus, self.machine.kernel
+        ))
+    }
+
+    fn notes(&self) -> Option<String> {
+        Some(self.explanation.clone())
+    }
+
+    fn markdown_omits(&self) -> &'static [&'static str] {
+        &[
+            "scenario",
+            "total_ops",
+            "latency_ns.count",
+            "latency_ns.min",
+            "latency_ns.mean",
+            "latency_ns.p90",
+            "latency_ns.p999",
+            "minor_faults",
+            "gil.acquisitions",
+            "gil.drop_requests",
+            "gil.wait_ns",
+            "counter.expected",
+            "counter.observed",
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Serialize)]
+    struct Inner {
+        zeta: u64,
+        alpha: Option<f64>,
+    }
+
+    #[derive(Serialize)]
+    struct Outer {
+        name: &'static str,
+        inner: Inner,
+        list: Vec<&'static str>,
+        #[serde(flatten)]
+        extra: serde_json::Map<String, serde_json::Value>,
+    }
+
+    #[test]
+    fn flattens_in_declaration_order() {
+        let mut extra = serde_json::Map::new();
+        extra.insert("variant".into(), "deep".into());
+        let row = Row::of(
+            &[("ctx", Cell::Text("c".into()))],
+            &Outer {
+                name: "n",
+                inner: Inner {
+                    zeta: 7,
+                    alpha: None,
+                },
+                list: vec!["a", "b"],
+                extra,
+            },
+        );
+        let keys: Vec<_> = row.0.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["ctx", "name", "inner.zeta", "inner.alpha", "list", "variant"]
+        );
+        assert_eq!(row.get("inner.zeta"), Some(&Cell::Number(7u64.into())));
+        assert_eq!(row.get("inner.alpha"), Some(&Cell::Null));
+        assert_eq!(
+            row.get("list"),
+            Some(&Cell::List(vec!["a".into(), "b".into()]))
+        );
+    }
+
+    #[test]
+    fn columns_are_the_union_in_first_seen_order() {
+        let a = Row(vec![("x".into(), Cell::Null), ("y".into(), Cell::Null)]);
+        let b = Row(vec![("x".into(), Cell::Null), ("z".into(), Cell::Null)]);
+        assert_eq!(columns(&[a, b]), ["x", "y", "z"]);
+        let null = Row(vec![("gil".into(), Cell::Null), ("ops".into(), Cell::Null)]);
+        let object = Row(vec![
+            ("gil.held".into(), Cell::Bool(true)),
+            ("ops".into(), Cell::Null),
+        ]);
+        assert_eq!(columns(&[null, object]), ["gil.held", "ops"]);
+    }
+}
