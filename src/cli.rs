@@ -11,6 +11,7 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "gilbench", version, about, long_about = None)]
 #[command(after_help = "Examples:
+  gilbench tour
   gilbench list
   gilbench scenario cpu-bound
   gilbench scenario convoy --switch-interval 1ms
@@ -48,6 +49,11 @@ pub enum Command {
     /// Show zombie processes and how they are reaped.
     #[command(after_help = crate::probe::help::ZOMBIE)]
     Zombie(ZombieArgs),
+    /// Run every built-in scenario briefly and show what each one teaches.
+    #[command(after_help = "Examples:
+  gilbench tour
+  gilbench tour --format markdown --output tour.md")]
+    Tour(TourArgs),
 }
 
 /// Report format.
@@ -156,6 +162,23 @@ pub struct ScenarioArgs {
     /// Draw the timeline as an SVG: one lane per worker, coloured by state.
     #[arg(long, value_name = "FILE.svg")]
     pub plot_timeline: Option<PathBuf>,
+    /// Draw the results as SVG: latency by percentile per model, and throughput.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Write one HdrHistogram percentile-distribution file per model into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub hgrm: Option<PathBuf>,
+    /// Also run the scenario's real-CPython twin (scripts/*.py, needs python3)
+    /// with the same workers, ops and parameters, and add its rows.
+    #[arg(long)]
+    pub cpython: bool,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `gilbench tour`.
+#[derive(Debug, Clone, Args)]
+pub struct TourArgs {
     #[command(flatten)]
     pub output: OutputArgs,
 }

@@ -33,10 +33,22 @@ pub fn latency_picture(report: &ScenarioReport, palette: Palette) -> String {
     if runs.is_empty() {
         return String::new();
     }
-    let lo = runs.iter().map(|(_, r)| r.latency_ns.min.max(1)).min().unwrap_or(1);
-    let hi = runs.iter().map(|(_, r)| r.latency_ns.max.max(1)).max().unwrap_or(1);
+    let lo = runs
+        .iter()
+        .map(|(_, r)| r.latency_ns.min.max(1))
+        .min()
+        .unwrap_or(1);
+    let hi = runs
+        .iter()
+        .map(|(_, r)| r.latency_ns.max.max(1))
+        .max()
+        .unwrap_or(1);
     let axis = Axis::new(lo, hi);
-    let name_width = runs.iter().map(|(_, r)| r.model.chars().count()).max().unwrap_or(0);
+    let name_width = runs
+        .iter()
+        .map(|(_, r)| r.model.chars().count())
+        .max()
+        .unwrap_or(0);
 
     let mut out = String::new();
     let legend: Vec<String> = SHADES.iter().map(|(c, p)| format!("{c} {p}")).collect();
@@ -67,49 +79,74 @@ pub fn latency_picture(report: &ScenarioReport, palette: Palette) -> String {
         ));
     }
     let indent = " ".repeat(name_width + 4);
-    out.push_str(&format!("{indent}{}\n", palette.paint(&axis.line(), Style::Dim)));
-    out.push_str(&format!("{indent}{}\n", palette.paint(&axis.labels(), Style::Dim)));
+    out.push_str(&format!(
+        "{indent}{}\n",
+        palette.paint(&axis.line(), Style::Dim)
+    ));
+    out.push_str(&format!(
+        "{indent}{}\n",
+        palette.paint(&axis.labels(), Style::Dim)
+    ));
     out
 }
 
-/// A logarithmic axis over whole decades of nanoseconds.
+/// A logarithmic axis of nanoseconds whose ends are round (1, 2 or 5 × 10^k),
+/// ticked at every power of ten between them.
 #[derive(Debug)]
 struct Axis {
-    lo_exp: i32,
-    hi_exp: i32,
+    /// log10 of the ends.
+    lo: f64,
+    hi: f64,
     width: usize,
+    /// (column, label) of each tick, left to right.
+    ticks: Vec<(usize, String)>,
 }
 
 impl Axis {
     fn new(lo: u64, hi: u64) -> Axis {
-        let lo_exp = (lo as f64).log10().floor() as i32;
-        let hi_exp = ((hi as f64).log10().ceil() as i32).max(lo_exp + 1);
-        let decades = (hi_exp - lo_exp) as usize;
-        // About ten columns a decade, so labels fit; 30 to 60 columns in all.
-        let width = (decades * 10).clamp(30, 60);
-        Axis {
-            lo_exp,
-            hi_exp,
-            width,
+        let (lo_m, lo_e) = round_down(lo.max(1));
+        let (mut hi_m, mut hi_e) = round_up(hi.max(1));
+        if (hi_m, hi_e) == (lo_m, lo_e) {
+            (hi_m, hi_e) = next_up(hi_m, hi_e);
         }
+        let value = |m: u64, e: i32| (m as f64).log10() + f64::from(e);
+        let (lo_log, hi_log) = (value(lo_m, lo_e), value(hi_m, hi_e));
+        // About eight columns a decade; 24 to 40 in all, so a line stays near 90.
+        let width = ((hi_log - lo_log) * 8.0).round().clamp(24.0, 40.0) as usize;
+        let mut axis = Axis {
+            lo: lo_log,
+            hi: hi_log,
+            width,
+            ticks: Vec::new(),
+        };
+        let mut ticks = vec![(0, round_label(lo_m, lo_e))];
+        for e in lo_e..=hi_e {
+            let log = f64::from(e);
+            if log > lo_log && log < hi_log {
+                ticks.push((axis.column(log), round_label(1, e)));
+            }
+        }
+        ticks.push((width, round_label(hi_m, hi_e)));
+        axis.ticks = ticks;
+        axis
+    }
+
+    fn column(&self, log: f64) -> usize {
+        let x = (log - self.lo) / (self.hi - self.lo);
+        (x * self.width as f64)
+            .round()
+            .clamp(0.0, self.width as f64) as usize
     }
 
     /// Columns from the start of the axis to `ns`; at least 1 for any sample.
     fn position(&self, ns: u64) -> usize {
-        let span = f64::from(self.hi_exp - self.lo_exp);
-        let x = ((ns.max(1) as f64).log10() - f64::from(self.lo_exp)) / span;
-        ((x * self.width as f64).round() as usize).clamp(1, self.width)
-    }
-
-    fn tick(&self, exp: i32) -> usize {
-        let span = f64::from(self.hi_exp - self.lo_exp);
-        (f64::from(exp - self.lo_exp) / span * self.width as f64).round() as usize
+        self.column((ns.max(1) as f64).log10()).max(1)
     }
 
     fn line(&self) -> String {
         let mut line: Vec<char> = vec!['─'; self.width + 1];
-        for exp in self.lo_exp..=self.hi_exp {
-            line[self.tick(exp)] = '┼';
+        for (at, _) in &self.ticks {
+            line[*at] = '┼';
         }
         line[0] = '├';
         line[self.width] = '┤';
@@ -118,25 +155,50 @@ impl Axis {
 
     fn labels(&self) -> String {
         let mut out = String::new();
-        for exp in self.lo_exp..=self.hi_exp {
-            let at = self.tick(exp);
+        for (at, label) in &self.ticks {
             let used = out.chars().count();
             // Skip a label that would run into the previous one.
-            if at < used + usize::from(used > 0) {
+            if *at < used + usize::from(used > 0) {
                 continue;
             }
             out.push_str(&" ".repeat(at - used));
-            out.push_str(&decade_label(exp));
+            out.push_str(label);
         }
         out
     }
 }
 
-/// `10^exp` ns as `1 ns`, `10 µs`, `100 ms`, `1 s`, `1000 s`.
-fn decade_label(exp: i32) -> String {
+/// The largest 1, 2 or 5 × 10^e not above `v`, as (mantissa, e).
+fn round_down(v: u64) -> (u64, i32) {
+    let e = (v as f64).log10().floor() as i32;
+    let lead = v / 10u64.pow(e as u32);
+    let m = [5, 2, 1].into_iter().find(|m| *m <= lead).unwrap_or(1);
+    (m, e)
+}
+
+/// The smallest 1, 2 or 5 × 10^e not below `v`.
+fn round_up(v: u64) -> (u64, i32) {
+    let (m, e) = round_down(v);
+    if m * 10u64.pow(e as u32) == v {
+        (m, e)
+    } else {
+        next_up(m, e)
+    }
+}
+
+fn next_up(m: u64, e: i32) -> (u64, i32) {
+    match m {
+        1 => (2, e),
+        2 => (5, e),
+        _ => (1, e + 1),
+    }
+}
+
+/// `m × 10^e` ns as `1 ns`, `20 µs`, `500 ms`, `2 s`, `1000 s`.
+fn round_label(m: u64, e: i32) -> String {
     let units = ["ns", "µs", "ms", "s"];
-    let group = (exp / 3).clamp(0, 3) as usize;
-    let mantissa = 10u64.pow((exp - 3 * group as i32).max(0) as u32);
+    let group = (e / 3).clamp(0, 3) as usize;
+    let mantissa = m * 10u64.pow((e - 3 * group as i32).max(0) as u32);
     format!("{mantissa} {}", units[group])
 }
 
@@ -159,11 +221,17 @@ pub fn speedup_words(run: &RunReport) -> Option<(String, Style)> {
     }
     let w = run.workers;
     let (words, style) = if s < 0.85 {
-        ("slower than one thread doing all the work".to_string(), Style::Bad)
+        (
+            "slower than one thread doing all the work".to_string(),
+            Style::Bad,
+        )
     } else if s < 1.2 {
         ("no parallelism".to_string(), Style::Neutral)
     } else if w >= 2 && s >= 0.85 * w as f64 {
-        (format!("full parallelism: all {w} workers at once"), Style::Good)
+        (
+            format!("full parallelism: all {w} workers at once"),
+            Style::Good,
+        )
     } else {
         (
             format!("some parallelism: like {s:.1} of {w} workers at once"),
@@ -202,23 +270,33 @@ mod tests {
     use crate::report::fixture;
 
     #[test]
-    fn decades() {
-        assert_eq!(decade_label(0), "1 ns");
-        assert_eq!(decade_label(4), "10 µs");
-        assert_eq!(decade_label(8), "100 ms");
-        assert_eq!(decade_label(9), "1 s");
-        assert_eq!(decade_label(12), "1000 s");
+    fn round_numbers() {
+        assert_eq!(round_label(1, 0), "1 ns");
+        assert_eq!(round_label(2, 4), "20 µs");
+        assert_eq!(round_label(5, 8), "500 ms");
+        assert_eq!(round_label(1, 9), "1 s");
+        assert_eq!(round_label(1, 12), "1000 s");
+        assert_eq!(round_down(148_000), (1, 5));
+        assert_eq!(round_down(11_500_000), (1, 7));
+        assert_eq!(round_down(6_000), (5, 3));
+        assert_eq!(round_up(11_500_000), (2, 7));
+        assert_eq!(round_up(5_000), (5, 3));
+        assert_eq!(round_up(1), (1, 0));
     }
 
     #[test]
     fn axis_positions_are_monotonic_and_bounded() {
         let axis = Axis::new(1_000, 10_000_000);
-        assert_eq!((axis.lo_exp, axis.hi_exp), (3, 7));
         assert_eq!(axis.position(1_000), 1);
         assert_eq!(axis.position(10_000_000), axis.width);
         assert!(axis.position(100_000) < axis.position(1_000_000));
         assert_eq!(axis.line().chars().count(), axis.width + 1);
-        assert!(axis.labels().starts_with("1 µs"));
+        assert!(axis.labels().starts_with("1 µs"), "{}", axis.labels());
+        assert!(axis.labels().ends_with("10 ms"), "{}", axis.labels());
+        // Equal ends still make an axis.
+        let flat = Axis::new(5_000, 5_000);
+        assert!(flat.hi > flat.lo);
+        assert_eq!(flat.position(5_000), 1);
     }
 
     #[test]
@@ -230,7 +308,10 @@ mod tests {
         assert_eq!(style, Style::Neutral);
         assert!(speedup_words(&report.runs[0]).is_none());
         let (text, _) = speedup_words(&report.runs[2]).unwrap();
-        assert_eq!(text, "1.93x of sequential — full parallelism: all 2 workers at once");
+        assert_eq!(
+            text,
+            "1.93x of sequential — full parallelism: all 2 workers at once"
+        );
     }
 
     #[test]
@@ -247,6 +328,9 @@ mod tests {
         let coloured = latency_picture(&report, Palette::ansi());
         assert!(coloured.contains("\x1b[36m"));
         let speed = speedup_lines(&report, Palette::plain());
-        assert!(speed.contains("gil: 0.97x of sequential — no parallelism"), "{speed}");
+        assert!(
+            speed.contains("gil: 0.97x of sequential — no parallelism"),
+            "{speed}"
+        );
     }
 }

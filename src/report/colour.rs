@@ -83,7 +83,10 @@ mod tests {
     #[test]
     fn plain_is_untouched_and_ansi_wraps() {
         assert_eq!(Palette::plain().paint("gil", Style::Bad), "gil");
-        assert_eq!(Palette::ansi().paint("gil", Style::Bad), "\x1b[31mgil\x1b[0m");
+        assert_eq!(
+            Palette::ansi().paint("gil", Style::Bad),
+            "\x1b[31mgil\x1b[0m"
+        );
         assert_eq!(Palette::ansi().paint("", Style::Bad), "");
     }
 }

@@ -80,9 +80,15 @@ pub fn render(hist: &Histogram) -> Vec<u8> {
         out,
         "#[Buckets = {:12}, SubBuckets     = {:12}]",
         hist.buckets(),
-        hist.distinct_values()
+        sub_buckets(hist.sigfig())
     );
     out.into_bytes()
+}
+
+/// Java's `subBucketCount`: the power of two that holds `2 × 10^sigfig` (2048 for
+/// three significant digits); the crate does not expose it.
+fn sub_buckets(sigfig: u8) -> u64 {
+    (2 * 10u64.pow(u32::from(sigfig))).next_power_of_two()
 }
 
 /// The `--hgrm` directory with one file per model, created up front.
@@ -180,7 +186,11 @@ mod tests {
         assert_eq!(first[1], "0.000000000000");
         assert_eq!(first[2], "1");
         // The last data row is the maximum at percentile 1 with no 1/(1-p) column.
-        let data: Vec<&str> = lines.iter().copied().filter(|l| !l.starts_with('#')).collect();
+        let data: Vec<&str> = lines
+            .iter()
+            .copied()
+            .filter(|l| !l.starts_with('#'))
+            .collect();
         let last: Vec<&str> = data.last().unwrap().split_whitespace().collect();
         assert_eq!(last.len(), 3, "{last:?}");
         assert_eq!(last[1], "1.000000000000");
@@ -198,6 +208,10 @@ mod tests {
         assert!(text.contains("#[Mean    =     0.500"), "{text}");
         assert!(text.contains("Total count    =         1000]"), "{text}");
         assert!(lines.last().unwrap().starts_with("#[Buckets = "));
+        assert!(lines
+            .last()
+            .unwrap()
+            .ends_with("SubBuckets     =         2048]"));
     }
 
     #[test]

@@ -69,7 +69,9 @@ impl Tabular for ListReport {
     }
 
     fn notes(&self) -> Option<String> {
-        Some("Run one with `gilbench scenario NAME`, or all of them briefly with `gilbench tour`.".into())
+        Some(
+            "Run one with `gilbench scenario NAME`, or all of them briefly with `gilbench tour`."
+                .into(),
+        )
     }
 }
-

@@ -20,7 +20,10 @@ pub fn render<T: Tabular + ?Sized>(report: &T) -> Vec<u8> {
                 .iter()
                 .any(|o| k == o || k.starts_with(&format!("{o}.")))
         })
-        .filter(|k| rows.iter().any(|r| !matches!(r.get(k), None | Some(Cell::Null))))
+        .filter(|k| {
+            rows.iter()
+                .any(|r| !matches!(r.get(k), None | Some(Cell::Null)))
+        })
         .collect();
     let mut out = String::new();
     if let Some(title) = report.title() {
@@ -70,7 +73,8 @@ fn is_duration(key: &str) -> bool {
     key.split('.').any(|part| part.ends_with("_ns"))
 }
 
-fn value(key: &str, cell: &Cell) -> String {
+/// A cell as people read it, its unit chosen from its key (`_ns`, `_bytes`, …).
+pub(crate) fn value(key: &str, cell: &Cell) -> String {
     match cell {
         Cell::Null => String::new(),
         Cell::Bool(b) => b.to_string(),

@@ -172,7 +172,7 @@ fn percentile_chart(area: &Area<'_>, report: &ScenarioReport) -> DrawResult {
                 "gilbench scenario {}: latency per op by percentile",
                 report.scenario
             ),
-            ("sans-serif", 22),
+            ("sans-serif", 26),
         )
         .margin(16)
         .x_label_area_size(40)
@@ -184,6 +184,8 @@ fn percentile_chart(area: &Area<'_>, report: &ScenarioReport) -> DrawResult {
         .y_desc("latency")
         .x_labels(12)
         .y_labels(10)
+        .label_style(("sans-serif", 15))
+        .axis_desc_style(("sans-serif", 16))
         .x_label_formatter(&|x| percentile_label(*x))
         .y_label_formatter(&|y| duration_ns(y.round() as u64))
         .light_line_style(RGBColor(0xee, 0xee, 0xee))
@@ -210,7 +212,7 @@ fn percentile_chart(area: &Area<'_>, report: &ScenarioReport) -> DrawResult {
         .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(0xbb, 0xbb, 0xbb))
-        .label_font(("sans-serif", 15))
+        .label_font(("sans-serif", 17))
         .draw()?;
     Ok(())
 }
@@ -228,16 +230,19 @@ fn throughput_chart(area: &Area<'_>, report: &ScenarioReport) -> DrawResult {
     let mut chart = ChartBuilder::on(area)
         .caption(
             "throughput (ops/s), labelled with the speedup against the baseline",
-            ("sans-serif", 18),
+            ("sans-serif", 20),
         )
         .margin(16)
         .x_label_area_size(36)
         .y_label_area_size(80)
-        .build_cartesian_2d((0..n).into_segmented(), 0.0..top)?;
+        // A segmented range `0..k` has a slot for each of 0..=k: one per run.
+        // (A single run gets a second, empty slot: plotters needs a non-empty range.)
+        .build_cartesian_2d((0..(n - 1).max(1)).into_segmented(), 0.0..top)?;
     chart
         .configure_mesh()
         .disable_x_mesh()
         .x_labels(n)
+        .label_style(("sans-serif", 15))
         .x_label_formatter(&|x| match x {
             SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
                 names.get(*i).cloned().unwrap_or_default()
@@ -263,13 +268,12 @@ fn throughput_chart(area: &Area<'_>, report: &ScenarioReport) -> DrawResult {
         chart.draw_series(std::iter::once(Text::new(
             label,
             (SegmentValue::CenterOf(index), run.throughput_ops_per_s),
-            ("sans-serif", 15)
-                .into_font()
-                .color(&BLACK)
-                .pos(plotters::style::text_anchor::Pos::new(
+            ("sans-serif", 17).into_font().color(&BLACK).pos(
+                plotters::style::text_anchor::Pos::new(
                     plotters::style::text_anchor::HPos::Center,
                     plotters::style::text_anchor::VPos::Bottom,
-                )),
+                ),
+            ),
         )))?;
     }
     Ok(())
@@ -302,7 +306,11 @@ mod tests {
         let svg = render(&report).unwrap();
         let doc = roxmltree::Document::parse(&svg).expect("the SVG is well-formed XML");
         let series = series_by_colour(&doc);
-        let texts: Vec<&str> = doc.descendants().filter_map(|n| n.text()).collect();
+        let texts: Vec<&str> = doc
+            .descendants()
+            .filter_map(|n| n.text())
+            .map(str::trim)
+            .collect();
         for (index, run) in report.runs.iter().enumerate() {
             let c = colour(index);
             let hex = format!("#{:02X}{:02X}{:02X}", c.0, c.1, c.2);
@@ -312,7 +320,11 @@ mod tests {
                 "{}: {series:?}",
                 run.model
             );
-            assert!(texts.contains(&run.model.as_str()), "no legend text for {}", run.model);
+            assert!(
+                texts.contains(&run.model.as_str()),
+                "no legend text for {}",
+                run.model
+            );
         }
     }
 

@@ -63,12 +63,10 @@ impl Row {
         // the columns should come in the order the struct declares its fields.
         let text = serde_json::to_string(item).expect("reports always serialise");
         let value: Ordered = serde_json::from_str(&text).expect("serde_json reads its own output");
-        let mut row = Row(
-            context
-                .iter()
-                .map(|(k, c)| ((*k).to_string(), c.clone()))
-                .collect(),
-        );
+        let mut row = Row(context
+            .iter()
+            .map(|(k, c)| ((*k).to_string(), c.clone()))
+            .collect());
         flatten("", value, &mut row.0);
         row
     }
@@ -210,6 +208,39 @@ impl<'de> Visitor<'de> for OrderedVisitor {
     }
 }
 
+/// Run fields too detailed for a Markdown table (CSV and JSON keep them).
+pub const RUN_MARKDOWN_OMITS: &[&str] = &[
+    "total_ops",
+    "latency_ns.count",
+    "latency_ns.min",
+    "latency_ns.mean",
+    "latency_ns.p90",
+    "latency_ns.p999",
+    "minor_faults",
+    "gil.acquisitions",
+    "gil.drop_requests",
+    "gil.wait_ns",
+    "counter.expected",
+    "counter.observed",
+];
+
+/// [`RUN_MARKDOWN_OMITS`], and the scenario's name, which the title already says.
+const SCENARIO_MARKDOWN_OMITS: &[&str] = &[
+    "scenario",
+    "total_ops",
+    "latency_ns.count",
+    "latency_ns.min",
+    "latency_ns.mean",
+    "latency_ns.p90",
+    "latency_ns.p999",
+    "minor_faults",
+    "gil.acquisitions",
+    "gil.drop_requests",
+    "gil.wait_ns",
+    "counter.expected",
+    "counter.observed",
+];
+
 impl Tabular for super::ScenarioReport {
     fn rows(&self) -> Vec<Row> {
         let context = [("scenario", Cell::Text(self.scenario.clone()))];
@@ -228,21 +259,7 @@ impl Tabular for super::ScenarioReport {
     }
 
     fn markdown_omits(&self) -> &'static [&'static str] {
-        &[
-            "scenario",
-            "total_ops",
-            "latency_ns.count",
-            "latency_ns.min",
-            "latency_ns.mean",
-            "latency_ns.p90",
-            "latency_ns.p999",
-            "minor_faults",
-            "gil.acquisitions",
-            "gil.drop_requests",
-            "gil.wait_ns",
-            "counter.expected",
-            "counter.observed",
-        ]
+        SCENARIO_MARKDOWN_OMITS
     }
 }
 
@@ -284,7 +301,14 @@ mod tests {
         let keys: Vec<_> = row.0.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(
             keys,
-            ["ctx", "name", "inner.zeta", "inner.alpha", "list", "variant"]
+            [
+                "ctx",
+                "name",
+                "inner.zeta",
+                "inner.alpha",
+                "list",
+                "variant"
+            ]
         );
         assert_eq!(row.get("inner.zeta"), Some(&Cell::Number(7u64.into())));
         assert_eq!(row.get("inner.alpha"), Some(&Cell::Null));

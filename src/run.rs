@@ -1,0 +1,108 @@
+//! `gilbench scenario`, end to end: everything that can fail on input is checked
+//! and opened first, then the models run (with a progress bar between them), then
+//! the CPython twin, and only then are files written and the report rendered.
+//!
+//! Nothing here runs while a model measures: the progress bar draws between
+//! models from this thread (see [`crate::progress`]), and plotting, `.hgrm`
+//! writing and colouring all work on the finished report.
+
+use crate::cli::{Format, ScenarioArgs};
+use crate::cpython::Twin;
+use crate::model::{self, ModelRun, RunError};
+use crate::output::Output;
+use crate::plan::Plan;
+use crate::progress::Progress;
+use crate::report::colour::Palette;
+use crate::report::hgrm::HgrmDir;
+use crate::report::plot::PlotFile;
+use crate::report::{self, ScenarioReport};
+use anyhow::Context;
+
+/// Runs `gilbench scenario`.
+pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
+    let plan = Plan::from_args(args)?;
+    let quiet = args.output.quiet;
+    // Output files first: a bad path fails in a millisecond, before any work.
+    let mut output = Output::open(&args.output)?;
+    let plot = args.plot.as_deref().map(PlotFile::create).transpose()?;
+    let names: Vec<&str> = plan.models.iter().map(|m| m.name()).collect();
+    let hgrm = args
+        .hgrm
+        .as_deref()
+        .map(|dir| HgrmDir::create(dir, &plan.scenario, &names))
+        .transpose()?;
+    let twin = if args.cpython {
+        Twin::prepare(&plan, args)
+            .map_err(|why| eprintln!("gilbench: --cpython: {why}"))
+            .ok()
+    } else {
+        None
+    };
+
+    let steps = plan.models.len() + usize::from(twin.is_some());
+    let progress = Progress::new(steps as u64, quiet);
+    let runs = run_models(&plan, &progress, "")?;
+    let mut report = ScenarioReport::new(&plan, runs);
+    if let Some(twin) = &twin {
+        progress.begin(format!("{}: CPython twin", plan.scenario));
+        match twin.run() {
+            Ok(rows) => report.runs.extend(rows),
+            Err(why) => progress.println(format!("gilbench: --cpython: {why}")),
+        }
+        progress.end();
+    }
+    progress.finish();
+
+    if let Some(dir) = hgrm {
+        let hists: Vec<(&str, &crate::measure::Histogram)> = report
+            .runs
+            .iter()
+            .map(|r| (r.model.as_str(), &r.histogram))
+            .collect();
+        let written = dir.write(&hists).context("--hgrm: writing")?;
+        if !quiet {
+            for path in written {
+                eprintln!("gilbench: wrote {}", path.display());
+            }
+        }
+    }
+    if let Some(plot) = plot {
+        let path = plot.write(&report).context("--plot: writing")?;
+        if !quiet {
+            eprintln!("gilbench: wrote {}", path.display());
+        }
+    }
+    output
+        .write(&render(
+            &report,
+            args.output.format,
+            args.output.output.is_some(),
+        ))
+        .context("writing the report")
+}
+
+/// Runs the plan's models in order, one progress step each. `label` goes before
+/// the model's name in the bar (the tour names the scenario there).
+pub fn run_models(
+    plan: &Plan,
+    progress: &Progress,
+    label: &str,
+) -> Result<Vec<ModelRun>, RunError> {
+    let mut runs = Vec::with_capacity(plan.models.len());
+    for &model in &plan.models {
+        progress.begin(format!("{label}{} under {model}", plan.scenario));
+        runs.push(model::run(plan, model)?);
+        progress.end();
+    }
+    Ok(runs)
+}
+
+/// The report in `format`; the table is coloured when it goes to a terminal.
+pub fn render(report: &ScenarioReport, format: Format, to_file: bool) -> Vec<u8> {
+    match format {
+        Format::Json => report::json::render(report),
+        Format::Csv => report::csv::render(report),
+        Format::Markdown => report::markdown::render(report),
+        Format::Table => report::table::render_with(report, Palette::for_stdout(to_file)),
+    }
+}
