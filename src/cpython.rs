@@ -399,7 +399,7 @@ fn to_row(
             lost: c.get("lost")?.as_u64()?,
         })
     });
-    let row = RunReport {
+    let mut row = RunReport {
         workers: u64_of(&run, "workers") as usize,
         ops,
         total_ops: ops,
@@ -421,7 +421,6 @@ fn to_row(
         model,
     };
     run.retain(|k, _| !KNOWN.contains(&k.as_str()));
-    let mut row = row;
     row.extra = run;
     if let Some(version) = python {
         row.extra.insert("python".into(), version.into());

@@ -12,7 +12,7 @@
 //! each stop also gets `--timeout 20s`. A scenario that is not built in (yet) is
 //! listed as such; a model that fails (not implemented, timed out) shows `–`.
 
-use crate::cli::{Cli, Command, Format, ScenarioArgs, TourArgs};
+use crate::cli::{Cli, Command, Format, TourArgs};
 use crate::measure::Machine;
 use crate::output::Output;
 use crate::plan::Plan;
@@ -395,7 +395,6 @@ fn plan_for(scenario: &str, flags: &[&str]) -> Result<Plan, String> {
     let Command::Scenario(args) = cli.command else {
         unreachable!("parsed a scenario command")
     };
-    let args: ScenarioArgs = args;
     Plan::from_args(&args).map_err(|e| e.to_string())
 }
 
