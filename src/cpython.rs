@@ -38,6 +38,7 @@ use crate::report::RunReport;
 use crate::workload::CounterOutcome;
 use serde::Deserialize;
 use std::io::Read;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -71,6 +72,15 @@ struct TwinInfo {
     models: Vec<String>,
     ops: Option<u64>,
     start_method: bool,
+}
+
+/// Why a twin produced no rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TwinError {
+    /// SIGINT: the whole run is being interrupted.
+    Interrupted,
+    /// It failed; the one line to print.
+    Failed(String),
 }
 
 /// A twin ready to run: the command line is fixed before measuring starts.
@@ -229,8 +239,8 @@ impl Twin {
         parts.join(" ")
     }
 
-    /// Runs the twin; its runs as report rows, or the one line to print.
-    pub fn run(&self) -> Result<Vec<RunReport>, String> {
+    /// Runs the twin; its runs as report rows, or why not.
+    pub fn run(&self) -> Result<Vec<RunReport>, TwinError> {
         let name = self
             .script
             .file_name()
@@ -243,7 +253,7 @@ impl Twin {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot start {name}: {e}"))?;
+            .map_err(|e| TwinError::Failed(format!("cannot start {name}: {e}")))?;
         // Drain both pipes while waiting, so a chatty twin cannot block on a full pipe.
         let drain = |pipe: Option<Box<dyn Read + Send>>| {
             std::thread::spawn(move || {
@@ -269,14 +279,18 @@ impl Twin {
         let status = wait(&mut child, self.timeout);
         let stdout = stdout.join().unwrap_or_default();
         let stderr = stderr.join().unwrap_or_default();
-        let status = status.map_err(|e| format!("{name}: {e}"))?;
+        let status = status.map_err(|e| TwinError::Failed(format!("{name}: {e}")))?;
+        // Ctrl-C reaches the twin too (same process group); it exits 130.
+        if status.code() == Some(130) || status.signal() == Some(libc::SIGINT) {
+            return Err(TwinError::Interrupted);
+        }
         if !status.success() {
-            return Err(format!(
+            return Err(TwinError::Failed(format!(
                 "{name} failed ({status}): {}; showing the simulated rows only",
                 last_line(&stderr)
-            ));
+            )));
         }
-        parse(&stdout).map_err(|e| format!("{name}: unexpected output: {e}"))
+        parse(&stdout).map_err(|e| TwinError::Failed(format!("{name}: unexpected output: {e}")))
     }
 }
 

@@ -7,7 +7,7 @@
 //! writing and colouring all work on the finished report.
 
 use crate::cli::{Format, ScenarioArgs};
-use crate::cpython::Twin;
+use crate::cpython::{Twin, TwinError};
 use crate::model::{self, ModelRun, RunError};
 use crate::output::Output;
 use crate::plan::Plan;
@@ -47,7 +47,8 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
         progress.begin(format!("{}: CPython twin", plan.scenario));
         match twin.run() {
             Ok(rows) => report.runs.extend(rows),
-            Err(why) => progress.println(format!("gilbench: --cpython: {why}")),
+            Err(TwinError::Interrupted) => return Err(RunError::Interrupted.into()),
+            Err(TwinError::Failed(why)) => progress.println(format!("gilbench: --cpython: {why}")),
         }
         progress.end();
     }

@@ -479,10 +479,14 @@ pub fn render(tour: &TourReport, palette: Palette) -> Vec<u8> {
             palette.paint(&p.command, Style::Dim)
         ));
     }
-    out.push_str(
-        "\nNext: `gilbench scenario NAME` for the full table, `--plot FILE.svg` for a picture, \
-         `--cpython` to put real CPython beside the simulation.\n",
-    );
+    out.push('\n');
+    out.push_str(&wrap(
+        "Next: `gilbench scenario NAME` for the full table, `--plot FILE.svg` for a picture, \
+         `--cpython` to put real CPython beside the simulation.",
+        "",
+        "      ",
+        100,
+    ));
     out.into_bytes()
 }
 
@@ -696,5 +700,27 @@ fn generic(r: &ScenarioReport) -> String {
             r.summary
         ),
         None => r.summary.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_stop_with_a_builtin_scenario_plans() {
+        let builtins = crate::scenario::builtin_names();
+        for stop in STOPS.iter().filter(|s| builtins.contains(&s.scenario)) {
+            if let Err(e) = plan_for(stop.scenario, stop.flags) {
+                panic!("{}: {e}", stop.scenario);
+            }
+        }
+        assert!(plan_for("no-such-scenario", &[]).is_err());
+    }
+
+    #[test]
+    fn wrapping() {
+        assert_eq!(wrap("a b c", "> ", "  ", 5), "> a b\n  c\n");
+        assert_eq!(wrap("word", "", "", 2), "word\n");
     }
 }

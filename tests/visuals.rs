@@ -411,3 +411,29 @@ fn tour_visits_every_concept_within_a_minute() {
     let stops = tour["stops"].as_array().unwrap();
     assert!(stops.iter().any(|s| s["report"]["runs"].is_array()));
 }
+
+#[test]
+fn a_failed_run_leaves_no_empty_plot_or_hgrm() {
+    let _g = lock();
+    let dir = tempfile::tempdir().unwrap();
+    let plot = dir.path().join("p.svg");
+    let hgrm = dir.path().join("h");
+    let out = run(&[
+        "scenario",
+        "cpu-bound",
+        "--ops",
+        "100000",
+        "--timeout",
+        "100ms",
+        "--model",
+        "threads",
+        "--plot",
+        plot.to_str().unwrap(),
+        "--hgrm",
+        hgrm.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!plot.exists(), "an empty plot was left behind");
+    let left: Vec<_> = std::fs::read_dir(&hgrm).unwrap().flatten().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

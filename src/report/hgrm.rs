@@ -129,9 +129,9 @@ impl HgrmDir {
 
     /// Writes each model's histogram into its file; returns the paths written.
     /// Models without a histogram (CPython rows carry only a summary) are skipped.
-    pub fn write(self, runs: &[(&str, &Histogram)]) -> std::io::Result<Vec<PathBuf>> {
+    pub fn write(mut self, runs: &[(&str, &Histogram)]) -> std::io::Result<Vec<PathBuf>> {
         let mut written = Vec::new();
-        for (model, mut file, path) in self.files {
+        for (model, mut file, path) in std::mem::take(&mut self.files) {
             let Some((_, hist)) = runs.iter().find(|(m, _)| *m == model) else {
                 // Created up front but never run (the run failed before it).
                 drop(file);
@@ -143,6 +143,17 @@ impl HgrmDir {
             written.push(path);
         }
         Ok(written)
+    }
+}
+
+impl Drop for HgrmDir {
+    /// Files created up front but never written (the run failed) are removed, so a
+    /// failed run leaves no empty `.hgrm` behind.
+    fn drop(&mut self) {
+        for (_, file, path) in self.files.drain(..) {
+            drop(file);
+            let _ = std::fs::remove_file(path);
+        }
     }
 }
 

@@ -45,7 +45,7 @@ pub fn colour(index: usize) -> RGBColor {
 /// The `--plot` file, created before measuring.
 #[derive(Debug)]
 pub struct PlotFile {
-    file: std::fs::File,
+    file: Option<std::fs::File>,
     path: PathBuf,
 }
 
@@ -68,7 +68,7 @@ impl PlotFile {
         let file = std::fs::File::create(path)
             .map_err(|e| bad(format!("cannot create {}: {e}", path.display())))?;
         Ok(PlotFile {
-            file,
+            file: Some(file),
             path: path.to_path_buf(),
         })
     }
@@ -76,9 +76,19 @@ impl PlotFile {
     /// Draws `report` into the file; returns its path.
     pub fn write(mut self, report: &ScenarioReport) -> anyhow::Result<PathBuf> {
         let svg = render(report).map_err(|e| anyhow::anyhow!("--plot: drawing failed: {e}"))?;
-        self.file.write_all(svg.as_bytes())?;
-        self.file.flush()?;
-        Ok(self.path)
+        let mut file = self.file.take().expect("written once");
+        file.write_all(svg.as_bytes())?;
+        file.flush()?;
+        Ok(self.path.clone())
+    }
+}
+
+impl Drop for PlotFile {
+    /// A file created up front but never drawn (the run failed) is removed.
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -196,15 +206,20 @@ fn percentile_chart(area: &Area<'_>, report: &ScenarioReport) -> DrawResult {
             continue;
         }
         let style = colour(index).stroke_width(2);
-        let series = if run.histogram.is_empty() {
+        let (series, label) = if run.histogram.is_empty() {
             // Summary-only rows are dashed, and their known points marked.
             chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, style.filled())))?;
-            chart.draw_series(DashedLineSeries::new(points, 8, 4, style))?
+            let series = chart.draw_series(DashedLineSeries::new(points, 8, 4, style))?;
+            (
+                series,
+                format!("{} (min, p50, p90, p99, p99.9 only)", run.model),
+            )
         } else {
-            chart.draw_series(LineSeries::new(points, style))?
+            let series = chart.draw_series(LineSeries::new(points, style))?;
+            (series, run.model.clone())
         };
         series
-            .label(run.model.clone())
+            .label(label)
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 24, y)], style));
     }
     chart
@@ -322,7 +337,7 @@ mod tests {
             );
             assert!(
                 texts.contains(&run.model.as_str()),
-                "no legend text for {}",
+                "no text for {}",
                 run.model
             );
         }
