@@ -83,7 +83,9 @@ pub(crate) fn value(key: &str, cell: &Cell) -> String {
         Cell::Number(n) => {
             let last = key.rsplit('.').next().unwrap_or(key);
             if let Some(int) = n.as_u64() {
-                if is_duration(key) {
+                if is_duration(key) && int == 0 {
+                    "0".into()
+                } else if is_duration(key) {
                     duration_ns(int)
                 } else if last.ends_with("_bytes") {
                     bytes(int)
