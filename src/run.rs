@@ -10,7 +10,7 @@ use crate::cli::{Format, ScenarioArgs};
 use crate::cpython::{Twin, TwinError};
 use crate::model::{self, ModelRun, RunError};
 use crate::output::Output;
-use crate::plan::Plan;
+use crate::plan::{ModelKind, Plan};
 use crate::progress::Progress;
 use crate::report::colour::Palette;
 use crate::report::hgrm::HgrmDir;
@@ -25,12 +25,7 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     // Output files first: a bad path fails in a millisecond, before any work.
     let mut output = Output::open(&args.output)?;
     let plot = args.plot.as_deref().map(PlotFile::create).transpose()?;
-    let names: Vec<&str> = plan.models.iter().map(|m| m.name()).collect();
-    let hgrm = args
-        .hgrm
-        .as_deref()
-        .map(|dir| HgrmDir::create(dir, &plan.scenario, &names))
-        .transpose()?;
+    let hgrm = args.hgrm.as_deref().map(HgrmDir::create).transpose()?;
     let twin = if args.cpython {
         Twin::prepare(&plan, args)
             .map_err(|why| eprintln!("gilbench: --cpython: {why}"))
@@ -55,12 +50,14 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     progress.finish();
 
     if let Some(dir) = hgrm {
-        let hists: Vec<(&str, &crate::measure::Histogram)> = report
+        let hists: Vec<(String, &crate::measure::Histogram)> = report
             .runs
             .iter()
-            .map(|r| (r.model.as_str(), &r.histogram))
+            .map(|r| (report::bars::run_label(r), &r.histogram))
             .collect();
-        let written = dir.write(&hists).context("--hgrm: writing")?;
+        let written = dir
+            .write(&report.scenario, &hists)
+            .context("--hgrm: writing")?;
         if !quiet {
             for path in written {
                 eprintln!("gilbench: wrote {}", path.display());
@@ -92,10 +89,17 @@ pub fn run_models(
     let mut runs = Vec::with_capacity(plan.models.len());
     for &model in &plan.models {
         progress.begin(format!("{label}{} under {model}", plan.scenario));
-        runs.push(model::run(plan, model)?);
+        runs.extend(run_model(plan, model)?);
         progress.end();
     }
     Ok(runs)
+}
+
+/// Runs one model of the plan: the one place `scenario` and `tour` dispatch a model,
+/// so a workload that runs several variants per model (returning several runs)
+/// hooks in here once.
+pub fn run_model(plan: &Plan, model: ModelKind) -> Result<Vec<ModelRun>, RunError> {
+    Ok(vec![model::run(plan, model)?])
 }
 
 /// The report in `format`; the table is coloured when it goes to a terminal.

@@ -17,6 +17,7 @@ use crate::measure::Machine;
 use crate::output::Output;
 use crate::plan::Plan;
 use crate::progress::Progress;
+use crate::report::bars::run_label;
 use crate::report::colour::{Palette, Style};
 use crate::report::format::{duration_ns, rate};
 use crate::report::rows::{Cell, Row, Tabular};
@@ -160,28 +161,35 @@ const STOPS: &[Stop] = &[
     Stop {
         concept: "Why CPython has a GIL: reference counts (plain, atomic, biased)",
         scenario: "refcount",
-        flags: &[],
+        flags: &["--ops", "20000"],
         metric: Metric::Field("refcount.corrupted"),
         lesson: refcount,
     },
     Stop {
-        concept: "fork copies the address space lazily (copy-on-write); even reads copy pages",
+        concept: "fork copies lazily (copy-on-write); after fork even reads copy pages",
         scenario: "fork-cow",
-        flags: &[],
+        flags: &[
+            "--model",
+            "processes",
+            "--set",
+            "heap_mib=32",
+            "--set",
+            "variant=read,read-refcounted,write",
+        ],
         metric: Metric::Field("private_dirty_bytes"),
         lesson: fork_cow,
     },
     Stop {
-        concept: "Small objects live in per-size pools that are kept (pymalloc)",
+        concept: "Small objects live in per-size pools that are kept, not returned (pymalloc)",
         scenario: "alloc",
-        flags: &[],
-        metric: Metric::Speedup,
-        lesson: generic,
+        flags: &["--ops", "50"],
+        metric: Metric::Field("alloc.retained_held_bytes"),
+        lesson: alloc,
     },
     Stop {
         concept: "A full garbage collection stops every thread under the GIL",
         scenario: "gc-pause",
-        flags: &[],
+        flags: &["--ops", "50", "--set", "objects=200000"],
         metric: Metric::Field("gc.pause_ns.max"),
         lesson: gc_pause,
     },
@@ -314,8 +322,8 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
                 let mut runs = Vec::new();
                 for &model in &plan.models {
                     progress.begin(format!("tour: {} under {model}", plan.scenario));
-                    match crate::model::run(&plan, model) {
-                        Ok(run) => runs.push(run),
+                    match crate::run::run_model(&plan, model) {
+                        Ok(more) => runs.extend(more),
                         Err(crate::model::RunError::Interrupted) => {
                             return Err(crate::model::RunError::Interrupted.into())
                         }
@@ -441,7 +449,8 @@ pub fn render(tour: &TourReport, palette: Palette) -> Vec<u8> {
         let mut used = indent;
         for (i, run) in report.runs.iter().enumerate() {
             let value = metric.show(run);
-            let width = run.model.chars().count() + 1 + value.chars().count();
+            let name = run_label(run);
+            let width = name.chars().count() + 1 + value.chars().count();
             if used > indent && used + 3 + width > 100 {
                 out.push_str(line.trim_end());
                 out.push('\n');
@@ -453,7 +462,7 @@ pub fn render(tour: &TourReport, palette: Palette) -> Vec<u8> {
             }
             line.push_str(&format!(
                 "{} {value}",
-                palette.paint(&run.model, Style::Model(i))
+                palette.paint(&name, Style::Model(i))
             ));
             used += width;
         }
@@ -651,8 +660,9 @@ fn sharing(r: &ScenarioReport) -> String {
 
 fn refcount(r: &ScenarioReport) -> String {
     format!(
-        "without a lock, plain reference counts get corrupted by racing threads; atomic and \
-         biased counts stay right ({}).",
+        "objects whose plain reference count ended wrong: the GIL keeps them right, free \
+         threads racing on the same count do not — which is what atomic and biased (PEP 703) \
+         counting fix ({}).",
         field_list(r, "refcount.corrupted")
     )
 }
@@ -662,6 +672,14 @@ fn fork_cow(r: &ScenarioReport) -> String {
         "a forked child shares its parent's pages until it writes one — and in CPython a read \
          writes a refcount ({}).",
         field_list(r, "private_dirty_bytes")
+    )
+}
+
+fn alloc(r: &ScenarioReport) -> String {
+    format!(
+        "freed objects go back to their pool, not to the OS: memory still held after every op \
+         freed its objects ({}).",
+        field_list(r, "alloc.retained_held_bytes")
     )
 }
 
@@ -677,7 +695,7 @@ fn field_list(r: &ScenarioReport, key: &'static str) -> String {
     let parts: Vec<String> = r
         .runs
         .iter()
-        .map(|run| format!("{} {}", run.model, Metric::Field(key).show(run)))
+        .map(|run| format!("{} {}", run_label(run), Metric::Field(key).show(run)))
         .collect();
     parts.join(", ")
 }

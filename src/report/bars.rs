@@ -71,7 +71,7 @@ pub fn latency_picture(report: &ScenarioReport, palette: Palette) -> String {
             .collect();
         out.push_str(&format!(
             "  {:<name_width$}  {}  p50 {}  p99 {}  max {}\n",
-            run.model,
+            run_label(run),
             palette.paint(&bar, Style::Model(*index)),
             duration_ns(s.p50),
             duration_ns(s.p99),
@@ -202,6 +202,16 @@ fn round_label(m: u64, e: i32) -> String {
     format!("{mantissa} {}", units[group])
 }
 
+/// A run's name in pictures and files: the model, and the variant when a workload
+/// runs several per model (`processes read-refcounted` in fork-cow). The same rule
+/// as the extras table's `run_label`.
+pub fn run_label(run: &RunReport) -> String {
+    match run.extra.get("variant").and_then(|v| v.as_str()) {
+        Some(variant) => format!("{} {variant}", run.model),
+        None => run.model.clone(),
+    }
+}
+
 /// The baseline a row's speedup is measured against.
 pub fn baseline_of(model: &str) -> &'static str {
     if model.starts_with("cpython-") {
@@ -257,7 +267,7 @@ pub fn speedup_lines(report: &ScenarioReport, palette: Palette) -> String {
         let (number, rest) = words.split_once(' ').unwrap_or((&words, ""));
         out.push_str(&format!(
             "  {}: {} {rest}\n",
-            palette.paint(&run.model, Style::Model(index)),
+            palette.paint(&run_label(run), Style::Model(index)),
             palette.paint(number, style),
         ));
     }

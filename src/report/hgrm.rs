@@ -91,69 +91,51 @@ fn sub_buckets(sigfig: u8) -> u64 {
     (2 * 10u64.pow(u32::from(sigfig))).next_power_of_two()
 }
 
-/// The `--hgrm` directory with one file per model, created up front.
+/// The `--hgrm` directory, checked before measuring.
 #[derive(Debug)]
 pub struct HgrmDir {
     dir: PathBuf,
-    scenario: String,
-    files: Vec<(String, std::fs::File, PathBuf)>,
 }
 
 impl HgrmDir {
-    /// Creates `dir` if needed and `SCENARIO-MODEL.hgrm` in it for each model.
-    pub fn create(dir: &Path, scenario: &str, models: &[&str]) -> Result<HgrmDir, InputError> {
+    /// Creates `dir` if needed and proves it writable (a probe file, created and
+    /// removed), so a bad directory fails before any work. The files themselves are
+    /// named after the runs, which a workload with variants knows only at the end.
+    pub fn create(dir: &Path) -> Result<HgrmDir, InputError> {
         let bad = |message: String| InputError::Flag {
             flag: "--hgrm".into(),
             message,
         };
         std::fs::create_dir_all(dir)
             .map_err(|e| bad(format!("cannot create directory {}: {e}", dir.display())))?;
-        let mut out = HgrmDir {
+        let probe = dir.join(format!(".gilbench-probe-{}", std::process::id()));
+        std::fs::File::create(&probe)
+            .map_err(|e| bad(format!("cannot write in {}: {e}", dir.display())))?;
+        let _ = std::fs::remove_file(&probe);
+        Ok(HgrmDir {
             dir: dir.to_path_buf(),
-            scenario: scenario.to_string(),
-            files: Vec::new(),
-        };
-        for model in models {
-            out.open(model)
-                .map_err(|(path, e)| bad(format!("cannot create {}: {e}", path.display())))?;
-        }
-        Ok(out)
+        })
     }
 
-    fn open(&mut self, model: &str) -> Result<(), (PathBuf, std::io::Error)> {
-        let path = self.dir.join(file_name(&self.scenario, model));
-        let file = std::fs::File::create(&path).map_err(|e| (path.clone(), e))?;
-        self.files.push((model.to_string(), file, path));
-        Ok(())
-    }
-
-    /// Writes each model's histogram into its file; returns the paths written.
-    /// Models without a histogram (CPython rows carry only a summary) are skipped.
-    pub fn write(mut self, runs: &[(&str, &Histogram)]) -> std::io::Result<Vec<PathBuf>> {
+    /// Writes `SCENARIO-LABEL.hgrm` for each `(label, histogram)`; returns the paths.
+    /// Runs without a histogram (CPython rows carry only a summary) are skipped.
+    pub fn write(
+        &self,
+        scenario: &str,
+        runs: &[(String, &Histogram)],
+    ) -> std::io::Result<Vec<PathBuf>> {
         let mut written = Vec::new();
-        for (model, mut file, path) in std::mem::take(&mut self.files) {
-            let Some((_, hist)) = runs.iter().find(|(m, _)| *m == model) else {
-                // Created up front but never run (the run failed before it).
-                drop(file);
-                let _ = std::fs::remove_file(&path);
+        for (label, hist) in runs {
+            if hist.is_empty() {
                 continue;
-            };
+            }
+            let path = self.dir.join(file_name(scenario, label));
+            let mut file = std::fs::File::create(&path)?;
             file.write_all(&render(hist))?;
             file.flush()?;
             written.push(path);
         }
         Ok(written)
-    }
-}
-
-impl Drop for HgrmDir {
-    /// Files created up front but never written (the run failed) are removed, so a
-    /// failed run leaves no empty `.hgrm` behind.
-    fn drop(&mut self) {
-        for (_, file, path) in self.files.drain(..) {
-            drop(file);
-            let _ = std::fs::remove_file(path);
-        }
     }
 }
 
@@ -236,5 +218,32 @@ mod tests {
     fn names_are_safe() {
         assert_eq!(file_name("cpu-bound", "gil"), "cpu-bound-gil.hgrm");
         assert_eq!(file_name("my file", "a/b"), "my_file-a_b.hgrm");
+        assert_eq!(
+            file_name("fork-cow", "processes read-refcounted"),
+            "fork-cow-processes_read-refcounted.hgrm"
+        );
+    }
+
+    #[test]
+    fn directory_is_checked_then_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = HgrmDir::create(&tmp.path().join("new")).unwrap();
+        assert_eq!(
+            std::fs::read_dir(tmp.path().join("new")).unwrap().count(),
+            0
+        );
+        let mut h = new_histogram();
+        h.record(1_000).unwrap();
+        let empty = new_histogram();
+        let written = dir
+            .write(
+                "s",
+                &[("gil".into(), &h), ("cpython-threads".into(), &empty)],
+            )
+            .unwrap();
+        assert_eq!(written, vec![tmp.path().join("new/s-gil.hgrm")]);
+        let file = tmp.path().join("f");
+        std::fs::write(&file, "").unwrap();
+        assert!(HgrmDir::create(&file.join("x")).is_err());
     }
 }

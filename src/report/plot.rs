@@ -11,6 +11,7 @@
 //! The plot is drawn after every model has run; the file is created before
 //! ([`PlotFile::create`]) so a bad path fails at once with exit code 2.
 
+use super::bars::run_label;
 use super::format::{duration_ns, rate};
 use super::{RunReport, ScenarioReport};
 use crate::plan::InputError;
@@ -212,11 +213,11 @@ fn percentile_chart(area: &Area<'_>, report: &ScenarioReport) -> DrawResult {
             let series = chart.draw_series(DashedLineSeries::new(points, 8, 4, style))?;
             (
                 series,
-                format!("{} (min, p50, p90, p99, p99.9 only)", run.model),
+                format!("{} (min, p50, p90, p99, p99.9 only)", run_label(run)),
             )
         } else {
             let series = chart.draw_series(LineSeries::new(points, style))?;
-            (series, run.model.clone())
+            (series, run_label(run))
         };
         series
             .label(label)
@@ -241,7 +242,7 @@ fn throughput_chart(area: &Area<'_>, report: &ScenarioReport) -> DrawResult {
         .fold(0.0, f64::max)
         .max(1.0)
         * 1.2;
-    let names: Vec<String> = report.runs.iter().map(|r| r.model.clone()).collect();
+    let names: Vec<String> = report.runs.iter().map(run_label).collect();
     let mut chart = ChartBuilder::on(area)
         .caption(
             "throughput (ops/s), labelled with the speedup against the baseline",
