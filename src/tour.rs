@@ -37,8 +37,9 @@ enum Metric {
     Tail,
     /// Lost updates, as a share of increments.
     Lost,
-    /// Any flattened field of a run (`refcount.corrupted`), formatted by its key.
-    Field(&'static str),
+    /// Any flattened field of a run (`refcount.corrupted`), formatted by its key,
+    /// and the words to show for it.
+    Field(&'static str, &'static str),
 }
 
 impl Metric {
@@ -48,7 +49,7 @@ impl Metric {
             Metric::Throughput => "ops/s",
             Metric::Tail => "p50 / p99",
             Metric::Lost => "lost updates",
-            Metric::Field(key) => key,
+            Metric::Field(_, label) => label,
         }
     }
 
@@ -64,7 +65,7 @@ impl Metric {
             Metric::Lost => run
                 .counter
                 .map_or("–".into(), |c| format!("{:.1}%", lost_pct(c))),
-            Metric::Field(key) => Row::of(&[], run)
+            Metric::Field(key, _) => Row::of(&[], run)
                 .get(key)
                 .map_or("–".into(), |c| crate::report::markdown::value(key, c)),
         }
@@ -161,8 +162,8 @@ const STOPS: &[Stop] = &[
     Stop {
         concept: "Why CPython has a GIL: reference counts (plain, atomic, biased)",
         scenario: "refcount",
-        flags: &["--ops", "20000"],
-        metric: Metric::Field("refcount.corrupted"),
+        flags: &[],
+        metric: Metric::Field("refcount.corrupted", "wrong counts"),
         lesson: refcount,
     },
     Stop {
@@ -176,21 +177,21 @@ const STOPS: &[Stop] = &[
             "--set",
             "variant=read,read-refcounted,write",
         ],
-        metric: Metric::Field("private_dirty_bytes"),
+        metric: Metric::Field("private_dirty_bytes", "copied"),
         lesson: fork_cow,
     },
     Stop {
         concept: "Small objects live in per-size pools that are kept, not returned (pymalloc)",
         scenario: "alloc",
         flags: &["--ops", "50"],
-        metric: Metric::Field("alloc.retained_held_bytes"),
+        metric: Metric::Field("alloc.retained_held_bytes", "kept"),
         lesson: alloc,
     },
     Stop {
         concept: "A full garbage collection stops every thread under the GIL",
         scenario: "gc-pause",
-        flags: &["--ops", "50", "--set", "objects=200000"],
-        metric: Metric::Field("gc.pause_ns.max"),
+        flags: &["--set", "objects=300000"],
+        metric: Metric::Field("gc.pause_ns.max", "longest pause"),
         lesson: gc_pause,
     },
 ];
@@ -658,46 +659,70 @@ fn sharing(r: &ScenarioReport) -> String {
     )
 }
 
+/// `key` of the first run whose label is `label`, formatted for people.
+fn field_of(r: &ScenarioReport, label: &str, key: &'static str) -> Option<String> {
+    let run = r.runs.iter().find(|run| run_label(run) == label)?;
+    let row = Row::of(&[], run);
+    row.get(key)
+        .filter(|c| !matches!(c, Cell::Null))
+        .map(|c| crate::report::markdown::value(key, c))
+}
+
 fn refcount(r: &ScenarioReport) -> String {
-    format!(
-        "objects whose plain reference count ended wrong: the GIL keeps them right, free \
-         threads racing on the same count do not — which is what atomic and biased (PEP 703) \
-         counting fix ({}).",
-        field_list(r, "refcount.corrupted")
-    )
+    let key = "refcount.corrupted";
+    let wrong = |m| field_of(r, m, key).unwrap_or_else(|| "–".into());
+    let threads = find(r, "threads")
+        .and_then(|run| Row::of(&[], run).get(key).cloned())
+        .is_some_and(|c| !matches!(c, Cell::Number(n) if n.as_u64() == Some(0)));
+    if threads {
+        format!(
+            "free threads racing on plain counts left {} counts wrong, the GIL {}: that is why \
+             CPython has one, and why free-threaded CPython needs atomic or biased (PEP 703) counts.",
+            wrong("threads"),
+            wrong("gil")
+        )
+    } else {
+        "no count went wrong this run: the race needs two threads on one count at the same \
+         instant, which a busy machine rarely allows; rerun, or `gilbench scenario refcount`."
+            .into()
+    }
 }
 
 fn fork_cow(r: &ScenarioReport) -> String {
+    let copied = |variant| {
+        r.runs
+            .iter()
+            .find(|run| run.extra.get("variant").and_then(|v| v.as_str()) == Some(variant))
+            .and_then(|run| field_of(r, &run_label(run), "private_dirty_bytes"))
+            .unwrap_or_else(|| "–".into())
+    };
     format!(
-        "a forked child shares its parent's pages until it writes one — and in CPython a read \
-         writes a refcount ({}).",
-        field_list(r, "private_dirty_bytes")
+        "a child that only reads copied {}; one whose reads touch reference counts copied {}, as \
+         much as one that writes ({}): in CPython a read is a write.",
+        copied("read"),
+        copied("read-refcounted"),
+        copied("write")
     )
 }
 
 fn alloc(r: &ScenarioReport) -> String {
-    format!(
-        "freed objects go back to their pool, not to the OS: memory still held after every op \
-         freed its objects ({}).",
-        field_list(r, "alloc.retained_held_bytes")
-    )
+    match field_of(r, "gil", "alloc.retained_held_bytes") {
+        Some(kept) => format!(
+            "after each op freed its objects the pools still held {kept} (under gil): pymalloc \
+             keeps freed memory for reuse instead of returning it to the OS."
+        ),
+        None => generic(r),
+    }
 }
 
 fn gc_pause(r: &ScenarioReport) -> String {
-    format!(
-        "a full collection holds the GIL while it walks every object, so every thread waits \
-         (longest pause: {}).",
-        field_list(r, "gc.pause_ns.max")
-    )
-}
-
-fn field_list(r: &ScenarioReport, key: &'static str) -> String {
-    let parts: Vec<String> = r
-        .runs
-        .iter()
-        .map(|run| format!("{} {}", run_label(run), Metric::Field(key).show(run)))
-        .collect();
-    parts.join(", ")
+    match field_of(r, "gil", "gc.pause_ns.max") {
+        Some(pause) => format!(
+            "the longest collection under gil stopped the world for {pause}: a full collection \
+             holds the GIL while it walks every object, so the I/O thread waits it out."
+        ),
+        None => generic(r),
+    }
 }
 
 fn generic(r: &ScenarioReport) -> String {
