@@ -22,7 +22,8 @@
 //! scenario parameter it knows (the scenario file's values after `--set`), so both
 //! sides do the same work. Two exceptions: a twin whose ops default differs per
 //! model (`shared-counter`: the Manager's round trips are 1,000 times slower)
-//! gets `--ops` only when the user gave it; and twins take no `--duration`.
+//! gets `--ops` only when the user gave it; twins take no `--duration`; and a
+//! value of `all` is left to the twin's default (which is all of its variants).
 //!
 //! # When it cannot run
 //!
@@ -203,7 +204,9 @@ impl Twin {
         }
         for (key, value) in &plan.params {
             if info.params.iter().any(|p| p == key) {
-                if let Some(value) = set_value(value) {
+                // `all` (fork-cow's `variant`) is a twin's default already, and not
+                // a value its list parameters accept.
+                if let Some(value) = set_value(value).filter(|v| v != "all") {
                     argv.extend(["--set".into(), format!("{key}={value}")]);
                 }
             }
