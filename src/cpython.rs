@@ -350,6 +350,7 @@ struct TwinReport {
 
 /// Fields a twin's RUN shares with [`RunReport`]; the rest go to `extra`.
 const KNOWN: &[&str] = &[
+    "ctx_switch_cost_ns",
     "model",
     "workers",
     "ops",
@@ -429,6 +430,7 @@ fn to_row(
         voluntary_ctx_switches: u64_of(&run, "voluntary_ctx_switches"),
         involuntary_ctx_switches: u64_of(&run, "involuntary_ctx_switches"),
         minor_faults: u64_of(&run, "minor_faults"),
+        ctx_switch_cost_ns: None,
         startup_ns: run.get("startup_ns").and_then(serde_json::Value::as_u64),
         gil: None,
         counter,

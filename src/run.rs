@@ -34,6 +34,10 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
         None
     };
 
+    // Before the bar exists: it prints a line of its own, and runs threads that
+    // must be gone before a fork-based model starts (they are joined inside).
+    let calibration = crate::probe::calibrate::for_scenario(args.no_calibrate, quiet);
+
     let steps = plan.models.len() + usize::from(twin.is_some());
     let progress = Progress::new(steps as u64, quiet);
     let runs = run_models(&plan, &progress, "")?;
@@ -48,6 +52,8 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
         progress.end();
     }
     progress.finish();
+    // Prices every row's context switches, the CPython twin's too.
+    crate::probe::calibrate::annotate(&mut report, calibration);
 
     if let Some(dir) = hgrm {
         let hists: Vec<(String, &crate::measure::Histogram)> = report

@@ -117,6 +117,49 @@ fn list_in_every_format() {
 }
 
 #[test]
+fn probes_speak_csv_and_markdown_too() {
+    let _g = lock();
+    let commands: [&[&str]; 3] = [
+        &[
+            "ctxswitch",
+            "--mode",
+            "thread-futex",
+            "--pin",
+            "same",
+            "--rounds",
+            "200",
+        ],
+        &[
+            "spawn",
+            "--method",
+            "thread",
+            "--heap",
+            "0",
+            "--iterations",
+            "5",
+        ],
+        &["zombie", "--children", "2"],
+    ];
+    for command in commands {
+        let kind = command[0];
+        let mut csv_args = command.to_vec();
+        csv_args.extend(["--format", "csv", "--quiet"]);
+        let csv = stdout(&ok(&csv_args));
+        let lines: Vec<&str> = csv.lines().collect();
+        assert!(lines.len() >= 2, "{kind}: {csv}");
+        assert!(lines[1].contains(kind), "{kind}: the kind column: {csv}");
+        let mut md_args = command.to_vec();
+        md_args.extend(["--format", "markdown", "--quiet"]);
+        let md = stdout(&ok(&md_args));
+        assert!(md.starts_with("### gilbench "), "{md}");
+        assert!(
+            md.contains(&format!("· {kind} ·")) && md.contains("| --- |"),
+            "{md}"
+        );
+    }
+}
+
+#[test]
 fn bad_output_paths_fail_before_measuring() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");

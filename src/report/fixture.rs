@@ -39,6 +39,7 @@ fn run(model: &str, wall_ns: u64, speedup: Option<f64>, p50: u64, scale: u64) ->
         voluntary_ctx_switches: 50,
         involuntary_ctx_switches: 7,
         minor_faults: 12,
+        ctx_switch_cost_ns: None,
         startup_ns: None,
         gil: None,
         counter: None,
@@ -82,6 +83,7 @@ pub fn scenario() -> ScenarioReport {
             kernel: "6.1.0-fixture".into(),
         },
         config: serde_json::json!({"workers": 2, "ops": 40}),
+        ctx_switch_calibration: None,
         runs: vec![
             run("sequential", 122_000_000, Some(1.0), 1_520_000, 3),
             gil,

@@ -87,6 +87,8 @@ pub(crate) fn value(key: &str, cell: &Cell) -> String {
                     "0".into()
                 } else if is_duration(key) {
                     duration_ns(int)
+                } else if last == "pid" || last.ends_with("_pid") {
+                    int.to_string()
                 } else if last.ends_with("_bytes") {
                     bytes(int)
                 } else {

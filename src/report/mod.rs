@@ -14,11 +14,12 @@ mod fixture;
 pub mod format;
 pub mod hgrm;
 pub mod json;
-pub mod probe_tables;
-pub mod probes;
 pub mod listing;
 pub mod markdown;
 pub mod plot;
+pub mod probe_rows;
+pub mod probe_tables;
+pub mod probes;
 pub mod rows;
 pub mod table;
 #[cfg(test)]

@@ -48,9 +48,9 @@ pub fn run(args: &CtxswitchArgs) -> anyhow::Result<()> {
     };
     let bytes = match args.output.format {
         Format::Json => crate::report::json::render(&report),
-        Format::Table | Format::Csv | Format::Markdown => {
-            crate::report::probe_tables::ctxswitch(&report)
-        }
+        Format::Csv => crate::report::csv::render(&report),
+        Format::Markdown => crate::report::markdown::render(&report),
+        Format::Table => crate::report::probe_tables::ctxswitch(&report),
     };
     output.write(&bytes).context("writing the report")
 }

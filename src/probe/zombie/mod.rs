@@ -91,9 +91,9 @@ pub fn run(args: &ZombieArgs) -> anyhow::Result<()> {
     report.zombies_left = zombies_left;
     let bytes = match args.output.format {
         Format::Json => crate::report::json::render(&report),
-        Format::Table | Format::Csv | Format::Markdown => {
-            crate::report::probe_tables::zombie(&report)
-        }
+        Format::Csv => crate::report::csv::render(&report),
+        Format::Markdown => crate::report::markdown::render(&report),
+        Format::Table => crate::report::probe_tables::zombie(&report),
     };
     output.write(&bytes).context("writing the report")
 }
