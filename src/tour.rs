@@ -17,7 +17,7 @@ use crate::measure::Machine;
 use crate::output::Output;
 use crate::plan::Plan;
 use crate::progress::Progress;
-use crate::report::bars::run_label;
+use crate::report::bars::{run_label, times};
 use crate::report::colour::{Palette, Style};
 use crate::report::format::{duration_ns, rate};
 use crate::report::rows::{Cell, Row, Tabular};
@@ -55,7 +55,7 @@ impl Metric {
 
     fn show(self, run: &RunReport) -> String {
         match self {
-            Metric::Speedup => run.speedup.map_or("–".into(), |s| format!("{s:.2}x")),
+            Metric::Speedup => run.speedup.map_or("–".into(), times),
             Metric::Throughput => rate(run.throughput_ops_per_s),
             Metric::Tail => format!(
                 "{} / {}",
@@ -554,7 +554,7 @@ fn speedup(report: &ScenarioReport, model: &str) -> Option<f64> {
 }
 
 fn x(v: Option<f64>) -> String {
-    v.map_or("–".into(), |s| format!("{s:.2}x"))
+    v.map_or("–".into(), times)
 }
 
 fn cpu_bound(r: &ScenarioReport) -> String {

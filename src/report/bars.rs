@@ -212,6 +212,18 @@ pub fn run_label(run: &RunReport) -> String {
     }
 }
 
+/// A speedup as `1.93x`, with more digits below 0.1 so a convoy's `0.0048x` does
+/// not read `0.00x`.
+pub fn times(s: f64) -> String {
+    if s >= 0.1 {
+        format!("{s:.2}x")
+    } else if s >= 0.01 {
+        format!("{s:.3}x")
+    } else {
+        format!("{s:.4}x")
+    }
+}
+
 /// The baseline a row's speedup is measured against.
 pub fn baseline_of(model: &str) -> &'static str {
     if model.starts_with("cpython-") {
@@ -248,7 +260,7 @@ pub fn speedup_words(run: &RunReport) -> Option<(String, Style)> {
             Style::Good,
         )
     };
-    Some((format!("{s:.2}x of {baseline} — {words}"), style))
+    Some((format!("{} of {baseline} — {words}", times(s)), style))
 }
 
 /// One line per non-baseline model: `gil: 0.97x of sequential — no parallelism`.
@@ -307,6 +319,13 @@ mod tests {
         let flat = Axis::new(5_000, 5_000);
         assert!(flat.hi > flat.lo);
         assert_eq!(flat.position(5_000), 1);
+    }
+
+    #[test]
+    fn small_speedups_keep_their_digits() {
+        assert_eq!(times(1.934), "1.93x");
+        assert_eq!(times(0.048), "0.048x");
+        assert_eq!(times(0.00482), "0.0048x");
     }
 
     #[test]

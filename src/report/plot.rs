@@ -280,7 +280,7 @@ fn throughput_chart(area: &Area<'_>, report: &ScenarioReport) -> DrawResult {
         chart.draw_series(std::iter::once(bar))?;
         let label = run
             .speedup
-            .map_or_else(|| rate(run.throughput_ops_per_s), |s| format!("{s:.2}x"));
+            .map_or_else(|| rate(run.throughput_ops_per_s), super::bars::times);
         chart.draw_series(std::iter::once(Text::new(
             label,
             (SegmentValue::CenterOf(index), run.throughput_ops_per_s),

@@ -113,7 +113,7 @@ fn main_table(report: &ScenarioReport) -> Table {
             super::extras::run_label(run),
             duration_ns(run.wall_ns),
             rate(run.throughput_ops_per_s),
-            run.speedup.map_or("–".into(), |s| format!("{s:.2}x")),
+            run.speedup.map_or("–".into(), super::bars::times),
             duration_ns(run.latency_ns.p50),
             duration_ns(run.latency_ns.p99),
             duration_ns(run.latency_ns.max),
