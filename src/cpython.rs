@@ -350,6 +350,7 @@ struct TwinReport {
 
 /// Fields a twin's RUN shares with [`RunReport`]; the rest go to `extra`.
 const KNOWN: &[&str] = &[
+    "trace",
     "ctx_switch_cost_ns",
     "model",
     "workers",
@@ -436,6 +437,7 @@ fn to_row(
         counter,
         extra: serde_json::Map::new(),
         histogram: new_histogram(),
+        trace: None,
         traces: Vec::new(),
         model,
     };

@@ -7,8 +7,8 @@
 
 pub mod app;
 pub mod cli;
-pub mod gc;
 pub mod cpython;
+pub mod gc;
 pub mod gil;
 pub mod interp;
 pub mod measure;
@@ -17,8 +17,8 @@ pub mod output;
 pub mod plan;
 pub mod probe;
 pub mod procfs;
-pub mod pymalloc;
 pub mod progress;
+pub mod pymalloc;
 pub mod report;
 pub mod run;
 pub mod scenario;

@@ -17,6 +17,7 @@ use crate::report::hgrm::HgrmDir;
 use crate::report::plot::PlotFile;
 use crate::report::{self, ScenarioReport};
 use anyhow::Context;
+use std::io::IsTerminal;
 
 /// Runs `gilbench scenario`.
 pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
@@ -24,6 +25,10 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     let quiet = args.output.quiet;
     // Output files first: a bad path fails in a millisecond, before any work.
     let mut output = Output::open(&args.output)?;
+    let trace_files = report::trace_files::TraceFiles::open(
+        args.trace.as_deref(),
+        args.plot_timeline.as_deref(),
+    )?;
     let plot = args.plot.as_deref().map(PlotFile::create).transpose()?;
     let hgrm = args.hgrm.as_deref().map(HgrmDir::create).transpose()?;
     let twin = if args.cpython {
@@ -42,6 +47,27 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     let progress = Progress::new(steps as u64, quiet);
     let runs = run_models(&plan, &progress, "")?;
     let mut report = ScenarioReport::new(&plan, runs);
+
+    // Traces and timelines are of the simulated runs: drawn before CPython's rows
+    // (which carry no trace) join the report.
+    let timeline_options = report::timeline::TimelineOptions {
+        window: plan.trace.window,
+        switch_interval: plan.gil.switch_interval,
+    };
+    let to_terminal = matches!(output, Output::Stdout) && std::io::stdout().is_terminal();
+    let timeline = args.timeline.then(|| {
+        // On standard output with the table; otherwise on stderr (below), so a
+        // JSON, CSV or Markdown report stays one document.
+        let on_terminal = if args.output.format == Format::Table {
+            to_terminal
+        } else {
+            std::io::stderr().is_terminal()
+        };
+        let colour = report::timeline_text::use_colour(on_terminal);
+        report::timeline_text::render(&report, &timeline_options, colour)
+    });
+    trace_files.write(&report, std::process::id(), &timeline_options)?;
+
     if let Some(twin) = &twin {
         progress.begin(format!("{}: CPython twin", plan.scenario));
         match twin.run() {
@@ -76,13 +102,20 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
             eprintln!("gilbench: wrote {}", path.display());
         }
     }
-    output
-        .write(&render(
+    let bytes = match (args.output.format, &timeline) {
+        (Format::Table, Some(strips)) => report::table::render_styled(
             &report,
-            args.output.format,
-            args.output.output.is_some(),
-        ))
-        .context("writing the report")
+            strips,
+            Palette::for_stdout(args.output.output.is_some()),
+        ),
+        (format, strips) => {
+            if let Some(strips) = strips {
+                eprint!("{strips}");
+            }
+            render(&report, format, args.output.output.is_some())
+        }
+    };
+    output.write(&bytes).context("writing the report")
 }
 
 /// Runs the plan's models in order, one progress step each. `label` goes before
@@ -105,7 +138,10 @@ pub fn run_models(
 /// so a workload that runs several variants per model (returning several runs)
 /// hooks in here once.
 pub fn run_model(plan: &Plan, model: ModelKind) -> Result<Vec<ModelRun>, RunError> {
-    Ok(vec![model::run(plan, model)?])
+    match plan.workload.variant_runner() {
+        Some(runner) => runner.run(plan, model),
+        None => Ok(vec![model::run(plan, model)?]),
+    }
 }
 
 /// The report in `format`; the table is coloured when it goes to a terminal.
@@ -114,6 +150,6 @@ pub fn render(report: &ScenarioReport, format: Format, to_file: bool) -> Vec<u8>
         Format::Json => report::json::render(report),
         Format::Csv => report::csv::render(report),
         Format::Markdown => report::markdown::render(report),
-        Format::Table => report::table::render_with(report, Palette::for_stdout(to_file)),
+        Format::Table => report::table::render_styled(report, "", Palette::for_stdout(to_file)),
     }
 }

@@ -45,6 +45,7 @@ fn run(model: &str, wall_ns: u64, speedup: Option<f64>, p50: u64, scale: u64) ->
         counter: None,
         extra: serde_json::Map::new(),
         histogram,
+        trace: None,
         traces: Vec::new(),
     }
 }

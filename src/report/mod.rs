@@ -4,11 +4,11 @@
 //! (`table`, `json`, …) are pure functions of it, so they are easy to test and a new
 //! format never touches measuring code.
 
-pub mod chrome_trace;
-pub mod extras;
 pub mod bars;
+pub mod chrome_trace;
 pub mod colour;
 pub mod csv;
+pub mod extras;
 #[cfg(test)]
 mod fixture;
 pub mod format;
