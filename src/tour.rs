@@ -571,6 +571,8 @@ fn cpu_bound(r: &ScenarioReport) -> String {
     );
     if t.is_some_and(|t| t < 1.2) && cores > 1 {
         s.push_str(" (threads should be near that here: the machine looks busy — rerun)");
+    } else if g.is_some_and(|g| g > 1.2) {
+        s.push_str(" (gil should stay near 1x: the baseline was slowed down — rerun)");
     }
     s + "."
 }
