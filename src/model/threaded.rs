@@ -153,8 +153,10 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
     }
     drop(tx);
 
-    state.barrier.wait();
+    // Time zero is taken as the start line opens, not after: a short run can be
+    // over before this thread is scheduled again after the barrier.
     let start = Instant::now();
+    state.barrier.wait();
     if let Amount::Duration(d) = amount {
         let state = Arc::clone(&state);
         std::thread::spawn(move || stop_after(d, &state.stop)());
