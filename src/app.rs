@@ -16,6 +16,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Spawn(args) => crate::probe::spawn::run(&args),
         Command::Zombie(args) => crate::probe::zombie::run(&args),
         Command::Tour(args) => crate::tour::run(&args),
+        Command::Worker(args) => crate::model::processes::spawned_worker(&args),
     }
 }
 

@@ -54,6 +54,9 @@ pub enum Command {
   gilbench tour
   gilbench tour --format markdown --output tour.md")]
     Tour(TourArgs),
+    /// Internal: one worker of a `processes` run started with `--start-method spawn`.
+    #[command(name = "__worker", hide = true)]
+    Worker(WorkerArgs),
 }
 
 /// Report format.
@@ -260,4 +263,28 @@ pub struct ZombieArgs {
     pub hold: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `gilbench __worker` (internal): how a spawned worker learns what to do. Its
+/// standard input is the run's memory file, its standard output its result pipe.
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Which worker.
+    #[arg(long)]
+    pub index: usize,
+    /// The supervisor's pid (the worker dies with it).
+    #[arg(long)]
+    pub parent: i32,
+    /// The run's time zero, CLOCK_MONOTONIC ns.
+    #[arg(long)]
+    pub epoch_ns: u64,
+    /// Bytes of the control region at the start of the memory file.
+    #[arg(long)]
+    pub control_len: u64,
+    /// Bytes of the workload's region after it.
+    #[arg(long)]
+    pub shared_len: u64,
+    /// The supervisor's command line (without the program name), to rebuild its plan.
+    #[arg(last = true)]
+    pub command_line: Vec<std::ffi::OsString>,
 }

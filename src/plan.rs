@@ -364,6 +364,18 @@ impl Plan {
                     None => bad("params", e.message),
                 }
             })?;
+        if workload.needs_concurrency() && models.contains(&ModelKind::Sequential) {
+            let message = format!(
+                "`{}` has no `sequential` baseline: its workers wait for each other, so one \
+                 thread running them in turn would never finish",
+                file.workload
+            );
+            return Err(if args.model.is_empty() {
+                bad("models", format!("`models`: {message}"))
+            } else {
+                InputError::flag("--model", message)
+            });
+        }
 
         let trace_workers = workload.workers().len();
         if tracing

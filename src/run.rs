@@ -22,6 +22,8 @@ use std::io::IsTerminal;
 /// Runs `gilbench scenario`.
 pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     let plan = Plan::from_args(args)?;
+    // A fork server must be forked now, while gilbench is single-threaded.
+    let _forkserver = model::processes::prepare(&plan)?;
     let quiet = args.output.quiet;
     // Output files first: a bad path fails in a millisecond, before any work.
     let mut output = Output::open(&args.output)?;

@@ -38,6 +38,18 @@ impl SharedRegion {
         })
     }
 
+    /// Maps `bytes` bytes of the memory file `fd` from `offset` (page-aligned): the
+    /// region another process created, as a `spawn` or `forkserver` worker sees it.
+    pub fn from_fd(
+        fd: std::os::fd::BorrowedFd<'_>,
+        offset: u64,
+        bytes: usize,
+    ) -> std::io::Result<SharedRegion> {
+        Ok(SharedRegion {
+            mapping: Arc::new(sys::shm::SharedMapping::from_fd(fd, offset, bytes)?),
+        })
+    }
+
     /// A cursor that hands out objects from the start of the region.
     pub fn layout(&self) -> Layout<'_> {
         Layout {

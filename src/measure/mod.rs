@@ -4,6 +4,7 @@
 //! three significant digits, so a p99.9 is as trustworthy as a mean and per-worker
 //! histograms merge exactly.
 
+pub mod clock;
 pub mod pin;
 mod rusage;
 

@@ -4,6 +4,7 @@
 //! worker is (a turn on one thread, an OS thread, a process) and which lock it must
 //! hold. Each returns a [`ModelRun`]: raw measurements, not yet a report.
 
+pub mod processes;
 mod sequential;
 mod threaded;
 pub mod worker;
@@ -105,7 +106,8 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
     match model {
         ModelKind::Sequential => sequential::run(plan),
         ModelKind::Gil | ModelKind::GilLegacy | ModelKind::Threads => threaded::run(plan, model),
-        ModelKind::Processes | ModelKind::Manager => Err(RunError::Unsupported(model)),
+        ModelKind::Processes => processes::run(plan),
+        ModelKind::Manager => Err(RunError::Unsupported(model)),
     }
 }
 

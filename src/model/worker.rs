@@ -9,7 +9,7 @@ use crate::measure::{nanos, new_histogram, record, Histogram};
 use crate::plan::{Amount, TraceConfig};
 use crate::shm::SharedRegion;
 use crate::trace::{Event, TraceBuf};
-use crate::workload::Workload;
+use crate::workload::{Measured, Workload};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -129,6 +129,10 @@ pub fn run_worker(
     }
     interp.exit();
     let finished = Instant::now();
+    let (ops, latency) = match body.measured() {
+        Measured::Ops => (ops, latency),
+        Measured::Own(own) => (own.len(), own),
+    };
     drop(body);
 
     if spec.is_foreground() && control.foreground_left.fetch_sub(1, Ordering::AcqRel) == 1 {

@@ -20,6 +20,7 @@ pub const BUILTINS: &[(&str, &str)] = &[
     ("gc-pause", include_str!("../../scenarios/gc-pause.toml")),
     ("fork-cow", include_str!("../../scenarios/fork-cow.toml")),
     ("alloc", include_str!("../../scenarios/alloc.toml")),
+    ("queue", include_str!("../../scenarios/queue.toml")),
 ];
 
 /// The names of the built-in scenarios, in listing order.

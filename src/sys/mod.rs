@@ -6,10 +6,12 @@
 //! block saying why it holds.
 
 pub mod creation;
+pub mod fdpass;
 pub mod futex;
 pub mod malloc;
 pub mod mem;
 pub mod pidfd;
 pub mod process;
 pub mod shm;
+pub mod signal;
 pub mod thp;

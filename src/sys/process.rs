@@ -68,6 +68,33 @@ pub fn exit_now(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
+/// Closes descriptors a forked child inherited but must not keep (a fork server's
+/// socket, say, whose end-of-file tells the parent the server is gone).
+///
+/// Only for a forked child, which never returns to the code that owns these
+/// descriptors: the owning `OwnedFd`s are never dropped there, so nothing closes
+/// them twice.
+pub fn close_inherited(fds: &[std::os::fd::RawFd]) {
+    for &fd in fds {
+        // SAFETY: per the contract above, no live owner in this process will use
+        // or close `fd` again; closing an fd has no memory-safety preconditions.
+        unsafe { libc::close(fd) };
+    }
+}
+
+/// Makes this process die (SIGKILL) when `parent` exits, and closes the race with a
+/// parent that already did: if our parent is no longer `parent`, fails, and the
+/// caller exits at once.
+pub fn die_with_parent(parent: Pid) -> std::io::Result<()> {
+    nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
+    if nix::unistd::getppid() != parent {
+        return Err(std::io::Error::other(format!(
+            "parent {parent} exited before this worker started"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,6 +45,43 @@ impl SharedMapping {
         })
     }
 
+    /// Maps `len` bytes of the memory file `fd` from `offset` (a multiple of the page
+    /// size), shared: how a process that did not inherit the parent's mapping (a
+    /// `spawn` or `forkserver` worker) sees the same memory.
+    pub fn from_fd(
+        fd: std::os::fd::BorrowedFd<'_>,
+        offset: u64,
+        len: usize,
+    ) -> std::io::Result<SharedMapping> {
+        let len = len.max(1);
+        let size = std::num::NonZeroUsize::new(len).expect("len >= 1");
+        let offset = libc::off_t::try_from(offset)
+            .map_err(|_| std::io::Error::other("shared memory offset out of range"))?;
+        // SAFETY:
+        // - no address hint, so the kernel picks a range that overlaps nothing of ours;
+        // - the file is a memory file we were handed for exactly this; a file shorter
+        //   than `offset + len` would make accesses past its end fault, so callers map
+        //   only ranges the creator sized with `ftruncate` (checked by the kernel for
+        //   the offset, by the creator's layout for the length);
+        // - the result is checked; on success it is `len` readable and writable bytes
+        //   that we own until `munmap` in `Drop`.
+        let ptr = unsafe {
+            nix::sys::mman::mmap(
+                None,
+                size,
+                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
+                nix::sys::mman::MapFlags::MAP_SHARED,
+                fd,
+                offset,
+            )
+        }
+        .map_err(std::io::Error::from)?;
+        Ok(SharedMapping {
+            ptr: ptr.cast(),
+            len,
+        })
+    }
+
     /// The mapping's first byte.
     pub fn as_ptr(&self) -> *mut u8 {
         self.ptr.as_ptr()

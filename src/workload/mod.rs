@@ -15,6 +15,7 @@ mod fork_child;
 mod fork_cow;
 mod gc_pause;
 mod io;
+mod queue;
 mod refcount;
 mod runlocal;
 
@@ -63,10 +64,26 @@ pub struct Outcome {
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
+/// What a worker's reported latencies are.
+#[derive(Debug)]
+pub enum Measured {
+    /// The op loop's time for each op (the default).
+    Ops,
+    /// The body's own samples, e.g. a queue consumer's enqueue-to-dequeue time per
+    /// item; their count replaces the worker's op count. Empty for a worker whose
+    /// ops are measured elsewhere (a queue producer: its items are timed on arrival).
+    Own(crate::measure::Histogram),
+}
+
 /// One worker's op loop body.
 pub trait WorkerBody {
     /// Runs one op. Errors end the run (a broken peer, a failed syscall).
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()>;
+
+    /// Called once after the last op: what this worker's latencies are.
+    fn measured(&mut self) -> Measured {
+        Measured::Ops
+    }
 }
 
 /// A workload. See the module documentation.
@@ -84,6 +101,13 @@ pub trait Workload: Send + Sync + std::fmt::Debug {
         index: usize,
         shared: &'a SharedRegion,
     ) -> std::io::Result<Box<dyn WorkerBody + 'a>>;
+
+    /// Whether workers depend on each other to finish (a producer blocks until a
+    /// consumer takes): such a workload has no sequential baseline, as one thread
+    /// running the workers one after another would wait forever.
+    fn needs_concurrency(&self) -> bool {
+        false
+    }
 
     /// Reads the results out of the shared state after every worker is done;
     /// `ops_done` is the total ops all workers ran.
@@ -152,6 +176,7 @@ pub const KINDS: &[&str] = &[
     "gc-pause",
     "fork-cow",
     "alloc",
+    "queue",
 ];
 
 /// Builds the workload `kind` from its parameter table.
@@ -169,6 +194,7 @@ pub fn build(
         "gc-pause" => Arc::new(gc_pause::GcPause::new(decode(params)?, common)?),
         "fork-cow" => Arc::new(fork_cow::ForkCow::new(decode(params)?, common)?),
         "alloc" => Arc::new(alloc::Alloc::new(decode(params)?, common)?),
+        "queue" => Arc::new(queue::Queue::new(decode(params)?, common)?),
         other => {
             return Err(ParamError::field(
                 "workload",

@@ -1,0 +1,334 @@
+//! `queue`: producers hand timestamped items to consumers through one queue.
+//!
+//! The queue is a bounded ring in the shared region ([`ring`]), the same for every
+//! model: threads see it in their own address space, processes in the `MAP_SHARED`
+//! mapping. What differs is what CPython's models add around it: under `gil` and
+//! `gil-legacy` every put and get runs the Python code of `queue.Queue` holding the
+//! GIL and blocks with it released (as `Condition.wait` does); under `threads` the
+//! same code runs free; between processes the items cross address spaces in shared
+//! memory. The model decides, the workload never knows which it is.
+//!
+//! Each item starts with its enqueue time (CLOCK_MONOTONIC ns, comparable across
+//! processes); a consumer records enqueue-to-dequeue per item, and those latencies,
+//! not the op loop's per-op times, are the report's. Throughput is items per second.
+//!
+//! Workers: `producers` producers (each puts `ops` items), then `consumers` consumers
+//! (sharing the `producers × ops` items out between them). With `--duration`
+//! everyone runs until time is up. A worker done with the queue closes its side, so
+//! nobody waits forever on a peer that has left.
+
+mod ring;
+
+use super::{Common, Measured, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
+use crate::interp::Interp;
+use crate::measure::{clock::mono_ns, new_histogram, Histogram};
+use crate::shm::{SharedRegion, Sizer};
+use ring::Ring;
+use serde::Deserialize;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+/// Simulated bytecodes of `queue.Queue.put` / `.get`: the Python code around the
+/// deque (`with self.not_full:`, `_put`, `unfinished_tasks += 1`, `notify()`), about
+/// thirty bytecodes with a call every five.
+const QUEUE_CALL_TICKS: u32 = 30;
+
+/// The most memory an "unbounded" queue (`maxsize = 0`) may use.
+const UNBOUNDED_BYTES: usize = 64 << 20;
+
+/// The most memory a bounded queue may use.
+const MAX_QUEUE_BYTES: usize = 1 << 30;
+
+/// Parameters of `queue`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueParams {
+    /// Workers putting items (default: `workers`).
+    pub producers: Option<i64>,
+    /// Workers getting items.
+    #[serde(default = "one")]
+    pub consumers: i64,
+    /// Bytes per item, its 8-byte timestamp included.
+    #[serde(default = "default_item_bytes")]
+    pub item_bytes: i64,
+    /// Items the queue holds before `put` blocks; 0 for "unbounded" (as many as will
+    /// ever be put, up to 64 MiB of items).
+    #[serde(default)]
+    pub maxsize: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+fn default_item_bytes() -> i64 {
+    64
+}
+
+/// Producers and consumers around one queue.
+#[derive(Debug)]
+pub struct Queue {
+    producers: usize,
+    consumers: usize,
+    item_bytes: usize,
+    item_words: usize,
+    capacity: usize,
+    workers: Vec<WorkerSpec>,
+}
+
+impl Queue {
+    /// Checks the parameters.
+    pub fn new(params: QueueParams, common: Common) -> Result<Queue, ParamError> {
+        const MAX: i64 = 4096;
+        let producers = params.producers.unwrap_or(common.workers as i64);
+        if !(1..=MAX).contains(&producers) {
+            return Err(ParamError::field(
+                "producers",
+                format!("must be 1 to {MAX}"),
+            ));
+        }
+        if !(1..=MAX).contains(&params.consumers) {
+            return Err(ParamError::field(
+                "consumers",
+                format!("must be 1 to {MAX}"),
+            ));
+        }
+        if producers + params.consumers > MAX {
+            return Err(ParamError::field(
+                "consumers",
+                format!("producers + consumers must be at most {MAX}"),
+            ));
+        }
+        if !(8..=65536).contains(&params.item_bytes) {
+            return Err(ParamError::field(
+                "item_bytes",
+                "must be 8 (the timestamp) to 65536",
+            ));
+        }
+        if params.maxsize < 0 {
+            return Err(ParamError::field(
+                "maxsize",
+                "must not be negative (0: unbounded)",
+            ));
+        }
+        let (producers, consumers) = (producers as usize, params.consumers as usize);
+        let item_bytes = params.item_bytes as usize;
+        let item_words = item_bytes.div_ceil(8);
+        let slot_bytes = (1 + item_words) * 8;
+        let capacity = if params.maxsize > 0 {
+            let capacity = params.maxsize as usize;
+            if capacity.saturating_mul(slot_bytes) > MAX_QUEUE_BYTES {
+                return Err(ParamError::field(
+                    "maxsize",
+                    format!("{capacity} items of {item_bytes} bytes need more than 1 GiB"),
+                ));
+            }
+            capacity
+        } else {
+            let items = (producers as u64).saturating_mul(common.ops);
+            (UNBOUNDED_BYTES / slot_bytes).min(items.try_into().unwrap_or(usize::MAX))
+        }
+        .max(1);
+
+        let items = producers as u64 * common.ops;
+        let mut workers = vec![
+            WorkerSpec {
+                role: "producer",
+                ops: Some(common.ops),
+            };
+            producers
+        ];
+        workers.extend((0..consumers as u64).map(|c| WorkerSpec {
+            role: "consumer",
+            ops: Some(items / consumers as u64 + u64::from(c < items % consumers as u64)),
+        }));
+        Ok(Queue {
+            producers,
+            consumers,
+            item_bytes,
+            item_words,
+            capacity,
+            workers,
+        })
+    }
+
+    fn place<'r>(&self, region: &'r SharedRegion) -> Shared<'r> {
+        let mut layout = region.layout();
+        Shared {
+            producers_done: layout.place(),
+            consumers_done: layout.place(),
+            ring: Ring::place(&mut layout, self.capacity, self.item_words),
+        }
+    }
+}
+
+/// The queue's shared state.
+struct Shared<'r> {
+    /// Producers whose loop has ended; the last one closes the ring.
+    producers_done: &'r AtomicU32,
+    /// Consumers whose loop has ended; the last one closes the ring.
+    consumers_done: &'r AtomicU32,
+    ring: Ring<'r>,
+}
+
+/// A Python-level call of `ticks` bytecodes, a check point every fifth.
+#[inline]
+fn python_code(interp: &mut Interp<'_>, ticks: u32) {
+    for i in 1..=ticks {
+        if i % 5 == 0 {
+            interp.check_point();
+        } else {
+            interp.tick();
+        }
+    }
+}
+
+struct Producer<'r> {
+    shared: Shared<'r>,
+    producers: u32,
+    serial: u64,
+}
+
+impl WorkerBody for Producer<'_> {
+    fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
+        // t0 = perf_counter_ns(); q.put(pack(t0) + pad)
+        interp.check_point(); // CALL perf_counter_ns
+        let stamp = mono_ns();
+        interp.check_point(); // CALL pack
+        interp.tick(); // BINARY_OP +
+        python_code(interp, QUEUE_CALL_TICKS); // CALL q.put
+        self.serial += 1;
+        let (ring, serial) = (self.shared.ring, self.serial);
+        loop {
+            // Copy the item in, as pickling into a pipe or appending to a deque would.
+            let pushed = ring.try_push(|words| {
+                words[0].store(stamp, Ordering::Relaxed);
+                for word in &words[1..] {
+                    word.store(serial, Ordering::Relaxed);
+                }
+            });
+            if pushed || ring.is_closed() {
+                break;
+            }
+            // Condition.wait(): blocks with the GIL released.
+            interp.allow_threads(|| ring.wait_not_full());
+        }
+        interp.check_point(); // JUMP_BACKWARD
+        Ok(())
+    }
+
+    fn measured(&mut self) -> Measured {
+        // Items are timed where they arrive; a producer's puts are not the report's.
+        Measured::Own(new_histogram())
+    }
+}
+
+impl Drop for Producer<'_> {
+    fn drop(&mut self) {
+        if self.shared.producers_done.fetch_add(1, Ordering::AcqRel) + 1 == self.producers {
+            self.shared.ring.close();
+        }
+    }
+}
+
+struct Consumer<'r> {
+    shared: Shared<'r>,
+    consumers: u32,
+    latency: Histogram,
+    checksum: u64,
+}
+
+impl WorkerBody for Consumer<'_> {
+    fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
+        // item = q.get(); t1 = perf_counter_ns(); lat.append(t1 - unpack(item)[0])
+        python_code(interp, QUEUE_CALL_TICKS); // CALL q.get
+        let ring = self.shared.ring;
+        let got = loop {
+            let item = ring.try_pop(|words| {
+                let mut sum = 0u64;
+                for word in &words[1..] {
+                    sum = sum.wrapping_add(word.load(Ordering::Relaxed));
+                }
+                (words[0].load(Ordering::Relaxed), sum)
+            });
+            if item.is_some() || ring.is_closed() {
+                break item;
+            }
+            interp.allow_threads(|| ring.wait_not_empty());
+        };
+        interp.check_point(); // CALL perf_counter_ns
+        if let Some((stamp, sum)) = got {
+            let now = mono_ns();
+            self.latency.saturating_record(now.saturating_sub(stamp));
+            self.checksum = self.checksum.wrapping_add(sum);
+        }
+        interp.check_point(); // CALL unpack
+        interp.check_point(); // CALL lat.append
+        interp.check_point(); // JUMP_BACKWARD
+        Ok(())
+    }
+
+    fn measured(&mut self) -> Measured {
+        std::hint::black_box(self.checksum);
+        Measured::Own(std::mem::replace(&mut self.latency, new_histogram()))
+    }
+}
+
+impl Drop for Consumer<'_> {
+    fn drop(&mut self) {
+        if self.shared.consumers_done.fetch_add(1, Ordering::AcqRel) + 1 == self.consumers {
+            self.shared.ring.close();
+        }
+    }
+}
+
+impl Workload for Queue {
+    fn workers(&self) -> &[WorkerSpec] {
+        &self.workers
+    }
+
+    fn needs_concurrency(&self) -> bool {
+        // A producer blocks on a full queue until a consumer takes from it.
+        true
+    }
+
+    fn shared_layout(&self, sizer: &mut Sizer) {
+        sizer.reserve::<AtomicU32>(1).reserve::<AtomicU32>(1);
+        Ring::reserve(sizer, self.capacity, self.item_words);
+    }
+
+    fn worker<'a>(
+        &'a self,
+        index: usize,
+        shared: &'a SharedRegion,
+    ) -> std::io::Result<Box<dyn WorkerBody + 'a>> {
+        let shared = self.place(shared);
+        if index < self.producers {
+            Ok(Box::new(Producer {
+                shared,
+                producers: self.producers as u32,
+                serial: (index as u64) << 40,
+            }))
+        } else {
+            Ok(Box::new(Consumer {
+                shared,
+                consumers: self.consumers as u32,
+                latency: new_histogram(),
+                checksum: 0,
+            }))
+        }
+    }
+
+    fn outcome(&self, shared: &SharedRegion, _ops_done: u64) -> Outcome {
+        let ring = self.place(shared).ring;
+        let mut extra = serde_json::Map::new();
+        extra.insert("producers".into(), self.producers.into());
+        extra.insert("consumers".into(), self.consumers.into());
+        extra.insert("item_bytes".into(), self.item_bytes.into());
+        extra.insert("queue_capacity".into(), ring.capacity().into());
+        extra.insert("items_left".into(), ring.items().into());
+        Outcome {
+            counter: None,
+            extra,
+        }
+    }
+}
