@@ -43,7 +43,7 @@ pub enum RunError {
     #[error("model `{0}` is not implemented yet")]
     Unsupported(ModelKind),
     /// The OS refused something (a thread, a mapping).
-    #[error("{model}: {what}: {source}")]
+    #[error("{model}: {what}")]
     Os {
         /// The model.
         model: ModelKind,

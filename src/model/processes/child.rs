@@ -53,7 +53,6 @@ impl StartGate for Gate<'_> {
 
 /// Runs the worker and reports; returns the process's exit code.
 pub(super) fn run(job: Assignment<'_>) -> i32 {
-    fault::inject(job.index);
     let block = ControlBlock::place(&job.memory.control);
     // Every CPython process has its own GIL: uncontended unless the worker's own
     // threads (none here) wanted it too.
@@ -71,6 +70,7 @@ pub(super) fn run(job: Assignment<'_>) -> i32 {
         trace: job.plan.trace,
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        fault::inject(job.index);
         run_worker(
             &*job.plan.workload,
             job.index,
