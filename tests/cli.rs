@@ -56,7 +56,10 @@ fn scenario_json_has_the_contract_fields() {
         .iter()
         .map(|r| r["model"].as_str().unwrap().to_string())
         .collect();
-    assert_eq!(models, ["sequential", "gil", "gil-legacy", "threads"]);
+    assert_eq!(
+        models,
+        ["sequential", "gil", "gil-legacy", "threads", "processes"]
+    );
     for r in report["runs"].as_array().unwrap() {
         for key in [
             "model",

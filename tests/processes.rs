@@ -410,7 +410,7 @@ fn sigint_or_sigterm_mid_run_kills_reaps_and_exits_130() {
             nix::sys::signal::Signal::SIGINT,
             nix::sys::signal::Signal::SIGTERM,
         ] {
-            let mut child = Command::new(&bin)
+            let child = Command::new(&bin)
                 .args([
                     "scenario",
                     "cpu-bound",
@@ -525,5 +525,63 @@ fn two_hundred_fifty_six_workers_complete_and_are_all_reaped() {
         assert_eq!(row["workers"], 256, "{method}");
         assert_eq!(row["ops"], 512, "{method}");
         assert_nothing_left(&format!("{method} x256"));
+    }
+}
+
+#[test]
+fn workers_die_with_a_gilbench_killed_outright() {
+    let _serial = serial();
+    let bin = assert_cmd::cargo::cargo_bin("gilbench");
+    for method in METHODS {
+        let mut child = Command::new(&bin)
+            .args([
+                "scenario",
+                "cpu-bound",
+                "--model",
+                "processes",
+                "--ops",
+                "1000000",
+                "--quiet",
+                "--start-method",
+                method,
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .env("GILBENCH_TEST_FAULT", "1:hang")
+            .spawn()
+            .expect("gilbench starts");
+        let expected = if method == "forkserver" { 3 } else { 2 };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut below = descendants(child.id());
+        while below.len() < expected && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+            below = descendants(child.id());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        below = descendants(child.id());
+        assert_eq!(below.len(), expected, "{method}: {below:?}");
+        // No chance to clean up: SIGKILL. PR_SET_PDEATHSIG must take the workers
+        // (and the fork server) down with it; as orphans they become our children.
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let alive = |pids: &[u32]| -> Vec<u32> {
+            pids.iter()
+                .copied()
+                .filter(|p| {
+                    std::fs::read_to_string(format!("/proc/{p}/stat"))
+                        .is_ok_and(|s| !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+                })
+                .collect()
+        };
+        while !alive(&below).is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(alive(&below).is_empty(), "{method}: survived: {:?}", alive(&below));
+        // Reap the orphans (zombies re-parented to us, the subreaper).
+        for pid in below {
+            let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);
+        }
+        assert_nothing_left(method);
     }
 }
