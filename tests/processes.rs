@@ -569,15 +569,21 @@ fn workers_die_with_a_gilbench_killed_outright() {
             pids.iter()
                 .copied()
                 .filter(|p| {
-                    std::fs::read_to_string(format!("/proc/{p}/stat"))
-                        .is_ok_and(|s| !s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+                    std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| {
+                        !s.rsplit_once(')')
+                            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+                    })
                 })
                 .collect()
         };
         while !alive(&below).is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(alive(&below).is_empty(), "{method}: survived: {:?}", alive(&below));
+        assert!(
+            alive(&below).is_empty(),
+            "{method}: survived: {:?}",
+            alive(&below)
+        );
         // Reap the orphans (zombies re-parented to us, the subreaper).
         for pid in below {
             let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(pid as i32), None);

@@ -21,7 +21,7 @@ mod ring;
 
 use super::{Common, Measured, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::interp::Interp;
-use crate::measure::{clock::mono_ns, new_histogram, Histogram};
+use crate::measure::{clock::mono_ns, new_histogram, record, Histogram};
 use crate::shm::{SharedRegion, Sizer};
 use ring::Ring;
 use serde::Deserialize;
@@ -258,7 +258,7 @@ impl WorkerBody for Consumer<'_> {
         interp.check_point(); // CALL perf_counter_ns
         if let Some((stamp, sum)) = got {
             let now = mono_ns();
-            self.latency.saturating_record(now.saturating_sub(stamp));
+            record(&mut self.latency, now.saturating_sub(stamp));
             self.checksum = self.checksum.wrapping_add(sum);
         }
         interp.check_point(); // CALL unpack
