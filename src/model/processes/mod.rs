@@ -94,9 +94,6 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
     };
     let specs = plan.workload.workers();
     raise_fd_limit(specs.len());
-    // Should a fork server die, its workers are re-parented to us, not to init,
-    // so we can reap them (see `Supervisor::reap_orphans`).
-    let _ = nix::sys::prctl::set_child_subreaper(true);
 
     let memory = Memory::create(Geometry::of(&*plan.workload))
         .map_err(os("creating the shared memory file"))?;
@@ -130,6 +127,9 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
     };
     let interrupts = Interrupts::catch().map_err(os("catching SIGINT and SIGTERM"))?;
 
+    // Should a fork server die, its workers are re-parented to us, not to init,
+    // so we can reap them (see `Supervisor::reap_orphans`).
+    let _ = nix::sys::prctl::set_child_subreaper(true);
     let self_before = Rusage::this_process();
     let children_before = Rusage::children();
     let epoch_mono_ns = clock::mono_ns();
@@ -138,6 +138,7 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
     let usage =
         Rusage::children().since(&children_before) + Rusage::this_process().since(&self_before);
     drop(interrupts);
+    let _ = nix::sys::prctl::set_child_subreaper(false);
 
     let workers = supervised.workers;
     match supervised.ending {

@@ -285,7 +285,6 @@ mod tests {
         let taken = std::sync::atomic::AtomicU64::new(0);
         std::thread::scope(|s| {
             for p in 0..2u64 {
-                let ring = ring;
                 s.spawn(move || {
                     for i in 0..PER_PRODUCER {
                         let v = p * PER_PRODUCER + i + 1;
