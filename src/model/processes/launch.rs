@@ -169,3 +169,17 @@ fn fork_worker(
         })
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_info_reads_well() {
+        assert_eq!(ExitInfo::Code(3).to_string(), "exited with code 3");
+        assert_eq!(
+            ExitInfo::Signal(9).to_string(),
+            "killed by signal 9 (SIGKILL)"
+        );
+    }
+}

@@ -91,3 +91,64 @@ impl Report {
         postcard::from_bytes(bytes)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::{new_histogram, record, Summary};
+    use crate::trace::EventKind;
+    use std::time::Instant;
+
+    #[test]
+    fn a_result_survives_the_pipe() {
+        let mut latency = new_histogram();
+        for v in [1_000, 2_000, 3_000_000] {
+            record(&mut latency, v);
+        }
+        let mut gil = GilStats {
+            acquisitions: 7,
+            waited_ns: 11,
+            ..GilStats::default()
+        };
+        record(&mut gil.wait, 5_000);
+        let finished = Instant::now();
+        let result = WorkerResult {
+            index: 3,
+            ops: 42,
+            foreground: true,
+            latency,
+            gil,
+            busy: Duration::from_micros(1500),
+            finished,
+            events: vec![Event {
+                kind: EventKind::GilHeld,
+                start_ns: 5,
+                dur_ns: 10,
+            }],
+            dropped_events: 2,
+        };
+        let before = Summary::of(&result.latency);
+        let bytes = Report::Done(Box::new(WireResult::pack(result))).encode();
+        let Ok(Report::Done(wire)) = Report::decode(&bytes) else {
+            panic!("decodes");
+        };
+        let back = wire.unpack().unwrap();
+        assert_eq!((back.index, back.ops, back.foreground), (3, 42, true));
+        assert_eq!(Summary::of(&back.latency), before);
+        assert_eq!(back.gil.acquisitions, 7);
+        assert_eq!(back.gil.wait.len(), 1);
+        assert_eq!(back.busy, Duration::from_micros(1500));
+        assert_eq!(back.events.len(), 1);
+        assert_eq!(back.dropped_events, 2);
+        let drift = if back.finished > finished {
+            back.finished - finished
+        } else {
+            finished - back.finished
+        };
+        assert!(drift < Duration::from_millis(1), "{drift:?}");
+        // Neither variant's encoding starts with the ready byte.
+        assert_ne!(bytes[0], READY);
+        assert_ne!(Report::Failed("x".into()).encode()[0], READY);
+        assert!(Report::decode(&bytes[..bytes.len() / 2]).is_err());
+    }
+}
