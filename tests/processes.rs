@@ -591,3 +591,44 @@ fn workers_die_with_a_gilbench_killed_outright() {
         assert_nothing_left(method);
     }
 }
+
+#[test]
+fn a_fork_server_killed_mid_run_fails_the_run_and_leaves_nothing() {
+    let _serial = serial();
+    let bin = assert_cmd::cargo::cargo_bin("gilbench");
+    let child = Command::new(&bin)
+        .args([
+            "scenario",
+            "cpu-bound",
+            "--model",
+            "processes",
+            "--ops",
+            "1000000",
+            "--quiet",
+            "--start-method",
+            "forkserver",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("gilbench starts");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while descendants(child.id()).len() < 3 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    let (servers, _) = children_of(child.id());
+    assert_eq!(servers.len(), 1, "one fork server: {servers:?}");
+    let server = *servers.iter().next().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let lines = error_lines(&out);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(lines[0].contains("failed"), "{lines:?}");
+    assert_nothing_left("fork server killed");
+}

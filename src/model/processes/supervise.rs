@@ -36,6 +36,9 @@ use std::time::{Duration, Instant};
 /// How long stopped workers get between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(1);
 
+/// How long the fork server gets to report exits once every pipe has closed.
+const EXIT_REPORT_GRACE: Duration = Duration::from_secs(2);
+
 /// One worker process, as the supervisor tracks it.
 #[derive(Debug)]
 pub(super) struct Worker {
@@ -134,6 +137,8 @@ pub(super) struct Supervisor<'a> {
     kill_at: Option<Instant>,
     ending: Option<Ending>,
     reporter_gone: bool,
+    /// Since when every pipe has been closed while exit reports were missing.
+    quiet_since: Option<Instant>,
 }
 
 impl<'a> Supervisor<'a> {
@@ -162,6 +167,7 @@ impl<'a> Supervisor<'a> {
             kill_at: None,
             ending: None,
             reporter_gone: false,
+            quiet_since: None,
         }
     }
 
@@ -240,7 +246,8 @@ impl<'a> Supervisor<'a> {
             }
             match poll(&mut fds, self.poll_timeout(now)) {
                 Ok(_) | Err(nix::errno::Errno::EINTR) => {}
-                Err(e) => panic!("poll on pipes we own failed: {e}"),
+                // Out of memory, say: keep going (and reaping) rather than give up.
+                Err(_) => std::thread::sleep(Duration::from_millis(10)),
             }
             let ready = |fd: &PollFd<'_>| fd.revents().is_some_and(|r| !r.is_empty());
             let interrupted = ready(&fds[0]);
@@ -315,6 +322,15 @@ impl<'a> Supervisor<'a> {
                 }
             }
         }
+        // Every pipe closed but some exit reports missing for too long: the fork
+        // server must have lost track; stop waiting for it.
+        let waiting = self.workers.iter().any(|w| w.exit.is_none());
+        if self.workers.iter().all(|w| w.results.is_none()) && waiting {
+            let since = *self.quiet_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= EXIT_REPORT_GRACE {
+                self.reporter_gone = true;
+            }
+        }
         if self.reporter_gone {
             for w in &mut self.workers {
                 if w.results.is_none() && w.exit.is_none() {
@@ -365,7 +381,8 @@ impl<'a> Supervisor<'a> {
 
     fn poll_timeout(&self, now: Instant) -> PollTimeout {
         let deadline = self.deadline.filter(|_| self.ending.is_none());
-        let next = [self.stop_at, deadline, self.kill_at]
+        let reports = self.quiet_since.map(|t| t + EXIT_REPORT_GRACE);
+        let next = [self.stop_at, deadline, self.kill_at, reports]
             .into_iter()
             .flatten()
             .min();
@@ -406,14 +423,17 @@ impl<'a> Supervisor<'a> {
     }
 
     /// Workers whose fork server died were re-parented to us (we are a child
-    /// subreaper) and killed by their death signal: reap them too.
+    /// subreaper) and killed by their death signal: reap them too (waiting a
+    /// moment for the re-parenting).
     fn reap_orphans(&mut self) {
         let deadline = Instant::now() + TERM_GRACE;
         for w in &mut self.workers {
             if w.exit != Some(ExitInfo::Unknown) {
                 continue;
             }
-            let _ = nix::sys::signal::kill(w.pid, Signal::SIGKILL);
+            // They were killed by their death signal when the server died; and
+            // the pid may not be theirs any more if the server did reap them, so
+            // it is not ours to signal.
             loop {
                 match waitpid(w.pid, Some(WaitPidFlag::WNOHANG)) {
                     Ok(status) => {
