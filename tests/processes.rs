@@ -462,6 +462,10 @@ fn sigint_or_sigterm_mid_run_kills_reaps_and_exits_130() {
 fn a_failed_fork_is_one_clear_line_and_the_started_workers_are_reaped() {
     let _serial = serial();
     let bin = assert_cmd::cargo::cargo_bin("gilbench");
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
     let root = nix::unistd::geteuid().is_root();
     for method in METHODS {
         // RLIMIT_NPROC binds neither root nor the user's other processes' count
