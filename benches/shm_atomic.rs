@@ -6,12 +6,14 @@
 //! between the cores, as in `shared-counter --set sync=atomic`) or one counter each
 //! on its own cache line (uncontended). The workers are started once, before
 //! criterion runs (the processes are forked while this bench is single-threaded),
+//! each pinned to its own CPU,
 //! and each sample is one job: both workers do `iters` increments at once. A
 //! sample's time divided by `iters` is the cost of one increment per worker.
 //!
 //! Run alone: `cargo bench --bench shm_atomic`.
 
 use criterion::{Criterion, Throughput};
+use gilbench::measure::pin;
 use gilbench::shm::SharedRegion;
 use gilbench::sys::{futex, process};
 use std::hint::black_box;
@@ -53,6 +55,12 @@ impl<'r> Board<'r> {
 
     /// A worker's life: wait for a job, do it, report, until told to quit.
     fn serve(&self, me: usize) {
+        // Each worker on its own CPU, in both models, so a contended counter
+        // really bounces between two cores rather than taking turns on one.
+        let cpus = pin::allowed_cpus();
+        if cpus.len() >= WORKERS {
+            let _ = pin::pin_current_thread(cpus[me]);
+        }
         let mut seen = 0;
         loop {
             while self.generation.load(Ordering::Acquire) == seen {
