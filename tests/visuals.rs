@@ -74,7 +74,7 @@ fn csv_has_a_header_and_a_row_per_model() {
     ] {
         assert!(header.contains(&field), "{field} not in {header:?}");
     }
-    assert_eq!(lines.len(), 5, "header + four models:\n{text}");
+    assert_eq!(lines.len(), 6, "header + five models:\n{text}");
     assert!(lines[1].starts_with("cpu-bound,sequential,"), "{text}");
     // Every row has as many fields as the header (no field holds a comma here).
     for line in &lines[1..] {
@@ -351,7 +351,7 @@ fn without_python_one_line_and_the_simulated_rows() {
         "{err}"
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["runs"].as_array().unwrap().len(), 4);
+    assert_eq!(report["runs"].as_array().unwrap().len(), 5);
 }
 
 /// Runs `command` under a pseudo-terminal (util-linux `script`), 200 columns wide.
