@@ -62,6 +62,8 @@ pub struct TakeOutcome {
 pub struct DropOutcome {
     /// The holder dropped on request and waited until another thread took the GIL.
     pub forced_switch: bool,
+    /// How long that wait lasted, ns (0 without a forced switch).
+    pub switch_wait_ns: u64,
 }
 
 #[derive(Debug)]
@@ -175,7 +177,9 @@ impl Gil {
             if *last_holder == Some(me) {
                 self.drop_request.store(false, Ordering::Relaxed);
                 outcome.forced_switch = true;
+                let since = Instant::now();
                 self.switch_cond.wait(&mut last_holder);
+                outcome.switch_wait_ns = since.elapsed().as_nanos() as u64;
             }
         }
         outcome

@@ -43,6 +43,10 @@ pub struct GilStats {
     pub waited_ns: u64,
     /// Time spent with the GIL released around blocking calls, ns.
     pub released_ns: u64,
+    /// Time spent after a forced drop, waiting for another thread to take the GIL
+    /// (not holding it), ns.
+    #[serde(default)]
+    pub switch_wait_ns: u64,
     /// Wait per acquisition, ns (0 when the GIL was free).
     #[serde(skip, default = "crate::measure::new_histogram")]
     pub wait: Histogram,
@@ -56,6 +60,7 @@ impl Default for GilStats {
             forced_switches: 0,
             waited_ns: 0,
             released_ns: 0,
+            switch_wait_ns: 0,
             wait: crate::measure::new_histogram(),
         }
     }
@@ -69,6 +74,7 @@ impl GilStats {
         self.forced_switches += other.forced_switches;
         self.waited_ns += other.waited_ns;
         self.released_ns += other.released_ns;
+        self.switch_wait_ns += other.switch_wait_ns;
         self.wait
             .add(&other.wait)
             .expect("GIL wait histograms share their bounds");
@@ -303,8 +309,10 @@ impl<'g> Interp<'g> {
         match self.lock {
             Lock::Free => {}
             Lock::Gil(gil) => {
-                if gil.drop(self.id, last_time).forced_switch {
+                let outcome = gil.drop(self.id, last_time);
+                if outcome.forced_switch {
                     self.stats.forced_switches += 1;
+                    self.stats.switch_wait_ns += outcome.switch_wait_ns;
                     // Marked where the holder gave the GIL up, not where its wait
                     // for the switch ended.
                     if let Some(at) = dropped_at {

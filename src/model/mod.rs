@@ -134,7 +134,8 @@ fn merge(
                 .expect("latency histograms share their bounds");
         }
         gil.merge(&r.gil);
-        let not_held = Duration::from_nanos(r.gil.waited_ns + r.gil.released_ns);
+        let not_held =
+            Duration::from_nanos(r.gil.waited_ns + r.gil.released_ns + r.gil.switch_wait_ns);
         held += r.busy.saturating_sub(not_held);
         if plan.trace.enabled {
             traces.push(WorkerTrace {
