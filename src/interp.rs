@@ -367,7 +367,14 @@ mod tests {
         let (stats, trace) = interp.into_parts();
         assert_eq!(stats.acquisitions, 2);
         assert!(stats.released_ns >= 1_000_000);
-        let kinds: Vec<_> = trace.events().iter().map(|e| e.kind).collect();
+        // A preempted take may show a short `gil-wait` even without a rival (the
+        // wait is timed from asking); leave those out.
+        let kinds: Vec<_> = trace
+            .events()
+            .iter()
+            .map(|e| e.kind)
+            .filter(|k| *k != EventKind::GilWait)
+            .collect();
         assert_eq!(
             kinds,
             [EventKind::GilHeld, EventKind::IoBlocked, EventKind::GilHeld]
