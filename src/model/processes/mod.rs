@@ -69,7 +69,7 @@ pub fn prepare(plan: &Plan) -> Result<Prepared, RunError> {
     if plan.models.contains(&MODEL) && plan.start_method == StartMethod::Forkserver {
         let server = ForkServer::start(plan).map_err(|source| RunError::Os {
             model: MODEL,
-            what: "starting the fork server".into(),
+            what: fork_server_failure(&source),
             source,
         })?;
         *EARLY_SERVER.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);
@@ -120,7 +120,11 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
                 .take();
             let server = match early {
                 Some(server) => server,
-                None => ForkServer::start(plan).map_err(os("starting the fork server"))?,
+                None => ForkServer::start(plan).map_err(|source| RunError::Os {
+                    model: MODEL,
+                    what: fork_server_failure(&source),
+                    source,
+                })?,
             };
             Launcher::Server(server)
         }
@@ -199,6 +203,16 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
     run.outcome = plan.workload.outcome(&memory.shared, run.total_ops);
     run.startup = supervised.startup;
     Ok(run)
+}
+
+/// What failed when the fork server could not start, with the usual cause.
+fn fork_server_failure(error: &std::io::Error) -> String {
+    let hint = if error.raw_os_error() == Some(libc::EAGAIN) {
+        " by forkserver (too many processes: is `ulimit -u` too low?)"
+    } else {
+        ""
+    };
+    format!("starting the fork server{hint}")
 }
 
 /// What was being done when a launch failed, with a hint for the usual causes.
