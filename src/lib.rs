@@ -11,6 +11,7 @@ pub mod cpython;
 pub mod gc;
 pub mod gil;
 pub mod interp;
+pub mod manager;
 pub mod measure;
 pub mod model;
 pub mod output;
