@@ -39,6 +39,9 @@ const CONN_STACK: usize = 256 * 1024;
 /// How long `Shutdown` waits for the other connections to end before replying.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
+/// How long a stopping server waits for its connection threads to end.
+const STOP_GRACE: Duration = Duration::from_millis(500);
+
 /// How often the accept loop wakes to check on its parent.
 const PARENT_CHECK: Duration = Duration::from_millis(200);
 
@@ -184,10 +187,13 @@ impl Server {
             }
         }
         self.shared.stop.store(true, Ordering::Release);
-        // Unblock connection threads waiting in recv; they end on their own.
+        // Unblock connection threads waiting in recv, and give them a moment to
+        // end and merge their statistics (one blocked in a lock or queue wait
+        // cannot be woken this way; the grace bounds how long we wait for it).
         for stream in self.shared.live.lock().values() {
             let _ = stream.shutdown(std::net::Shutdown::Both);
         }
+        self.shared.wait_for_others(ConnId::MAX, STOP_GRACE);
         Ok(self.shared.stats())
     }
 
