@@ -167,7 +167,8 @@ pub fn server_side(
 
 /// The server's side once `challenge` has been sent (the accepter sends it at once,
 /// before the connection's thread exists, to take thread creation off the critical
-/// path).
+/// path). A read timeout set on `stream` bounds the wait for the client's proof and
+/// is cleared once the proof is in.
 pub fn server_side_after_challenge(
     stream: &mut UnixStream,
     reader: &mut FrameReader,
@@ -180,6 +181,10 @@ pub fn server_side_after_challenge(
         let _ = send_frames(stream, &[FAILURE]);
         return Err(e);
     }
+    // The client has proved it holds the key: whatever read timeout the caller set
+    // against strangers no longer applies (our client sends its last #WELCOME# only
+    // with its first request, which may come much later).
+    stream.set_read_timeout(None)?;
     // Answer the client's challenge in the same write when it is already here; a
     // client that waits for #WELCOME# first (as CPython's does) gets it alone.
     let mut out = Vec::with_capacity(64);
