@@ -50,20 +50,42 @@ impl SharedRegion {
         })
     }
 
-    /// A cursor that hands out objects from the start of the region.
+    /// A cursor that hands out objects from the start of the region (after the
+    /// header).
     pub fn layout(&self) -> Layout<'_> {
         Layout {
             region: self,
-            next: 0,
+            next: HEADER_BYTES,
         }
+    }
+
+    /// The region's header: words that say where the run's shared objects live
+    /// (all zero: right here; see `crate::manager::home`).
+    pub fn header(&self) -> &[AtomicU64] {
+        let mut layout = Layout {
+            region: self,
+            next: 0,
+        };
+        layout.place_slice(HEADER_BYTES / 8)
     }
 }
 
+/// Bytes at the start of every region, before any workload's objects, for the
+/// [`SharedRegion::header`]: a model can say there, for workers however they were
+/// started, that the shared objects live in a manager server.
+pub const HEADER_BYTES: usize = 256;
+
 /// Sizes a layout before the region exists: run the same `place` sequence on a
-/// [`Sizer`] to learn how many bytes it needs.
-#[derive(Debug, Default)]
+/// [`Sizer`] to learn how many bytes it needs (the header included).
+#[derive(Debug)]
 pub struct Sizer {
     next: usize,
+}
+
+impl Default for Sizer {
+    fn default() -> Self {
+        Sizer { next: HEADER_BYTES }
+    }
 }
 
 impl Sizer {

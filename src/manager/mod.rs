@@ -10,12 +10,14 @@
 //! | `server.rs`   | the accept loop and one thread per connection, under a simulated GIL       |
 //! | `client.rs`   | the proxy a worker holds: connect, handshake, typed calls                  |
 //! | `dir.rs`      | the private directory the socket lives in, removed however the run ends    |
+//! | `home.rs`     | the endpoint written where every worker looks: the shared region's header  |
 //! | `process.rs`  | the server forked as a process of its own, and cleaned up after            |
 
 pub mod auth;
 pub mod client;
 pub mod dir;
 pub mod frame;
+pub mod home;
 pub mod objects;
 pub mod process;
 pub mod protocol;

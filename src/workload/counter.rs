@@ -16,12 +16,17 @@
 //!
 //! The load and the store are separate relaxed atomic operations: a data race in
 //! Python's sense, but no undefined behaviour in Rust's.
+//!
+//! Under `manager` the counter and its lock are proxies ([`super::objects`]): `none`
+//! is a get and a set (two round trips, and updates are lost between them, as with
+//! `v.value += 1` on a proxy), `lock` is acquire, get, set, release (four round
+//! trips), `atomic` one server-side increment.
 
+use super::objects::Counter;
 use super::{Common, CounterOutcome, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::interp::Interp;
-use crate::shm::{FutexLock, SharedRegion, Sizer};
+use crate::shm::{SharedRegion, Sizer};
 use serde::Deserialize;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// How increments are synchronised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -68,24 +73,9 @@ impl SharedCounter {
     }
 }
 
-struct Shared<'r> {
-    counter: &'r AtomicU64,
-    lock: &'r FutexLock,
-}
-
-impl<'r> Shared<'r> {
-    fn place(region: &'r SharedRegion) -> Shared<'r> {
-        let mut layout = region.layout();
-        Shared {
-            counter: layout.place(),
-            lock: layout.place(),
-        }
-    }
-}
-
 struct Incrementer<'r> {
     sync: Sync,
-    shared: Shared<'r>,
+    counter: Counter<'r>,
 }
 
 impl Incrementer<'_> {
@@ -99,19 +89,19 @@ impl Incrementer<'_> {
     /// `counter += 1` (or `counter = f(counter) + 1` with `call_between`): the load
     /// and the store are separate bytecodes, and only a call is a check point.
     #[inline]
-    fn increment(&self, interp: &mut Interp<'_>, call_between: bool) {
+    fn increment(&mut self, interp: &mut Interp<'_>, call_between: bool) -> std::io::Result<()> {
         if call_between {
             interp.tick(); // LOAD_GLOBAL f
         }
         interp.tick(); // LOAD_GLOBAL counter
-        let value = self.shared.counter.load(Ordering::Relaxed);
+        let value = self.counter.load(interp)?;
         if call_between {
             interp.check_point(); // CALL f(counter)
         }
         interp.tick(); // LOAD_CONST 1
         interp.tick(); // BINARY_OP +=
         interp.tick(); // STORE_GLOBAL counter
-        self.shared.counter.store(value + 1, Ordering::Relaxed);
+        self.counter.store(interp, value + 1)
     }
 }
 
@@ -119,24 +109,21 @@ impl WorkerBody for Incrementer<'_> {
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
         Self::loop_head(interp);
         match self.sync {
-            Sync::None => self.increment(interp, false),
-            Sync::NoneCall => self.increment(interp, true),
+            Sync::None => self.increment(interp, false)?,
+            Sync::NoneCall => self.increment(interp, true)?,
             Sync::Lock => {
                 interp.tick(); // LOAD_GLOBAL lock
                 interp.tick(); // BEFORE_WITH: lock.__enter__()
-                let lock = self.shared.lock;
-                // threading.Lock.acquire: try without blocking, else block with the
-                // GIL released.
-                if !lock.try_lock() {
-                    interp.allow_threads(|| lock.lock());
-                }
-                self.increment(interp, false);
+                               // threading.Lock.acquire: try without blocking, else block with the
+                               // GIL released.
+                self.counter.acquire(interp)?;
+                self.increment(interp, false)?;
                 interp.check_point(); // CALL lock.__exit__()
-                lock.unlock();
+                self.counter.release(interp)?;
             }
             Sync::Atomic => {
                 interp.tick(); // one indivisible increment
-                self.shared.counter.fetch_add(1, Ordering::Relaxed);
+                self.counter.increment(interp)?;
             }
         }
         interp.check_point(); // JUMP_BACKWARD
@@ -150,7 +137,7 @@ impl Workload for SharedCounter {
     }
 
     fn shared_layout(&self, sizer: &mut Sizer) {
-        sizer.reserve::<AtomicU64>(1).reserve::<FutexLock>(1);
+        Counter::reserve(sizer);
     }
 
     fn worker<'a>(
@@ -160,19 +147,29 @@ impl Workload for SharedCounter {
     ) -> std::io::Result<Box<dyn WorkerBody + 'a>> {
         Ok(Box::new(Incrementer {
             sync: self.sync,
-            shared: Shared::place(shared),
+            counter: Counter::open(shared, &mut shared.layout())?,
         }))
     }
 
     fn outcome(&self, shared: &SharedRegion, ops_done: u64) -> Outcome {
-        let observed = Shared::place(shared).counter.load(Ordering::SeqCst);
-        Outcome {
-            counter: Some(CounterOutcome {
-                expected: ops_done,
-                observed,
-                lost: ops_done.saturating_sub(observed),
-            }),
-            extra: Default::default(),
+        let observed = Counter::open(shared, &mut shared.layout()).and_then(|mut c| c.value());
+        match observed {
+            Ok(observed) => Outcome {
+                counter: Some(CounterOutcome {
+                    expected: ops_done,
+                    observed,
+                    lost: ops_done.saturating_sub(observed),
+                }),
+                extra: Default::default(),
+            },
+            Err(e) => {
+                let mut extra = serde_json::Map::new();
+                extra.insert("counter_error".into(), e.to_string().into());
+                Outcome {
+                    counter: None,
+                    extra,
+                }
+            }
         }
     }
 }

@@ -15,6 +15,7 @@ mod fork_child;
 mod fork_cow;
 mod gc_pause;
 mod io;
+pub mod objects;
 mod queue;
 mod refcount;
 mod runlocal;
