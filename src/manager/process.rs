@@ -13,11 +13,13 @@
 //!   with SIGKILL, reaps it and removes the directory;
 //! * the server killed: the parent's `Drop` (or `shutdown`) reaps it and removes the
 //!   directory it could not remove itself;
-//! * the parent killed: the server sees it has been re-parented within
-//!   [`server`]'s parent check period, removes the directory and exits.
+//! * the parent killed: the server gets SIGTERM (`PR_SET_PDEATHSIG`), and in any
+//!   case sees within a fraction of a second that it has been re-parented; it
+//!   removes the directory and exits.
 //!
 //! Like CPython's manager process (bpo-36368) the server does not die of SIGINT: a
 //! Ctrl-C reaches the whole process group, and the parent decides when it stops.
+//! SIGTERM stops it cleanly.
 
 use super::auth::AuthKey;
 use super::client::ClientError;
@@ -43,11 +45,15 @@ pub struct ManagerProcess {
     exited: Option<WaitStatus>,
 }
 
+/// The server's exit status after a SIGTERM (as a shell reports death by it).
+const TERMINATED: i32 = 128 + libc::SIGTERM;
+
 /// How the server process ended, in words (`killed by SIGKILL`, `exited with 3`).
 pub fn describe(status: &WaitStatus) -> String {
     match status {
+        WaitStatus::Exited(_, TERMINATED) => "was stopped by SIGTERM".into(),
         WaitStatus::Exited(_, code) => format!("exited with status {code}"),
-        WaitStatus::Signaled(_, signal, _) => format!("killed by {signal}"),
+        WaitStatus::Signaled(_, signal, _) => format!("was killed by {signal}"),
         other => format!("{other:?}"),
     }
 }
@@ -66,14 +72,26 @@ impl ManagerProcess {
         // Relies on: the caller is single-threaded (checked by `fork`); the child
         // starts its own threads only after the fork.
         let pid = crate::sys::process::fork(move || {
+            // Ctrl-C is for the parent to act on; SIGTERM (also sent when the parent
+            // dies) stops us cleanly, directory removed.
             let ignored = Arc::new(AtomicBool::new(false));
             let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, ignored);
+            let terminate = Arc::new(AtomicBool::new(false));
+            let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, terminate.clone());
+            let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
+            if nix::unistd::getppid() != parent {
+                // The parent died before the death signal was armed.
+                let _ = dir::remove_dir(&dir_path);
+                return 1;
+            }
             let config = ServerConfig {
                 parent: Some(parent),
+                stop_flag: Some(Arc::clone(&terminate)),
                 ..config
             };
             let code = match Server::with_listener(listener, server_key, config) {
                 Ok(server) => match server.run() {
+                    Ok(_) if terminate.load(std::sync::atomic::Ordering::Relaxed) => TERMINATED,
                     Ok(_) => 0,
                     Err(_) => 1,
                 },

@@ -54,6 +54,8 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// Stop when this process is no longer our parent (it died).
     pub parent: Option<nix::unistd::Pid>,
+    /// Stop when this flag is set (by a signal handler).
+    pub stop_flag: Option<Arc<AtomicBool>>,
 }
 
 impl Default for ServerConfig {
@@ -62,6 +64,7 @@ impl Default for ServerConfig {
             gil: Some(Duration::from_millis(5)),
             handshake_timeout: Duration::from_secs(10),
             parent: None,
+            stop_flag: None,
         }
     }
 }
@@ -150,8 +153,9 @@ impl Server {
         Stopper(Arc::clone(&self.shared))
     }
 
-    /// Accepts and serves until a `Shutdown` request, a [`Stopper`], or the death
-    /// of [`ServerConfig::parent`]; returns the final statistics.
+    /// Accepts and serves until a `Shutdown` request, a [`Stopper`], the
+    /// [`ServerConfig::stop_flag`], or the death of [`ServerConfig::parent`];
+    /// returns the final statistics.
     pub fn run(self) -> std::io::Result<ServerStats> {
         let mut next_id: ConnId = 0;
         loop {
@@ -164,14 +168,13 @@ impl Server {
             ];
             let timeout = PollTimeout::try_from(PARENT_CHECK).expect("fits");
             match poll(&mut fds, timeout) {
-                Ok(0) => {
-                    if self.parent_gone() {
+                Ok(0) | Err(nix::errno::Errno::EINTR) => {
+                    if self.parent_gone() || self.signalled() {
                         break;
                     }
                     continue;
                 }
                 Ok(_) => {}
-                Err(nix::errno::Errno::EINTR) => continue,
                 Err(e) => return Err(e.into()),
             }
             if fds[1].any().unwrap_or(false) {
@@ -197,6 +200,14 @@ impl Server {
         }
         self.shared.wait_for_others(ConnId::MAX, STOP_GRACE);
         Ok(self.shared.stats())
+    }
+
+    fn signalled(&self) -> bool {
+        self.shared
+            .config
+            .stop_flag
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
     }
 
     fn parent_gone(&self) -> bool {

@@ -4,6 +4,7 @@
 //! worker is (a turn on one thread, an OS thread, a process) and which lock it must
 //! hold. Each returns a [`ModelRun`]: raw measurements, not yet a report.
 
+mod manager;
 pub mod processes;
 mod sequential;
 mod threaded;
@@ -107,7 +108,7 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
         ModelKind::Sequential => sequential::run(plan),
         ModelKind::Gil | ModelKind::GilLegacy | ModelKind::Threads => threaded::run(plan, model),
         ModelKind::Processes => processes::run(plan),
-        ModelKind::Manager => Err(RunError::Unsupported(model)),
+        ModelKind::Manager => manager::run(plan),
     }
 }
 

@@ -55,9 +55,7 @@ impl<'r> Counter<'r> {
     pub fn load(&mut self, interp: &mut Interp<'_>) -> std::io::Result<u64> {
         match self {
             Counter::Memory { value, .. } => Ok(value.load(Ordering::Relaxed)),
-            Counter::Manager(client) => {
-                Ok(interp.allow_threads(|| client.value_get(VALUE))? as u64)
-            }
+            Counter::Manager(client) => Ok(proxied(interp, || client.value_get(VALUE))? as u64),
         }
     }
 
@@ -70,9 +68,7 @@ impl<'r> Counter<'r> {
                 value.store(v, Ordering::Relaxed);
                 Ok(())
             }
-            Counter::Manager(client) => {
-                Ok(interp.allow_threads(|| client.value_set(VALUE, v as i64))?)
-            }
+            Counter::Manager(client) => Ok(proxied(interp, || client.value_set(VALUE, v as i64))?),
         }
     }
 
@@ -85,7 +81,7 @@ impl<'r> Counter<'r> {
                 Ok(())
             }
             Counter::Manager(client) => {
-                interp.allow_threads(|| client.value_increment(VALUE, 1))?;
+                proxied(interp, || client.value_increment(VALUE, 1))?;
                 Ok(())
             }
         }
@@ -102,7 +98,7 @@ impl<'r> Counter<'r> {
                 Ok(())
             }
             Counter::Manager(client) => {
-                interp.allow_threads(|| client.lock_acquire(LOCK, None))?;
+                proxied(interp, || client.lock_acquire(LOCK, None))?;
                 Ok(())
             }
         }
@@ -116,7 +112,7 @@ impl<'r> Counter<'r> {
                 lock.unlock();
                 Ok(())
             }
-            Counter::Manager(client) => Ok(interp.allow_threads(|| client.lock_release(LOCK))?),
+            Counter::Manager(client) => Ok(proxied(interp, || client.lock_release(LOCK))?),
         }
     }
 
@@ -127,4 +123,114 @@ impl<'r> Counter<'r> {
             Counter::Manager(client) => Ok(client.value_get(VALUE)? as u64),
         }
     }
+}
+
+/// The manager-side name of the queue.
+const QUEUE: &str = "queue";
+
+/// A queue in a manager server (`Manager().Queue()`): every put and get is a round
+/// trip. Present only when the run's objects live in a manager; otherwise the
+/// workload uses its own queue in the shared mapping.
+///
+/// Ending: the last producer done puts one empty item (a sentinel) per consumer
+/// behind every real item, and a consumer stops at its sentinel.
+#[derive(Debug)]
+pub struct QueueProxy {
+    client: Box<Client>,
+    item: Vec<u8>,
+    done: bool,
+}
+
+impl QueueProxy {
+    /// A connection to the manager holding `region`'s queue, if one does.
+    pub fn open(region: &SharedRegion) -> std::io::Result<Option<QueueProxy>> {
+        let Some(endpoint) = crate::manager::home::endpoint(region) else {
+            return Ok(None);
+        };
+        Ok(Some(QueueProxy {
+            client: Box::new(endpoint.connect()?),
+            item: Vec::new(),
+            done: false,
+        }))
+    }
+
+    /// `q.put(item)` of `bytes` bytes: the stamp, then `fill` repeated.
+    pub fn put(
+        &mut self,
+        interp: &mut Interp<'_>,
+        stamp: u64,
+        fill: u64,
+        bytes: usize,
+    ) -> std::io::Result<()> {
+        self.item.clear();
+        self.item.extend_from_slice(&stamp.to_le_bytes());
+        while self.item.len() < bytes.max(8) {
+            self.item.extend_from_slice(&fill.to_le_bytes());
+        }
+        self.item.truncate(bytes.max(8));
+        let (client, item) = (&mut self.client, &self.item);
+        Ok(proxied(interp, || client.queue_put(QUEUE, item))?)
+    }
+
+    /// `q.get()`: the item's stamp and the sum of its other words; `None` once
+    /// this consumer's sentinel has come.
+    pub fn get(&mut self, interp: &mut Interp<'_>) -> std::io::Result<Option<(u64, u64)>> {
+        if self.done {
+            return Ok(None);
+        }
+        let client = &mut self.client;
+        let got = proxied(interp, || {
+            let item = client.queue_get(QUEUE, None)?;
+            Ok::<_, crate::manager::ClientError>(item.filter(|i| i.len() >= 8).map(|i| {
+                let (stamp, rest) = i.split_at(8);
+                let sum = rest.chunks(8).fold(0u64, |s, c| s.wrapping_add(word(c)));
+                (word(stamp), sum)
+            }))
+        })?;
+        self.done = got.is_none();
+        Ok(got)
+    }
+
+    /// Puts one sentinel per consumer: every producer is done.
+    pub fn finish(&mut self, consumers: usize) -> std::io::Result<()> {
+        for _ in 0..consumers {
+            self.client.queue_put(QUEUE, &[])?;
+        }
+        Ok(())
+    }
+
+    /// Items still queued (sentinels not counted), taking them out.
+    pub fn drain(&mut self) -> std::io::Result<u64> {
+        let mut left = 0;
+        while let Some(item) = self
+            .client
+            .queue_get(QUEUE, Some(std::time::Duration::ZERO))?
+        {
+            left += u64::from(!item.is_empty());
+        }
+        Ok(left)
+    }
+}
+
+/// Up to 8 bytes as a little-endian word.
+fn word(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b[..bytes.len().min(8)].copy_from_slice(&bytes[..bytes.len().min(8)]);
+    u64::from_le_bytes(b)
+}
+
+/// A proxied call: a round trip with the GIL released, traced as a
+/// `manager-request` when tracing.
+#[inline]
+fn proxied<R>(interp: &mut Interp<'_>, call: impl FnOnce() -> R) -> R {
+    if !interp.trace().enabled() {
+        return interp.allow_threads(call);
+    }
+    let start = std::time::Instant::now();
+    let result = interp.allow_threads(call);
+    let end = std::time::Instant::now();
+    interp
+        .trace()
+        .span(crate::trace::EventKind::ManagerRequest, start, end);
+    result
 }

@@ -84,10 +84,21 @@ pub fn spawned_worker(args: &WorkerArgs) -> anyhow::Result<()> {
 
 /// Runs the plan's workers as processes.
 pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
+    run_as(plan, MODEL, |_| Ok(()))
+}
+
+/// Runs the plan's workers as processes for `model`; `before_launch` sees the
+/// workload's shared region before any worker starts (the `manager` model records
+/// there where its server is).
+pub(crate) fn run_as(
+    plan: &Plan,
+    model: ModelKind,
+    before_launch: impl FnOnce(&crate::shm::SharedRegion) -> std::io::Result<()>,
+) -> Result<ModelRun, RunError> {
     let os = |what: &str| {
         let what = what.to_string();
         move |source| RunError::Os {
-            model: MODEL,
+            model,
             what,
             source,
         }
@@ -97,6 +108,7 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
 
     let memory = Memory::create(Geometry::of(&*plan.workload))
         .map_err(os("creating the shared memory file"))?;
+    before_launch(&memory.shared).map_err(os("preparing the shared memory"))?;
     let foreground = specs.iter().filter(|w| w.is_foreground()).count();
     ControlBlock::place(&memory.control)
         .foreground_left
@@ -106,7 +118,7 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
             // Threads of an earlier model may still be exiting; wait for them before
             // the start-up clock runs (fork checks again, and refuses otherwise).
             crate::sys::process::wait_single_threaded().map_err(|source| RunError::Os {
-                model: MODEL,
+                model,
                 what: "forking workers (use --start-method forkserver or spawn)".into(),
                 source,
             })?;
@@ -150,14 +162,14 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
         Ending::Interrupted => return Err(RunError::Interrupted),
         Ending::LaunchFailed { index, error } => {
             return Err(RunError::Os {
-                model: MODEL,
+                model,
                 what: launch_failure(plan, index, &error),
                 source: error,
             })
         }
         Ending::TimedOut { workers } => {
             return Err(RunError::Timeout {
-                model: MODEL,
+                model,
                 timeout: plan.timeout.unwrap_or_default(),
                 workers,
             })
@@ -168,7 +180,7 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
                 .find(|w| w.index == index)
                 .map_or_else(|| "failed".into(), |w| w.failure());
             return Err(RunError::WorkerFailed {
-                model: MODEL,
+                model,
                 index,
                 message,
             });
@@ -182,7 +194,7 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
     for w in workers {
         pids[w.index] = w.pid.as_raw() as u32;
         let garbled = |what: String| RunError::WorkerFailed {
-            model: MODEL,
+            model,
             index: w.index,
             message: format!("sent a garbled report: {what}"),
         };
@@ -193,7 +205,7 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
         results.push(result.unpack().map_err(|e| garbled(e.to_string()))?);
     }
     let wall = Duration::from_nanos(last_finish - start_mono_ns);
-    let mut run = merge(plan, MODEL, results, wall, std::process::id());
+    let mut run = merge(plan, model, results, wall, std::process::id());
     for trace in &mut run.traces {
         trace.pid = pids[trace.index];
     }

@@ -12,6 +12,10 @@
 //! processes); a consumer records enqueue-to-dequeue per item, and those latencies,
 //! not the op loop's per-op times, are the report's. Throughput is items per second.
 //!
+//! Under `manager` the queue lives in the manager server instead
+//! ([`QueueProxy`], `Manager().Queue()`): every put and get is a round trip; the
+//! last producer done puts one sentinel per consumer behind the last item.
+//!
 //! Workers: `producers` producers (each puts `ops` items), then `consumers` consumers
 //! (sharing the `producers × ops` items out between them). With `--duration`
 //! everyone runs until time is up. A worker done with the queue closes its side, so
@@ -19,6 +23,7 @@
 
 mod ring;
 
+use super::objects::QueueProxy;
 use super::{Common, Measured, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::interp::Interp;
 use crate::measure::{clock::mono_ns, new_histogram, record, Histogram};
@@ -186,6 +191,10 @@ struct Producer<'r> {
     shared: Shared<'r>,
     producers: u32,
     serial: u64,
+    /// The queue in a manager, when the objects live there.
+    proxy: Option<QueueProxy>,
+    consumers: usize,
+    item_bytes: usize,
 }
 
 impl WorkerBody for Producer<'_> {
@@ -197,6 +206,11 @@ impl WorkerBody for Producer<'_> {
         interp.tick(); // BINARY_OP +
         python_code(interp, QUEUE_CALL_TICKS); // CALL q.put
         self.serial += 1;
+        if let Some(proxy) = &mut self.proxy {
+            proxy.put(interp, stamp, self.serial, self.item_bytes)?;
+            interp.check_point(); // JUMP_BACKWARD
+            return Ok(());
+        }
         let (ring, serial) = (self.shared.ring, self.serial);
         loop {
             // Copy the item in, as pickling into a pipe or appending to a deque would.
@@ -225,6 +239,10 @@ impl WorkerBody for Producer<'_> {
 impl Drop for Producer<'_> {
     fn drop(&mut self) {
         if self.shared.producers_done.fetch_add(1, Ordering::AcqRel) + 1 == self.producers {
+            if let Some(proxy) = &mut self.proxy {
+                // Behind every item: one sentinel per consumer.
+                let _ = proxy.finish(self.consumers);
+            }
             self.shared.ring.close();
         }
     }
@@ -235,6 +253,8 @@ struct Consumer<'r> {
     consumers: u32,
     latency: Histogram,
     checksum: u64,
+    /// The queue in a manager, when the objects live there.
+    proxy: Option<QueueProxy>,
 }
 
 impl WorkerBody for Consumer<'_> {
@@ -242,18 +262,22 @@ impl WorkerBody for Consumer<'_> {
         // item = q.get(); t1 = perf_counter_ns(); lat.append(t1 - unpack(item)[0])
         python_code(interp, QUEUE_CALL_TICKS); // CALL q.get
         let ring = self.shared.ring;
-        let got = loop {
-            let item = ring.try_pop(|words| {
-                let mut sum = 0u64;
-                for word in &words[1..] {
-                    sum = sum.wrapping_add(word.load(Ordering::Relaxed));
+        let got = if let Some(proxy) = &mut self.proxy {
+            proxy.get(interp)?
+        } else {
+            loop {
+                let item = ring.try_pop(|words| {
+                    let mut sum = 0u64;
+                    for word in &words[1..] {
+                        sum = sum.wrapping_add(word.load(Ordering::Relaxed));
+                    }
+                    (words[0].load(Ordering::Relaxed), sum)
+                });
+                if item.is_some() || ring.is_closed() {
+                    break item;
                 }
-                (words[0].load(Ordering::Relaxed), sum)
-            });
-            if item.is_some() || ring.is_closed() {
-                break item;
+                interp.allow_threads(|| ring.wait_not_empty());
             }
-            interp.allow_threads(|| ring.wait_not_empty());
         };
         interp.check_point(); // CALL perf_counter_ns
         if let Some((stamp, sum)) = got {
@@ -301,12 +325,16 @@ impl Workload for Queue {
         index: usize,
         shared: &'a SharedRegion,
     ) -> std::io::Result<Box<dyn WorkerBody + 'a>> {
+        let proxy = QueueProxy::open(shared)?;
         let shared = self.place(shared);
         if index < self.producers {
             Ok(Box::new(Producer {
                 shared,
                 producers: self.producers as u32,
                 serial: (index as u64) << 40,
+                proxy,
+                consumers: self.consumers,
+                item_bytes: self.item_bytes,
             }))
         } else {
             Ok(Box::new(Consumer {
@@ -314,6 +342,7 @@ impl Workload for Queue {
                 consumers: self.consumers as u32,
                 latency: new_histogram(),
                 checksum: 0,
+                proxy,
             }))
         }
     }
@@ -325,7 +354,11 @@ impl Workload for Queue {
         extra.insert("consumers".into(), self.consumers.into());
         extra.insert("item_bytes".into(), self.item_bytes.into());
         extra.insert("queue_capacity".into(), ring.capacity().into());
-        extra.insert("items_left".into(), ring.items().into());
+        let left = match QueueProxy::open(shared) {
+            Ok(Some(mut proxy)) => proxy.drain().unwrap_or(0),
+            _ => ring.items() as u64,
+        };
+        extra.insert("items_left".into(), left.into());
         Outcome {
             counter: None,
             extra,
