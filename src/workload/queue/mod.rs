@@ -356,7 +356,7 @@ impl Workload for Queue {
         extra.insert("queue_capacity".into(), ring.capacity().into());
         let left = match QueueProxy::open(shared) {
             Ok(Some(mut proxy)) => proxy.drain().unwrap_or(0),
-            _ => ring.items() as u64,
+            _ => ring.items(),
         };
         extra.insert("items_left".into(), left.into());
         Outcome {
