@@ -38,7 +38,8 @@ pub const KEY_LENGTH: usize = 32;
 const CHALLENGE: &[u8] = b"#CHALLENGE#";
 /// The frame that accepts a peer.
 pub const WELCOME: &[u8] = b"#WELCOME#";
-const FAILURE: &[u8] = b"#FAILURE#";
+/// The frame that refuses a peer.
+pub const FAILURE: &[u8] = b"#FAILURE#";
 const DIGEST: &[u8] = b"{sha256}";
 
 type HmacSha256 = Hmac<Sha256>;
@@ -118,7 +119,7 @@ pub fn new_challenge() -> Result<Vec<u8>, AuthError> {
 }
 
 /// `_create_response`: the answer to a challenge frame's payload.
-fn answer(key: &AuthKey, challenge: &[u8]) -> Result<Vec<u8>, AuthError> {
+pub fn answer(key: &AuthKey, challenge: &[u8]) -> Result<Vec<u8>, AuthError> {
     let message = challenge.strip_prefix(CHALLENGE).ok_or_else(|| {
         AuthError::Protocol(format!("expected a challenge, got {}", show(challenge)))
     })?;
@@ -134,7 +135,7 @@ fn answer(key: &AuthKey, challenge: &[u8]) -> Result<Vec<u8>, AuthError> {
 }
 
 /// `_verify_challenge`: checks `response` against the challenge we sent.
-fn verify(key: &AuthKey, challenge: &[u8], response: &[u8]) -> Result<(), AuthError> {
+pub fn verify(key: &AuthKey, challenge: &[u8], response: &[u8]) -> Result<(), AuthError> {
     let message = &challenge[CHALLENGE.len()..];
     let mac = response.strip_prefix(DIGEST).ok_or(AuthError::WrongKey)?;
     // Constant-time comparison, like `hmac.compare_digest`.
@@ -152,9 +153,10 @@ fn send_frames(stream: &UnixStream, payloads: &[&[u8]]) -> Result<(), AuthError>
     Ok(())
 }
 
-/// The server's side: `deliver_challenge`, then `answer_challenge`. On `Ok` the
-/// client has proved it knows `key` and accepted our proof; requests may follow in
-/// `reader`.
+/// The server's side, blocking: `deliver_challenge`, then `answer_challenge`. On
+/// `Ok` the client has proved it knows `key` and accepted our proof; requests may
+/// follow in `reader`. (The manager server runs the same steps without blocking,
+/// see `super::pending`.)
 pub fn server_side(
     stream: &mut UnixStream,
     reader: &mut FrameReader,
@@ -162,29 +164,12 @@ pub fn server_side(
 ) -> Result<(), AuthError> {
     let challenge = new_challenge()?;
     send_frames(stream, &[&challenge])?;
-    server_side_after_challenge(stream, reader, key, &challenge)
-}
-
-/// The server's side once `challenge` has been sent (the accepter sends it at once,
-/// before the connection's thread exists, to take thread creation off the critical
-/// path). A read timeout set on `stream` bounds the wait for the client's proof and
-/// is cleared once the proof is in.
-pub fn server_side_after_challenge(
-    stream: &mut UnixStream,
-    reader: &mut FrameReader,
-    key: &AuthKey,
-    challenge: &[u8],
-) -> Result<(), AuthError> {
     let response = reader.read(stream, MAX_HANDSHAKE_FRAME)?;
-    if let Err(e) = verify(key, challenge, response) {
+    if let Err(e) = verify(key, &challenge, response) {
         // Best effort: the peer may already be gone.
         let _ = send_frames(stream, &[FAILURE]);
         return Err(e);
     }
-    // The client has proved it holds the key: whatever read timeout the caller set
-    // against strangers no longer applies (our client sends its last #WELCOME# only
-    // with its first request, which may come much later).
-    stream.set_read_timeout(None)?;
     // Answer the client's challenge in the same write when it is already here; a
     // client that waits for #WELCOME# first (as CPython's does) gets it alone.
     let mut out = Vec::with_capacity(64);
@@ -196,6 +181,11 @@ pub fn server_side_after_challenge(
     let theirs = reader.read(stream, MAX_HANDSHAKE_FRAME)?;
     frame::push(&mut out, &answer(key, theirs)?);
     frame::send_all(stream, &out)?;
+    server_finish(stream, reader)
+}
+
+/// The server's last step: the client accepts our proof (`#WELCOME#`) or not.
+pub fn server_finish(stream: &mut UnixStream, reader: &mut FrameReader) -> Result<(), AuthError> {
     match reader.read(stream, MAX_HANDSHAKE_FRAME)? {
         m if m == WELCOME => Ok(()),
         m if m == FAILURE => Err(AuthError::Refused),
@@ -243,7 +233,7 @@ pub fn client_side(
 }
 
 /// A short printable rendering of bytes for error messages.
-fn show(bytes: &[u8]) -> String {
+pub fn show(bytes: &[u8]) -> String {
     let shown: String = bytes
         .iter()
         .take(24)

@@ -8,6 +8,8 @@
 //! | `auth.rs`     | the HMAC-SHA256 challenge–response of `multiprocessing.connection`, both ways |
 //! | `objects.rs`  | the shared objects: counters, locks, dicts, lists, queues                  |
 //! | `server.rs`   | the accept loop and one thread per connection, under a simulated GIL       |
+//! | `pending.rs`  | the server's side of the handshake, driven by the accept loop              |
+//! | `pool.rs`     | connection threads, kept for the next connection when one ends             |
 //! | `client.rs`   | the proxy a worker holds: connect, handshake, typed calls                  |
 //! | `dir.rs`      | the private directory the socket lives in, removed however the run ends    |
 //! | `home.rs`     | the endpoint written where every worker looks: the shared region's header  |
@@ -19,6 +21,8 @@ pub mod dir;
 pub mod frame;
 pub mod home;
 pub mod objects;
+pub mod pending;
+pub mod pool;
 pub mod process;
 pub mod protocol;
 pub mod server;

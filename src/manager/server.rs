@@ -1,23 +1,26 @@
 //! The manager server: an accept loop and one thread per client connection.
 //!
-//! As in CPython's `multiprocessing.managers.Server`: the main thread accepts, and
-//! every connection gets its own thread, which runs the authkey handshake and then
-//! serves that client's requests one after another until it goes away. With a GIL
-//! (`--manager-gil on`, the default) the connection threads share one simulated
-//! [`Gil`], exactly as the threads of CPython's manager process share theirs: a
-//! request is handled while holding it, and it is released while blocked in
-//! `recv`/`send` and in blocking calls (lock acquire, queue get).
+//! As in CPython's `multiprocessing.managers.Server`, every connection gets a
+//! thread of its own that serves that client's requests one after another until it
+//! goes away. With a GIL (`--manager-gil on`, the default) the connection threads
+//! share one simulated [`Gil`], exactly as the threads of CPython's manager process
+//! share theirs: a request is handled while holding it, and it is released while
+//! blocked in `recv`/`send` and in blocking calls (lock acquire, queue get).
 //!
-//! Robustness: the accepter sends the challenge and hands the socket to a new thread,
-//! so a client that never answers only ever blocks its own thread (and is dropped
-//! after [`ServerConfig::handshake_timeout`]). Nothing is served before the
-//! handshake passes. A frame over [`MAX_FRAME`], a frame cut short, or a peer that
-//! vanishes mid-request ends that connection only; an undecodable request is
-//! answered with an error. When a connection ends, the locks it held are released.
+//! The accept loop also runs every handshake up to the point where the client has
+//! proved it holds the key ([`super::pending`]), without blocking: a client that
+//! never answers occupies a slot until [`ServerConfig::handshake_timeout`], nothing
+//! else. Only then does the connection get its thread ([`super::pool`]), which
+//! waits for the client's closing `#WELCOME#` before it serves anything. A frame
+//! over [`MAX_FRAME`], a frame cut short, or a peer that vanishes mid-request ends
+//! that connection only; an undecodable request is answered with an error. When a
+//! connection ends, the locks it held are released.
 
 use super::auth::{self, AuthKey};
 use super::frame::{self, FrameError, FrameReader, MAX_FRAME};
 use super::objects::{ConnId, Objects};
+use super::pending::{Pending, Step};
+use super::pool::Pool;
 use super::protocol::{self, Request, Response, ServerGil, ServerStats};
 use crate::gil::Gil;
 use crate::interp::{GilStats, Interp, Lock};
@@ -25,16 +28,12 @@ use crate::trace::TraceBuf;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
-use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Stack per connection thread: serving needs little.
-const CONN_STACK: usize = 256 * 1024;
 
 /// How long `Shutdown` waits for the other connections to end before replying.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -45,12 +44,15 @@ const STOP_GRACE: Duration = Duration::from_millis(500);
 /// How often the accept loop wakes to check on its parent.
 const PARENT_CHECK: Duration = Duration::from_millis(200);
 
+/// Connections accepted per turn of the loop, so pending handshakes get a turn too.
+const ACCEPT_BURST: usize = 16;
+
 /// How the server runs.
 #[derive(Debug, Clone)]
 pub struct ServerConfig {
     /// `Some(switch interval)`: connection threads share a simulated GIL.
     pub gil: Option<Duration>,
-    /// A client must finish the handshake within this long.
+    /// A client must prove it holds the key within this long.
     pub handshake_timeout: Duration,
     /// Stop when this process is no longer our parent (it died).
     pub parent: Option<nix::unistd::Pid>,
@@ -69,7 +71,7 @@ impl Default for ServerConfig {
     }
 }
 
-/// Counters the connection threads add to.
+/// Counters the accepter and the connection threads add to.
 #[derive(Debug, Default)]
 struct Counters {
     connections: AtomicU64,
@@ -87,6 +89,14 @@ struct Merged {
     gil_held_ns: u64,
 }
 
+/// An authenticated connection on its way to its thread.
+#[derive(Debug)]
+struct Job {
+    id: ConnId,
+    stream: UnixStream,
+    reader: FrameReader,
+}
+
 /// State the accepter and the connection threads share.
 #[derive(Debug)]
 struct Shared {
@@ -96,13 +106,15 @@ struct Shared {
     gil: Option<Gil>,
     counters: Counters,
     merged: Mutex<Merged>,
-    /// Live connections (a handle to shut each down), and a signal when one ends.
-    live: Mutex<HashMap<ConnId, UnixStream>>,
+    /// Connections with a thread, by id: their descriptors, to shut them down when
+    /// the server stops. A thread removes its entry before it closes the socket,
+    /// and the descriptor is used only under this lock, so it is always open.
+    live: Mutex<HashMap<ConnId, RawFd>>,
     ended: Condvar,
     stop: AtomicBool,
     wake: OwnedFd,
     started: Instant,
-    pool: Pool,
+    pool: Pool<Job>,
 }
 
 /// A bound, not yet running, manager server.
@@ -153,50 +165,94 @@ impl Server {
         Stopper(Arc::clone(&self.shared))
     }
 
-    /// Accepts and serves until a `Shutdown` request, a [`Stopper`], the
-    /// [`ServerConfig::stop_flag`], or the death of [`ServerConfig::parent`];
-    /// returns the final statistics.
+    /// Accepts, authenticates and hands out connections until a `Shutdown`
+    /// request, a [`Stopper`], the [`ServerConfig::stop_flag`], or the death of
+    /// [`ServerConfig::parent`]; returns the final statistics.
     pub fn run(self) -> std::io::Result<ServerStats> {
         let mut next_id: ConnId = 0;
+        let mut pending: Vec<Pending> = Vec::new();
         loop {
             if self.shared.stop.load(Ordering::Acquire) {
                 break;
             }
-            let mut fds = [
-                PollFd::new(self.listener.as_fd(), PollFlags::POLLIN),
-                PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN),
-            ];
-            let timeout = PollTimeout::try_from(PARENT_CHECK).expect("fits");
-            match poll(&mut fds, timeout) {
-                Ok(0) | Err(nix::errno::Errno::EINTR) => {
-                    if self.parent_gone() || self.signalled() {
-                        break;
-                    }
-                    continue;
-                }
-                Ok(_) => {}
+            let now = Instant::now();
+            let wait = pending
+                .iter()
+                .map(|p| p.deadline.saturating_duration_since(now))
+                .fold(PARENT_CHECK, Duration::min);
+            let mut fds = Vec::with_capacity(2 + pending.len());
+            fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
+            fds.push(PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN));
+            fds.extend(
+                pending
+                    .iter()
+                    .map(|p| PollFd::new(p.stream.as_fd(), PollFlags::POLLIN)),
+            );
+            let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
+            let ready = match poll(&mut fds, timeout) {
+                Ok(n) => n,
+                Err(nix::errno::Errno::EINTR) => 0,
                 Err(e) => return Err(e.into()),
-            }
-            if fds[1].any().unwrap_or(false) {
+            };
+            if ready == 0 && (self.parent_gone() || self.signalled()) {
                 break;
             }
-            match self.listener.accept() {
-                Ok((stream, _)) => {
-                    next_id += 1;
-                    self.start_connection(next_id, stream);
+            let readable: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(true)).collect();
+            drop(fds);
+            if readable[1] {
+                break;
+            }
+            // Advance the handshakes that have news, drop the ones out of time.
+            let now = Instant::now();
+            let mut still = Vec::with_capacity(pending.len());
+            for (mut p, &news) in pending.drain(..).zip(&readable[2..]) {
+                let step = if news {
+                    p.advance(&self.shared.key)
+                } else {
+                    Step::Waiting
+                };
+                match step {
+                    Step::Waiting if now < p.deadline => still.push(p),
+                    Step::Waiting | Step::Refused => {
+                        self.shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Step::Passed => self.hand_off(p),
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                // Out of descriptors, a connection aborted before accept: keep serving.
-                Err(_) => std::thread::sleep(Duration::from_millis(1)),
+            }
+            pending = still;
+            if readable[0] {
+                for _ in 0..ACCEPT_BURST {
+                    match self.listener.accept() {
+                        Ok((stream, _)) => {
+                            next_id += 1;
+                            self.shared
+                                .counters
+                                .connections
+                                .fetch_add(1, Ordering::Relaxed);
+                            let deadline = Instant::now() + self.shared.config.handshake_timeout;
+                            match Pending::start(next_id, stream, deadline) {
+                                Some(p) => pending.push(p),
+                                None => {
+                                    self.shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+                                }
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        // Out of descriptors, a connection aborted before accept:
+                        // keep serving the others.
+                        Err(_) => break,
+                    }
+                }
             }
         }
         self.shared.stop.store(true, Ordering::Release);
+        drop(pending);
         // Unblock connection threads waiting in recv, and give them a moment to
         // end and merge their statistics (one blocked in a lock or queue wait
         // cannot be woken this way; the grace bounds how long we wait for it).
-        for stream in self.shared.live.lock().values() {
-            let _ = stream.shutdown(std::net::Shutdown::Both);
+        for &fd in self.shared.live.lock().values() {
+            let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Both);
         }
         self.shared.wait_for_others(ConnId::MAX, STOP_GRACE);
         Ok(self.shared.stats())
@@ -217,117 +273,29 @@ impl Server {
             .is_some_and(|parent| nix::unistd::getppid() != parent)
     }
 
-    /// Sends the challenge at once, then hands the connection to a thread of its own.
-    fn start_connection(&self, id: ConnId, stream: UnixStream) {
+    /// Gives an authenticated connection a thread of its own.
+    fn hand_off(&self, p: Pending) {
         let shared = &self.shared;
-        shared.counters.connections.fetch_add(1, Ordering::Relaxed);
-        let refuse = || {
-            shared.counters.refused.fetch_add(1, Ordering::Relaxed);
-        };
-        // The challenge goes out first, so the client computes its answer while we
-        // find it a thread. (Accepted sockets are blocking whatever the listener is.)
-        let challenge = match auth::new_challenge() {
-            Ok(c) => c,
-            Err(_) => return refuse(),
-        };
-        let mut out = Vec::with_capacity(64);
-        frame::push(&mut out, &challenge);
-        if frame::send_all(&stream, &out).is_err() {
-            return refuse();
-        }
-        let Ok(handle) = stream.try_clone() else {
-            return refuse();
-        };
-        shared.live.lock().insert(id, handle);
+        shared.live.lock().insert(p.id, p.stream.as_raw_fd());
         let job = Job {
-            id,
-            stream,
-            challenge,
+            id: p.id,
+            stream: p.stream,
+            reader: p.reader,
         };
-        if let Err(id) = Pool::dispatch(&self.shared, job) {
-            shared.live.lock().remove(&id);
-            refuse();
-        }
-    }
-}
-
-/// One accepted connection, waiting for its thread.
-struct Job {
-    id: ConnId,
-    stream: UnixStream,
-    challenge: Vec<u8>,
-}
-
-/// Threads for connections: each connection has a thread to itself for as long as
-/// it lasts, as in CPython; but a thread whose connection ended waits a while for
-/// the next one instead of exiting, so connecting does not pay for creating a
-/// thread (tens of µs here, more than the whole handshake).
-///
-/// `idle` counts parked threads nobody has claimed. The accepter claims one (a
-/// decrement) before sending it a job; a parked thread that gives up waiting must
-/// claim itself the same way before leaving, and if it cannot, a job is on its way
-/// to it. So every job sent has a thread to take it.
-#[derive(Debug)]
-struct Pool {
-    idle: AtomicU64,
-    jobs: crossbeam::channel::Sender<Job>,
-    parked: crossbeam::channel::Receiver<Job>,
-}
-
-/// How long a thread whose connection ended waits for another.
-const IDLE_WAIT: Duration = Duration::from_secs(5);
-
-/// At most this many threads wait for connections; more leave at once.
-const MAX_IDLE: u64 = 16;
-
-fn claim(idle: &AtomicU64) -> bool {
-    idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-        .is_ok()
-}
-
-impl Pool {
-    fn new() -> Pool {
-        let (jobs, parked) = crossbeam::channel::unbounded();
-        Pool {
-            idle: AtomicU64::new(0),
-            jobs,
-            parked,
-        }
-    }
-
-    /// Gives `job` to a parked thread, or to a new one.
-    /// On failure (no thread could be made) the connection is closed and its id
-    /// returned.
-    fn dispatch(shared: &Arc<Shared>, job: Job) -> Result<(), ConnId> {
-        let pool = &shared.pool;
         let id = job.id;
-        if claim(&pool.idle) {
-            return pool.jobs.send(job).map_err(|_| id);
+        let dispatched = Pool::dispatch(
+            shared,
+            |s: &Shared| &s.pool,
+            job,
+            "mgr-conn",
+            serve_connection,
+            |s: &Shared| s.stop.load(Ordering::Acquire),
+        );
+        if dispatched.is_err() {
+            // The job (and its socket) is gone; its entry must go too.
+            shared.live.lock().remove(&id);
+            shared.counters.refused.fetch_add(1, Ordering::Relaxed);
         }
-        let shared = Arc::clone(shared);
-        std::thread::Builder::new()
-            .name("mgr-conn".into())
-            .stack_size(CONN_STACK)
-            .spawn(move || {
-                let (idle, parked) = (&shared.pool.idle, &shared.pool.parked);
-                let mut next = Some(job);
-                while let Some(job) = next.take() {
-                    serve_connection(&shared, job.id, job.stream, &job.challenge);
-                    let crowded = idle.fetch_add(1, Ordering::AcqRel) >= MAX_IDLE;
-                    if (crowded || shared.stop.load(Ordering::Acquire)) && claim(idle) {
-                        break;
-                    }
-                    next = match parked.recv_timeout(IDLE_WAIT) {
-                        Ok(job) => Some(job),
-                        // Leave only if we can take ourselves off the idle count;
-                        // otherwise a job was promised to us.
-                        Err(_) if claim(idle) => None,
-                        Err(_) => parked.recv().ok(),
-                    };
-                }
-            })
-            .map(drop)
-            .map_err(|_| id)
     }
 }
 
@@ -378,13 +346,17 @@ impl Shared {
     }
 }
 
-/// One connection's thread: handshake, then requests until the client leaves.
-fn serve_connection(shared: &Shared, id: ConnId, mut stream: UnixStream, challenge: &[u8]) {
-    let mut reader = FrameReader::new();
-    let _ = stream.set_read_timeout(Some(shared.config.handshake_timeout));
-    let passed =
-        auth::server_side_after_challenge(&mut stream, &mut reader, &shared.key, challenge);
-    if passed.is_ok() {
+/// One connection's thread: the client's `#WELCOME#`, then its requests until it
+/// leaves.
+fn serve_connection(shared: &Shared, job: Job) {
+    let Job {
+        id,
+        mut stream,
+        mut reader,
+    } = job;
+    // The client has proved it holds the key; it may take its time to accept our
+    // proof (ours sends its #WELCOME# with its first request).
+    if auth::server_finish(&mut stream, &mut reader).is_ok() {
         shared
             .counters
             .authenticated
@@ -394,8 +366,10 @@ fn serve_connection(shared: &Shared, id: ConnId, mut stream: UnixStream, challen
         shared.counters.refused.fetch_add(1, Ordering::Relaxed);
     }
     shared.objects.release_all(id);
+    // Off the live list before the socket closes (see `Shared::live`).
     shared.live.lock().remove(&id);
     shared.ended.notify_all();
+    drop(stream);
 }
 
 /// The request loop of an authenticated connection.
@@ -411,8 +385,17 @@ fn serve_requests(shared: &Shared, id: ConnId, stream: &mut UnixStream, reader: 
     // A new Python thread takes the GIL to start running.
     interp.enter();
     loop {
-        // `conn.recv()`: blocking, with the GIL released.
-        if let Err(e) = interp.allow_threads(|| reader.wait(stream, MAX_FRAME)) {
+        // `conn.send(reply)` then `conn.recv()`, both with the GIL released. They
+        // share one release: between them CPython runs only the loop's own
+        // bytecode, and doing nothing after the send lets the client, woken by
+        // it, run at once on this CPU instead of being moved to another.
+        let exchanged = interp.allow_threads(|| {
+            if !out.is_empty() {
+                frame::send_all(stream, &out)?;
+            }
+            reader.wait(stream, MAX_FRAME)
+        });
+        if let Err(e) = exchanged {
             if !matches!(e, FrameError::Closed) {
                 shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
             }
@@ -422,7 +405,6 @@ fn serve_requests(shared: &Shared, id: ConnId, stream: &mut UnixStream, reader: 
         out.clear();
         // Dispatching the request is Python code: at least one call.
         interp.check_point();
-        let mut shutdown = false;
         let encoded = match protocol::decode::<Request<'_>>(payload) {
             Ok(Request::Ping) => protocol::encode(&Response::Done, &mut out, MAX_FRAME),
             Ok(Request::Stats) => protocol::encode(
@@ -431,12 +413,15 @@ fn serve_requests(shared: &Shared, id: ConnId, stream: &mut UnixStream, reader: 
                 MAX_FRAME,
             ),
             Ok(Request::Shutdown) => {
-                shutdown = true;
                 // Wait (GIL released) for the other connections to end, so their
-                // statistics are merged into what we report.
+                // statistics are merged into what we report; reply, and stop.
                 interp.allow_threads(|| shared.wait_for_others(id, SHUTDOWN_GRACE));
                 let stats = shared.stats();
-                protocol::encode(&Response::Stats(Box::new(stats)), &mut out, MAX_FRAME)
+                let _ = protocol::encode(&Response::Stats(Box::new(stats)), &mut out, MAX_FRAME);
+                let _ = interp.allow_threads(|| frame::send_all(stream, &out));
+                shared.request_stop();
+                requests += 1;
+                break;
             }
             Ok(request) => shared
                 .objects
@@ -456,21 +441,8 @@ fn serve_requests(shared: &Shared, id: ConnId, stream: &mut UnixStream, reader: 
             out.clear();
             let _ = protocol::encode(&Response::Error("reply too large"), &mut out, MAX_FRAME);
         }
-        // `conn.send()`: the GIL is released around the write too.
-        let sent = interp.allow_threads(|| frame::send_all(stream, &out));
-        if shutdown {
-            shared.request_stop();
-        }
-        if sent.is_err() {
-            shared.counters.dropped.fetch_add(1, Ordering::Relaxed);
-            break;
-        }
-        if shutdown {
-            break;
-        }
     }
     interp.exit();
-    let _ = stream.flush();
     let (gil, _) = interp.into_parts();
     let lifetime = crate::measure::nanos(born.elapsed());
     let mut merged = shared.merged.lock();
