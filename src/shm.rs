@@ -31,10 +31,12 @@ pub struct SharedRegion {
 }
 
 impl SharedRegion {
-    /// Maps a fresh zero-filled region of at least `bytes` bytes.
+    /// Maps a fresh zero-filled region with room for `bytes` bytes of objects
+    /// after the header (a [`Sizer`]'s count includes the header already; the
+    /// spare is harmless).
     pub fn new(bytes: usize) -> std::io::Result<SharedRegion> {
         Ok(SharedRegion {
-            mapping: Arc::new(sys::shm::SharedMapping::new(bytes)?),
+            mapping: Arc::new(sys::shm::SharedMapping::new(bytes + HEADER_BYTES)?),
         })
     }
 

@@ -241,6 +241,34 @@ fn queue_hands_every_item_through_the_manager() {
         "300ms",
     ]);
     assert!(run(&report, "manager")["ops"].as_u64().unwrap() > 0);
+    // A bounded queue (`Manager().Queue(4)`): producers wait for room, and a run
+    // for a duration still ends though producers may be waiting when time is up.
+    let report = ok_json(&[
+        "scenario",
+        "queue",
+        "--model",
+        "manager",
+        "--ops",
+        "500",
+        "--set",
+        "maxsize=4",
+        "--set",
+        "producers=2",
+    ]);
+    assert_eq!(run(&report, "manager")["ops"], 1000);
+    let report = ok_json(&[
+        "scenario",
+        "queue",
+        "--model",
+        "manager",
+        "--duration",
+        "300ms",
+        "--set",
+        "maxsize=4",
+        "--set",
+        "producers=3",
+    ]);
+    assert!(run(&report, "manager")["ops"].as_u64().unwrap() > 0);
     assert_nothing_left("queue", &dirs);
 }
 

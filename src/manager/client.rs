@@ -208,12 +208,30 @@ impl Client {
         self.int(&Request::ListLen { name }).map(|n| n as usize)
     }
 
-    /// `q.put(item)`.
+    /// `q.put(item)` on an unbounded queue.
     pub fn queue_put(&mut self, name: &str, item: &[u8]) -> Result<(), ClientError> {
-        self.done(&Request::QueuePut {
+        self.queue_put_bounded(name, item, 0, None).map(drop)
+    }
+
+    /// `q.put(item, timeout=…)` on a `Queue(maxsize)` (0: unbounded): waits while
+    /// it is full; false if no room came in time.
+    pub fn queue_put_bounded(
+        &mut self,
+        name: &str,
+        item: &[u8],
+        maxsize: u64,
+        timeout: Option<Duration>,
+    ) -> Result<bool, ClientError> {
+        let request = Request::QueuePut {
             name,
             item: Bytes(item),
-        })
+            maxsize,
+            timeout_ns: timeout.map(crate::measure::nanos),
+        };
+        match self.call(&request)? {
+            Response::Bool(put) => Ok(put),
+            other => Err(unexpected(&other)),
+        }
     }
 
     /// `q.get(timeout=…)`; `None` when it timed out.

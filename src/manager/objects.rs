@@ -33,11 +33,12 @@ struct ManagedLock {
     released: Condvar,
 }
 
-/// `queue.Queue()` (unbounded).
+/// `queue.Queue(maxsize)`.
 #[derive(Debug, Default)]
 struct ManagedQueue {
     items: Mutex<VecDeque<Vec<u8>>>,
     not_empty: Condvar,
+    not_full: Condvar,
 }
 
 type Table<T> = RwLock<HashMap<String, Arc<T>>>;
@@ -152,11 +153,16 @@ impl Objects {
                 let len = get(&self.lists, name).lock().len();
                 reply(&Response::Int(len as i64))
             }
-            Request::QueuePut { name, item } => {
+            Request::QueuePut {
+                name,
+                item,
+                maxsize,
+                timeout_ns,
+            } => {
                 let queue = get(&self.queues, name);
-                queue.items.lock().push_back(item.0.to_vec());
-                queue.not_empty.notify_one();
-                reply(&Response::Done)
+                reply(&Response::Bool(put(
+                    &queue, item.0, maxsize, timeout_ns, interp,
+                )))
             }
             Request::QueueGet { name, timeout_ns } => {
                 let queue = get(&self.queues, name);
@@ -217,8 +223,60 @@ fn acquire(
     })
 }
 
+/// `queue.put(item, timeout=…)`: append if there is room; if full, wait with the
+/// GIL released. False if no room came in time.
+fn put(
+    queue: &ManagedQueue,
+    item: &[u8],
+    maxsize: u64,
+    timeout_ns: Option<u64>,
+    interp: &mut Interp<'_>,
+) -> bool {
+    let full = |items: &VecDeque<Vec<u8>>| maxsize > 0 && items.len() as u64 >= maxsize;
+    let push = |mut items: parking_lot::MutexGuard<'_, VecDeque<Vec<u8>>>| {
+        items.push_back(item.to_vec());
+        drop(items);
+        queue.not_empty.notify_one();
+        true
+    };
+    let items = queue.items.lock();
+    if !full(&items) {
+        return push(items);
+    }
+    drop(items);
+    let deadline = deadline(timeout_ns);
+    // Everything under the queue's lock happens inside: holding it while taking the
+    // GIL back would deadlock with a GIL holder waiting for the queue.
+    interp.allow_threads(|| {
+        let mut items = queue.items.lock();
+        while full(&items) {
+            match deadline {
+                Some(d) => {
+                    if queue.not_full.wait_until(&mut items, d).timed_out() && full(&items) {
+                        return false;
+                    }
+                }
+                None => queue.not_full.wait(&mut items),
+            }
+        }
+        push(items)
+    })
+}
+
 /// `queue.get(timeout=…)`: pop if possible; if empty, wait with the GIL released.
 fn take(queue: &ManagedQueue, timeout_ns: Option<u64>, interp: &mut Interp<'_>) -> Option<Vec<u8>> {
+    let item = take_inner(queue, timeout_ns, interp);
+    if item.is_some() {
+        queue.not_full.notify_one();
+    }
+    item
+}
+
+fn take_inner(
+    queue: &ManagedQueue,
+    timeout_ns: Option<u64>,
+    interp: &mut Interp<'_>,
+) -> Option<Vec<u8>> {
     if let Some(item) = queue.items.lock().pop_front() {
         return Some(item);
     }
@@ -430,6 +488,27 @@ mod tests {
     }
 
     #[test]
+    fn a_bounded_queue_makes_put_wait_for_room() {
+        let o = Objects::default();
+        let put = |timeout_ns| Request::QueuePut {
+            name: "q",
+            item: Bytes(b"i"),
+            maxsize: 1,
+            timeout_ns: Some(timeout_ns),
+        };
+        assert_eq!(ask(&o, 1, put(0)), "Bool(true)");
+        let start = Instant::now();
+        assert_eq!(ask(&o, 1, put(20_000_000)), "Bool(false)", "queue.Full");
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        let get = Request::QueueGet {
+            name: "q",
+            timeout_ns: Some(0),
+        };
+        assert_eq!(ask(&o, 2, get.clone()), "Item(Some(Bytes([105])))");
+        assert_eq!(ask(&o, 1, put(0)), "Bool(true)");
+    }
+
+    #[test]
     fn blocked_acquire_and_get_wake_up() {
         let o = Arc::new(Objects::default());
         ask(
@@ -469,6 +548,8 @@ mod tests {
                 Request::QueuePut {
                     name: "q",
                     item: Bytes(b"x"),
+                    maxsize: 1,
+                    timeout_ns: None,
                 },
             );
             let (got, item) = waiter.join().unwrap();

@@ -117,13 +117,18 @@ pub enum Request<'a> {
         /// The list.
         name: &'a str,
     },
-    /// `q.put(item)` → [`Response::Done`].
+    /// `q.put(item, timeout=…)` → [`Response::Bool`]: put, or not for want of room
+    /// in time (`queue.Full`).
     QueuePut {
         /// The queue.
         name: &'a str,
         /// The item.
         #[serde(borrow)]
         item: Bytes<'a>,
+        /// `Queue(maxsize)`: a put into a full queue waits; 0 for unbounded.
+        maxsize: u64,
+        /// How long to wait for room, ns; `None` waits forever.
+        timeout_ns: Option<u64>,
     },
     /// `q.get(timeout=…)` → [`Response::Item`], `None` when it timed out (`queue.Empty`).
     QueueGet {
@@ -335,6 +340,8 @@ mod tests {
             &Request::QueuePut {
                 name: "q",
                 item: Bytes(&big),
+                maxsize: 0,
+                timeout_ns: None,
             },
             &mut out,
             100,

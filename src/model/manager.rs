@@ -26,7 +26,7 @@ use super::{ModelRun, RunError};
 use crate::manager::process::{describe, ManagerProcess};
 use crate::manager::protocol::ServerStats;
 use crate::manager::{home, ServerConfig};
-use crate::measure::{nanos, Rusage, Summary};
+use crate::measure::{nanos, Rusage};
 use crate::plan::{ModelKind, Plan};
 use serde_json::json;
 use std::time::Duration;
@@ -93,16 +93,7 @@ fn annotate(run: &mut ModelRun, stats: &ServerStats, startup: Duration, plan: &P
         run.gil = None;
         run.gil_held = Duration::ZERO;
     }
-    let gil = stats.gil.as_ref().map(|g| {
-        let s = g.unpack();
-        json!({
-            "acquisitions": s.acquisitions,
-            "drop_requests": s.drop_requests,
-            "forced_switches": s.forced_switches,
-            "held_ns": g.held_ns,
-            "wait_ns": Summary::of(&s.wait),
-        })
-    });
+    // The server's GIL is the row's `gil`; the rest of its figures go here.
     let manager = json!({
         "startup_ns": nanos(startup),
         "gil": if plan.manager_gil { "on" } else { "off" },
@@ -111,7 +102,6 @@ fn annotate(run: &mut ModelRun, stats: &ServerStats, startup: Duration, plan: &P
         "refused": stats.refused,
         "dropped": stats.dropped,
         "requests": stats.requests,
-        "server_gil": gil,
     });
     run.outcome.extra.insert("manager".into(), manager);
 }

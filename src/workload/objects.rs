@@ -154,14 +154,18 @@ impl QueueProxy {
         }))
     }
 
-    /// `q.put(item)` of `bytes` bytes: the stamp, then `fill` repeated.
+    /// `q.put(item, timeout=…)` of `bytes` bytes (the stamp, then `fill` repeated)
+    /// into a `Queue(maxsize)` (0: unbounded): waits while it is full; false if no
+    /// room came within `timeout`.
     pub fn put(
         &mut self,
         interp: &mut Interp<'_>,
         stamp: u64,
         fill: u64,
         bytes: usize,
-    ) -> std::io::Result<()> {
+        maxsize: u64,
+        timeout: std::time::Duration,
+    ) -> std::io::Result<bool> {
         self.item.clear();
         self.item.extend_from_slice(&stamp.to_le_bytes());
         while self.item.len() < bytes.max(8) {
@@ -169,7 +173,9 @@ impl QueueProxy {
         }
         self.item.truncate(bytes.max(8));
         let (client, item) = (&mut self.client, &self.item);
-        Ok(proxied(interp, || client.queue_put(QUEUE, item))?)
+        Ok(proxied(interp, || {
+            client.queue_put_bounded(QUEUE, item, maxsize, Some(timeout))
+        })?)
     }
 
     /// `q.get()`: the item's stamp and the sum of its other words; `None` once

@@ -37,6 +37,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// thirty bytecodes with a call every five.
 const QUEUE_CALL_TICKS: u32 = 30;
 
+/// How long a put into a full manager queue waits before looking whether any
+/// consumer is left.
+const PUT_PATIENCE: std::time::Duration = std::time::Duration::from_millis(50);
+
 /// The most memory an "unbounded" queue (`maxsize = 0`) may use.
 const UNBOUNDED_BYTES: usize = 64 << 20;
 
@@ -77,6 +81,8 @@ pub struct Queue {
     item_bytes: usize,
     item_words: usize,
     capacity: usize,
+    /// `maxsize` as given (0: unbounded), for a queue in a manager.
+    maxsize: u64,
     workers: Vec<WorkerSpec>,
 }
 
@@ -152,6 +158,7 @@ impl Queue {
             item_bytes,
             item_words,
             capacity,
+            maxsize: params.maxsize as u64,
             workers,
         })
     }
@@ -195,6 +202,7 @@ struct Producer<'r> {
     proxy: Option<QueueProxy>,
     consumers: usize,
     item_bytes: usize,
+    maxsize: u64,
 }
 
 impl WorkerBody for Producer<'_> {
@@ -207,7 +215,18 @@ impl WorkerBody for Producer<'_> {
         python_code(interp, QUEUE_CALL_TICKS); // CALL q.put
         self.serial += 1;
         if let Some(proxy) = &mut self.proxy {
-            proxy.put(interp, stamp, self.serial, self.item_bytes)?;
+            // A full queue: wait for room, but give up once every consumer has
+            // left (the last one closes the ring, as for the ring itself).
+            let ring = self.shared.ring;
+            while !proxy.put(
+                interp,
+                stamp,
+                self.serial,
+                self.item_bytes,
+                self.maxsize,
+                PUT_PATIENCE,
+            )? && !ring.is_closed()
+            {}
             interp.check_point(); // JUMP_BACKWARD
             return Ok(());
         }
@@ -335,6 +354,7 @@ impl Workload for Queue {
                 proxy,
                 consumers: self.consumers,
                 item_bytes: self.item_bytes,
+                maxsize: self.maxsize,
             }))
         } else {
             Ok(Box::new(Consumer {
