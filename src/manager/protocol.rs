@@ -210,6 +210,8 @@ pub struct WireGilStats {
     pub waited_ns: u64,
     /// Time spent with the GIL released around blocking calls, ns.
     pub released_ns: u64,
+    /// Time spent after a forced drop, waiting for another thread to take it, ns.
+    pub switch_wait_ns: u64,
 }
 
 impl ServerGil {
@@ -222,6 +224,7 @@ impl ServerGil {
                 forced_switches: stats.forced_switches,
                 waited_ns: stats.waited_ns,
                 released_ns: stats.released_ns,
+                switch_wait_ns: stats.switch_wait_ns,
             },
             held_ns,
             wait_v2: crate::measure::histogram_to_bytes(&stats.wait),
@@ -237,6 +240,7 @@ impl ServerGil {
             forced_switches: s.forced_switches,
             waited_ns: s.waited_ns,
             released_ns: s.released_ns,
+            switch_wait_ns: s.switch_wait_ns,
             wait: crate::measure::histogram_from_bytes(&self.wait_v2)
                 .unwrap_or_else(|_| crate::measure::new_histogram()),
         }

@@ -448,6 +448,7 @@ fn serve_requests(shared: &Shared, id: ConnId, stream: &mut UnixStream, reader: 
     let mut merged = shared.merged.lock();
     merged.requests += requests;
     merged.bad_requests += bad_requests;
-    merged.gil_held_ns += lifetime.saturating_sub(gil.waited_ns + gil.released_ns);
+    merged.gil_held_ns +=
+        lifetime.saturating_sub(gil.waited_ns + gil.released_ns + gil.switch_wait_ns);
     merged.gil.merge(&gil);
 }
