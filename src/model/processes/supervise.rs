@@ -225,6 +225,11 @@ impl<'a> Supervisor<'a> {
             self.collect_exits();
             self.maybe_start();
             if self.workers.iter().all(Worker::finished) {
+                // A Ctrl-C reaches the workers and us at once: when their ends are
+                // all in, ours may not have been looked at yet.
+                if self.interrupts.take().is_some() {
+                    self.end(Ending::Interrupted);
+                }
                 return;
             }
             let now = Instant::now();
