@@ -19,28 +19,48 @@ unsafe impl Send for PrivateMapping {}
 // SAFETY: as above.
 unsafe impl Sync for PrivateMapping {}
 
+/// Maps `len` (at least one) zero-filled, readable and writable anonymous bytes,
+/// shared (`MAP_SHARED`: survives fork as one memory) or private.
+pub(super) fn map_anonymous(len: usize, shared: bool) -> std::io::Result<(NonNull<u8>, usize)> {
+    use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
+    let len = len.max(1);
+    let size = std::num::NonZeroUsize::new(len).expect("len >= 1");
+    let flags = if shared {
+        MapFlags::MAP_SHARED
+    } else {
+        MapFlags::MAP_PRIVATE
+    };
+    // SAFETY:
+    // - no address hint, so the kernel picks a range that overlaps nothing of ours;
+    // - the result is checked; on success it is `len` readable and writable,
+    //   zero-filled bytes that the caller owns until it calls `unmap`.
+    let ptr = unsafe {
+        mmap_anonymous(
+            None,
+            size,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            flags,
+        )
+    }
+    .map_err(std::io::Error::from)?;
+    Ok((ptr.cast(), len))
+}
+
+/// Unmaps what [`map_anonymous`] (or an `mmap` of a file) returned.
+///
+/// # Safety
+/// `ptr`/`len` are exactly one live mapping's, and no reference into it outlives
+/// this call.
+pub(super) unsafe fn unmap(ptr: NonNull<u8>, len: usize) {
+    // SAFETY: the caller's obligations above are munmap's.
+    let _ = unsafe { nix::sys::mman::munmap(ptr.cast(), len) };
+}
+
 impl PrivateMapping {
     /// Maps `len` bytes (at least one).
     pub fn new(len: usize) -> std::io::Result<PrivateMapping> {
-        let len = len.max(1);
-        let size = std::num::NonZeroUsize::new(len).expect("len >= 1");
-        // SAFETY:
-        // - no address hint, so the kernel picks a range that overlaps nothing of ours;
-        // - the result is checked; on success it is `len` readable and writable,
-        //   zero-filled bytes that this value owns until `munmap` in `Drop`.
-        let ptr = unsafe {
-            nix::sys::mman::mmap_anonymous(
-                None,
-                size,
-                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
-                nix::sys::mman::MapFlags::MAP_PRIVATE,
-            )
-        }
-        .map_err(std::io::Error::from)?;
-        Ok(PrivateMapping {
-            ptr: ptr.cast(),
-            len,
-        })
+        let (ptr, len) = map_anonymous(len, false)?;
+        Ok(PrivateMapping { ptr, len })
     }
 
     /// The bytes.
@@ -61,7 +81,7 @@ impl Drop for PrivateMapping {
     fn drop(&mut self) {
         // SAFETY: `ptr`/`len` are exactly what mmap returned, and no borrow of the
         // bytes outlives `self`.
-        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len) };
+        unsafe { unmap(self.ptr, self.len) };
     }
 }
 

@@ -24,25 +24,8 @@ unsafe impl Sync for SharedMapping {}
 impl SharedMapping {
     /// Maps `len` bytes (rounded up to at least one page).
     pub fn new(len: usize) -> std::io::Result<SharedMapping> {
-        let len = len.max(1);
-        let size = std::num::NonZeroUsize::new(len).expect("len >= 1");
-        // SAFETY:
-        // - no address hint, so the kernel picks a range that overlaps nothing of ours;
-        // - the result is checked; on success it is `len` readable and writable,
-        //   zero-filled bytes that we own until `munmap` in `Drop`.
-        let ptr = unsafe {
-            nix::sys::mman::mmap_anonymous(
-                None,
-                size,
-                nix::sys::mman::ProtFlags::PROT_READ | nix::sys::mman::ProtFlags::PROT_WRITE,
-                nix::sys::mman::MapFlags::MAP_SHARED,
-            )
-        }
-        .map_err(std::io::Error::from)?;
-        Ok(SharedMapping {
-            ptr: ptr.cast(),
-            len,
-        })
+        let (ptr, len) = super::mem::map_anonymous(len, true)?;
+        Ok(SharedMapping { ptr, len })
     }
 
     /// Maps `len` bytes of the memory file `fd` from `offset` (a multiple of the page
@@ -102,7 +85,7 @@ impl Drop for SharedMapping {
     fn drop(&mut self) {
         // SAFETY: `ptr`/`len` are exactly what mmap returned, and no reference into
         // the mapping outlives `self` (`crate::shm` ties them to `&self`).
-        let _ = unsafe { nix::sys::mman::munmap(self.ptr.cast(), self.len) };
+        unsafe { super::mem::unmap(self.ptr, self.len) };
     }
 }
 
