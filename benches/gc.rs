@@ -6,7 +6,7 @@
 //! per object).
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use gilbench::gc::{Heap, Mode};
+use gilbench::runtime::gc::{Heap, Mode};
 
 fn heap(objects: usize) -> Heap {
     let mut heap = Heap::new(Mode::Off, [700, 10, 10], objects);

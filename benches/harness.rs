@@ -8,10 +8,10 @@
 //! Run alone: `cargo bench --bench harness`. Figures depend on nothing else running.
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use gilbench::gil::{Gil, LegacyGil};
-use gilbench::interp::{Interp, Lock};
 use gilbench::measure::{new_histogram, record};
-use gilbench::trace::TraceBuf;
+use gilbench::runtime::gil::{Gil, LegacyGil};
+use gilbench::runtime::interp::{Interp, Lock};
+use gilbench::runtime::trace::TraceBuf;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

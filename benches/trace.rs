@@ -15,10 +15,10 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use gilbench::cli::{Cli, Command};
-use gilbench::gil::Gil;
-use gilbench::interp::{Interp, Lock};
 use gilbench::plan::{ModelKind, Plan};
-use gilbench::trace::{EventKind, TraceBuf};
+use gilbench::runtime::gil::Gil;
+use gilbench::runtime::interp::{Interp, Lock};
+use gilbench::runtime::trace::{EventKind, TraceBuf};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

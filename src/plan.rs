@@ -380,9 +380,9 @@ impl Plan {
         let trace_workers = workload.workers().len();
         if tracing
             && args.trace_limit.saturating_mul(trace_workers)
-                > TRACE_BUDGET_BYTES / crate::trace::EVENT_BYTES
+                > TRACE_BUDGET_BYTES / crate::runtime::trace::EVENT_BYTES
         {
-            let most = TRACE_BUDGET_BYTES / crate::trace::EVENT_BYTES / trace_workers;
+            let most = TRACE_BUDGET_BYTES / crate::runtime::trace::EVENT_BYTES / trace_workers;
             return Err(InputError::flag(
                 "--trace-limit",
                 format!(

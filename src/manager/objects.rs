@@ -16,7 +16,7 @@
 //! should rather report the crash.
 
 use super::protocol::{Bytes, Request, Response};
-use crate::interp::Interp;
+use crate::runtime::interp::Interp;
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -302,8 +302,8 @@ fn take_inner(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::interp::Lock;
-    use crate::trace::TraceBuf;
+    use crate::runtime::interp::Lock;
+    use crate::runtime::trace::TraceBuf;
 
     fn ask(objects: &Objects, conn: ConnId, request: Request<'_>) -> String {
         let mut interp = Interp::new(0, Lock::Free, TraceBuf::disabled());

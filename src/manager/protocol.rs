@@ -11,7 +11,7 @@
 //! use (a counter starts at 0; a dict, list or queue empty; a lock released).
 
 use super::frame::{self, FrameError};
-use crate::interp::GilStats;
+use crate::runtime::interp::GilStats;
 use serde::{Deserialize, Serialize};
 
 /// A byte string that encodes as one length-prefixed run of bytes (not a sequence of

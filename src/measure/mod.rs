@@ -6,6 +6,7 @@
 
 pub mod clock;
 pub mod pin;
+pub mod procfs;
 mod rusage;
 
 pub use rusage::{Rusage, RusageDelta};

@@ -10,10 +10,10 @@ mod sequential;
 mod threaded;
 pub mod worker;
 
-use crate::interp::GilStats;
 use crate::measure::{new_histogram, Histogram, RusageDelta};
 use crate::plan::{ModelKind, Plan};
-use crate::trace::Event;
+use crate::runtime::interp::GilStats;
+use crate::runtime::trace::Event;
 use crate::workload::Outcome;
 use std::time::Duration;
 

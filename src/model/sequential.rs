@@ -6,9 +6,9 @@
 
 use super::worker::{run_worker, Control, NoGate};
 use super::{merge, ModelRun, RunError};
-use crate::interp::Lock;
 use crate::measure::Rusage;
 use crate::plan::{Amount, ModelKind, Plan};
+use crate::runtime::interp::Lock;
 use crate::shm::{SharedRegion, Sizer};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;

@@ -6,10 +6,10 @@
 
 use super::worker::{run_worker, Control, WorkerResult};
 use super::{merge, ModelRun, RunError};
-use crate::gil::{Gil, LegacyGil};
-use crate::interp::Lock;
 use crate::measure::Rusage;
 use crate::plan::{Amount, ModelKind, Plan};
+use crate::runtime::gil::{Gil, LegacyGil};
+use crate::runtime::interp::Lock;
 use crate::shm::{SharedRegion, Sizer};
 use crossbeam::channel;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

@@ -4,11 +4,11 @@
 //! harness costs the same everywhere — one clock read and one histogram record per
 //! op (the end of one op is the start of the next).
 
-use crate::interp::{GilStats, Interp, Lock};
 use crate::measure::{nanos, new_histogram, record, Histogram};
 use crate::plan::{Amount, TraceConfig};
+use crate::runtime::interp::{GilStats, Interp, Lock};
+use crate::runtime::trace::{Event, TraceBuf};
 use crate::shm::SharedRegion;
-use crate::trace::{Event, TraceBuf};
 use crate::workload::{Measured, Workload};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -31,7 +31,7 @@
 //! starts at 0, so models line up for comparison.
 
 use super::{ScenarioReport, VERSION};
-use crate::trace::{Event, EventKind};
+use crate::runtime::trace::{Event, EventKind};
 use std::collections::HashSet;
 use std::fmt::Write;
 

@@ -3,7 +3,7 @@
 use super::{RunReport, ScenarioReport};
 use crate::measure::{new_histogram, Machine, Summary};
 use crate::model::WorkerTrace;
-use crate::trace::Event;
+use crate::runtime::trace::Event;
 
 /// One model's workers: (pid, role, events); worker indexes follow the order.
 pub type Workers = Vec<(u32, &'static str, Vec<Event>)>;

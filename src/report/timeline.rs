@@ -16,7 +16,7 @@
 //! than ten intervals — and ending early if the run does.
 
 use super::RunReport;
-use crate::trace::EventKind;
+use crate::runtime::trace::EventKind;
 use std::time::Duration;
 
 /// Switch intervals a timeline shows by default.
@@ -232,7 +232,7 @@ pub fn lanes(run: &RunReport, window: Window, columns: usize) -> Vec<Lane> {
 mod tests {
     use super::super::test_support::report_with;
     use super::*;
-    use crate::trace::Event;
+    use crate::runtime::trace::Event;
 
     fn ev(kind: EventKind, start_ns: u64, dur_ns: u64) -> Event {
         Event {

@@ -204,7 +204,7 @@ fn draw_legend<DB: DrawingBackend>(
 mod tests {
     use super::super::test_support::report_with;
     use super::*;
-    use crate::trace::{Event, EventKind};
+    use crate::runtime::trace::{Event, EventKind};
     use std::time::Duration;
 
     #[test]

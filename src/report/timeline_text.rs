@@ -118,7 +118,7 @@ fn paint(c: char, code: &str, colour: bool) -> String {
 mod tests {
     use super::super::test_support::report_with;
     use super::*;
-    use crate::trace::{Event, EventKind};
+    use crate::runtime::trace::{Event, EventKind};
     use std::time::Duration;
 
     #[test]

@@ -69,7 +69,7 @@ pub fn note(report: &ScenarioReport) -> Option<String> {
 mod tests {
     use super::super::test_support::report_with;
     use super::*;
-    use crate::trace::{Event, EventKind};
+    use crate::runtime::trace::{Event, EventKind};
 
     #[test]
     fn note_counts_events_and_warns_about_drops() {

@@ -3,7 +3,7 @@
 //! One op is `objs = [bytes(size) for _ in range(batch)]`, then
 //! `survivors = objs[::keep_every]` and `del objs` — the previous op's survivors
 //! are dropped too. Each allocation initialises a 16-byte object header. With
-//! `allocator = pymalloc` requests up to 512 bytes go to [`crate::pymalloc`]
+//! `allocator = pymalloc` requests up to 512 bytes go to [`crate::runtime::pymalloc`]
 //! (larger ones to malloc, as in CPython); with `system`, everything goes to the C
 //! library's malloc.
 //!
@@ -26,8 +26,8 @@
 use super::blob;
 use super::runlocal::RunLocal;
 use super::{Common, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
-use crate::interp::Interp;
-use crate::pymalloc::{Block, Pymalloc, SMALL_REQUEST_THRESHOLD};
+use crate::runtime::interp::Interp;
+use crate::runtime::pymalloc::{Block, Pymalloc, SMALL_REQUEST_THRESHOLD};
 use crate::shm::{SharedRegion, Sizer};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 //! `convoy`: one I/O worker's round trips while CPU-bound workers run (bpo-7946).
 
 use super::{spin, Common, ParamError, WorkerBody, WorkerSpec, Workload};
-use crate::interp::Interp;
+use crate::runtime::interp::Interp;
 use crate::shm::SharedRegion;
 use serde::Deserialize;
 use std::io::{Read, Write};

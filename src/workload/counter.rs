@@ -24,7 +24,7 @@
 
 use super::objects::Counter;
 use super::{Common, CounterOutcome, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
-use crate::interp::Interp;
+use crate::runtime::interp::Interp;
 use crate::shm::{SharedRegion, Sizer};
 use serde::Deserialize;
 

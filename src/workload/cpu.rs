@@ -1,7 +1,7 @@
 //! `cpu-bound`: pure computation, never blocking.
 
 use super::{Common, ParamError, WorkerBody, WorkerSpec, Workload};
-use crate::interp::Interp;
+use crate::runtime::interp::Interp;
 use crate::shm::SharedRegion;
 use serde::Deserialize;
 

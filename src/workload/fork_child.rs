@@ -9,8 +9,8 @@
 //! usage from `RUSAGE_CHILDREN`. A [`Child`] guard kills and reaps the child on any
 //! error path, so no zombie is left behind.
 
+use crate::measure::procfs::Rollup;
 use crate::measure::{nanos, Rusage, RusageDelta};
-use crate::procfs::Rollup;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitStatus};
 use nix::unistd::Pid;
@@ -118,7 +118,7 @@ fn child_main<T>(
         startup_ns: nanos(ready - forked_at),
         work_ns,
         work_minor_faults: work_usage.minor_faults,
-        memory: crate::procfs::smaps_rollup()?,
+        memory: crate::measure::procfs::smaps_rollup()?,
         objects,
         checksum,
     };

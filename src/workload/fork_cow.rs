@@ -1,6 +1,6 @@
 //! `fork-cow`: what a forked child copies — and why even reading can copy.
 //!
-//! The parent builds a heap of `heap_mib` MiB of tracked objects ([`crate::gc`],
+//! The parent builds a heap of `heap_mib` MiB of tracked objects ([`crate::runtime::gc`],
 //! CPython 3.11's header-next-to-payload layout, settled in the oldest generation as
 //! a `gc.collect()` after start-up would leave it). Each *variant* then does one
 //! thing with it, and reports its start-up, its work time, its minor faults and the
@@ -23,10 +23,10 @@
 
 use super::fork_child::{run_child, ChildReport};
 use super::{Common, Outcome, ParamError, VariantRunner, WorkerBody, WorkerSpec, Workload};
-use crate::gc::{Heap, Mode, Object, OBJECT_BYTES};
 use crate::measure::{nanos, new_histogram, Rusage, RusageDelta};
 use crate::model::{ModelRun, RunError};
 use crate::plan::{ModelKind, Plan};
+use crate::runtime::gc::{Heap, Mode, Object, OBJECT_BYTES};
 use crate::shm::SharedRegion;
 use parking_lot::Mutex;
 use serde::Deserialize;
@@ -144,7 +144,7 @@ impl ForkCow {
         let heap_mib = p.heap_mib as u64;
         // The parent's heap, a child's full copy, and the deep copy's buffers.
         let need = (heap_mib * 5 / 2) << 20;
-        if let Some(available) = crate::procfs::mem_available() {
+        if let Some(available) = crate::measure::procfs::mem_available() {
             if need > available {
                 return Err(ParamError::field(
                     "heap_mib",
@@ -276,7 +276,7 @@ impl ForkCow {
             if variant == Variant::ReadImmortal {
                 heap.immortalize_all();
             }
-            let before = crate::procfs::smaps_rollup().unwrap_or_default();
+            let before = crate::measure::procfs::smaps_rollup().unwrap_or_default();
             let usage_before = Rusage::this_process();
             let spawned_at = Instant::now();
             let slots = heap.slots_mut();
@@ -298,7 +298,7 @@ impl ForkCow {
                     .collect()
             });
             let run_usage = Rusage::this_process().since(&usage_before);
-            let after = crate::procfs::smaps_rollup().unwrap_or_default();
+            let after = crate::measure::procfs::smaps_rollup().unwrap_or_default();
             if variant == Variant::ReadImmortal {
                 heap.mortalize_all();
             }

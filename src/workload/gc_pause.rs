@@ -3,7 +3,7 @@
 //! Worker 0 is an I/O worker doing round trips to an echo peer, as in `convoy`, each
 //! timed from *before* a short sleep (`io_sleep`) so that a delayed wake-up counts.
 //! The other workers are the program's main loop over a heap of `objects` tracked
-//! containers ([`crate::gc`]): every `collect_every` it makes `garbage` unreachable
+//! containers ([`crate::runtime::gc`]): every `collect_every` it makes `garbage` unreachable
 //! cycles and calls `gc.collect()`; its allocations also drive the automatic
 //! collections (`threshold0..2`). Between bursts it waits with the GIL released.
 //!
@@ -25,11 +25,11 @@ use super::blob;
 use super::echo::EchoPeer;
 use super::runlocal::RunLocal;
 use super::{duration_param, Common, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
-use crate::gc::{Heap, Mode, OBJECT_BYTES};
-use crate::interp::Interp;
 use crate::measure::{histogram_from_bytes, histogram_to_bytes, new_histogram, Summary};
+use crate::runtime::gc::{Heap, Mode, OBJECT_BYTES};
+use crate::runtime::interp::Interp;
+use crate::runtime::trace::EventKind;
 use crate::shm::{SharedRegion, Sizer};
-use crate::trace::EventKind;
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicU64;
@@ -149,7 +149,7 @@ impl GcPause {
         // Each collecting process holds its own heap (worst case: `processes`),
         // with room for the garbage bursts and the vector's growth.
         let need = (objects as u64 + 4 * garbage as u64) * OBJECT_BYTES as u64 * 2 * mains;
-        if let Some(available) = crate::procfs::mem_available() {
+        if let Some(available) = crate::measure::procfs::mem_available() {
             if need > available {
                 return Err(ParamError::field(
                     "objects",

@@ -1,7 +1,7 @@
 //! `io-bound`: a little computation, then a real blocking system call.
 
 use super::{duration_param, spin, Common, ParamError, WorkerBody, WorkerSpec, Workload};
-use crate::interp::Interp;
+use crate::runtime::interp::Interp;
 use crate::shm::SharedRegion;
 use serde::Deserialize;
 use std::time::Duration;

@@ -22,7 +22,7 @@ mod runlocal;
 
 pub use cpu::spin;
 
-use crate::interp::Interp;
+use crate::runtime::interp::Interp;
 use crate::shm::{SharedRegion, Sizer};
 use serde::Serialize;
 use std::sync::Arc;

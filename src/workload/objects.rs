@@ -11,8 +11,8 @@
 //! A proxy's blocking calls release the worker's own GIL, as a CPython proxy's
 //! `send`/`recv` do.
 
-use crate::interp::Interp;
 use crate::manager::Client;
+use crate::runtime::interp::Interp;
 use crate::shm::{FutexLock, Layout, SharedRegion, Sizer};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -237,6 +237,6 @@ fn proxied<R>(interp: &mut Interp<'_>, call: impl FnOnce() -> R) -> R {
     let end = std::time::Instant::now();
     interp
         .trace()
-        .span(crate::trace::EventKind::ManagerRequest, start, end);
+        .span(crate::runtime::trace::EventKind::ManagerRequest, start, end);
     result
 }

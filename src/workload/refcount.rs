@@ -26,7 +26,7 @@
 //! undefined behaviour in Rust's.
 
 use super::{Common, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
-use crate::interp::Interp;
+use crate::runtime::interp::Interp;
 use crate::shm::{SharedRegion, Sizer};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -4,11 +4,11 @@
 use super::fault;
 use super::memory::{ControlBlock, Memory};
 use super::wire::{Report, WireResult, READY};
-use crate::gil::Gil;
-use crate::interp::Lock;
 use crate::measure::clock;
 use crate::model::worker::{run_worker, Control, StartGate};
 use crate::plan::Plan;
+use crate::runtime::gil::Gil;
+use crate::runtime::interp::Lock;
 use crate::sys;
 use nix::unistd::Pid;
 use std::fs::File;

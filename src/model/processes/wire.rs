@@ -6,10 +6,10 @@
 //! so the supervisor rebuilds exactly the [`WorkerResult`] a thread would have
 //! returned, and the rows come out the same shape for every model.
 
-use crate::interp::GilStats;
 use crate::measure::{clock, histogram_from_bytes, histogram_to_bytes};
 use crate::model::worker::WorkerResult;
-use crate::trace::Event;
+use crate::runtime::interp::GilStats;
+use crate::runtime::trace::Event;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -96,7 +96,7 @@ impl Report {
 mod tests {
     use super::*;
     use crate::measure::{new_histogram, record, Summary};
-    use crate::trace::EventKind;
+    use crate::runtime::trace::EventKind;
     use std::time::Instant;
 
     #[test]

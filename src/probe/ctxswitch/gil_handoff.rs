@@ -1,4 +1,4 @@
-//! `gil-handoff`: two threads passing the simulated CPython GIL ([`crate::gil::Gil`])
+//! `gil-handoff`: two threads passing the simulated CPython GIL ([`crate::runtime::gil::Gil`])
 //! back and forth, a forced switch every time.
 //!
 //! Each side, holding the GIL, does what CPython's eval loop does when it sees a
@@ -10,7 +10,7 @@
 //! GIL costs CPython beyond the OS's own switch.
 
 use super::transport::Endpoint;
-use crate::gil::{Gil, ThreadId};
+use crate::runtime::gil::{Gil, ThreadId};
 use std::cell::Cell;
 use std::sync::atomic::Ordering;
 

@@ -126,7 +126,7 @@ pub fn measure(mode: Mode, place: Placement, rounds: Rounds) -> std::io::Result<
             pair::threads(a, b, place, rounds)
         }
         Mode::GilHandoff => {
-            let gil = crate::gil::Gil::new(gil_handoff::INTERVAL);
+            let gil = crate::runtime::gil::Gil::new(gil_handoff::INTERVAL);
             let (a, b) = gil_handoff::GilEndpoint::pair(&gil);
             pair::threads(a, b, place, rounds)
         }

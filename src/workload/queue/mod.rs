@@ -25,8 +25,8 @@ mod ring;
 
 use super::objects::QueueProxy;
 use super::{Common, Measured, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
-use crate::interp::Interp;
 use crate::measure::{clock::mono_ns, new_histogram, record, Histogram};
+use crate::runtime::interp::Interp;
 use crate::shm::{SharedRegion, Sizer};
 use ring::Ring;
 use serde::Deserialize;

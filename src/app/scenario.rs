@@ -3,15 +3,15 @@
 //! the CPython twin, and only then are files written and the report rendered.
 //!
 //! Nothing here runs while a model measures: the progress bar draws between
-//! models from this thread (see [`crate::progress`]), and plotting, `.hgrm`
+//! models from this thread (see [`crate::app::progress`]), and plotting, `.hgrm`
 //! writing and colouring all work on the finished report.
 
+use crate::app::progress::Progress;
 use crate::cli::{Format, ScenarioArgs};
 use crate::cpython::{Twin, TwinError};
 use crate::model::{self, ModelRun, RunError};
 use crate::output::Output;
 use crate::plan::{ModelKind, Plan};
-use crate::progress::Progress;
 use crate::report::colour::Palette;
 use crate::report::hgrm::HgrmDir;
 use crate::report::plot::PlotFile;

@@ -349,7 +349,7 @@ impl Heap {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::gc::heap::PERMANENT;
+    use crate::runtime::gc::heap::PERMANENT;
 
     pub(crate) fn heap(mode: Mode) -> Heap {
         Heap::new(mode, [700, 10, 10], 1024)

@@ -12,9 +12,9 @@
 //! (`Py_BEGIN_ALLOW_THREADS` / `Py_END_ALLOW_THREADS`). Under free threads all of it
 //! is nearly free; under a GIL the fast path is one relaxed load.
 
-use crate::gil::{Gil, LegacyGil, TakeOutcome, ThreadId};
 use crate::measure::Histogram;
-use crate::trace::{EventKind, TraceBuf};
+use crate::runtime::gil::{Gil, LegacyGil, TakeOutcome, ThreadId};
+use crate::runtime::trace::{EventKind, TraceBuf};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;

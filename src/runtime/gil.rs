@@ -6,7 +6,7 @@
 //!   of 3.11–3.13). A thread that finds it held sleeps on a condition variable for at
 //!   most the *switch interval*; if it times out and no switch happened meanwhile, it
 //!   sets the *drop request*. The holder looks at the request only at its next check
-//!   point (see [`crate::interp`]) and drops the GIL; with *forced switching* it then
+//!   point (see [`crate::runtime::interp`]) and drops the GIL; with *forced switching* it then
 //!   waits until some other thread has actually taken it, so the OS cannot hand it
 //!   straight back.
 //! * [`LegacyGil`] — Python 2's GIL: a plain unfair lock that the holder releases and

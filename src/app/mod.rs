@@ -1,5 +1,9 @@
 //! The commands, wired together: flags → plan → models → report → output.
 
+pub mod progress;
+pub mod scenario;
+pub mod tour;
+
 use crate::cli::{Cli, Command, Format, ListArgs, ScenarioArgs};
 use crate::model::RunError;
 use crate::output::Output;
@@ -15,7 +19,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ctxswitch(args) => crate::probe::ctxswitch::run(&args),
         Command::Spawn(args) => crate::probe::spawn::run(&args),
         Command::Zombie(args) => crate::probe::zombie::run(&args),
-        Command::Tour(args) => crate::tour::run(&args),
+        Command::Tour(args) => crate::app::tour::run(&args),
         Command::Worker(args) => crate::model::processes::spawned_worker(&args),
     }
 }
@@ -34,7 +38,7 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
 }
 
 fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
-    crate::run::scenario(args)
+    crate::app::scenario::scenario(args)
 }
 
 fn list(args: &ListArgs) -> anyhow::Result<()> {

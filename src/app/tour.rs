@@ -12,11 +12,11 @@
 //! each stop also gets `--timeout 20s`. A scenario that is not built in (yet) is
 //! listed as such; a model that fails (not implemented, timed out) shows `–`.
 
+use crate::app::progress::Progress;
 use crate::cli::{Cli, Command, Format, TourArgs};
 use crate::measure::Machine;
 use crate::output::Output;
 use crate::plan::Plan;
-use crate::progress::Progress;
 use crate::report::bars::{run_label, times};
 use crate::report::colour::{Palette, Style};
 use crate::report::format::{duration_ns, rate};
@@ -323,7 +323,7 @@ pub fn run(args: &TourArgs) -> anyhow::Result<()> {
                 let mut runs = Vec::new();
                 for &model in &plan.models {
                     progress.begin(format!("tour: {} under {model}", plan.scenario));
-                    match crate::run::run_model(&plan, model) {
+                    match crate::app::scenario::run_model(&plan, model) {
                         Ok(more) => runs.extend(more),
                         Err(crate::model::RunError::Interrupted) => {
                             return Err(crate::model::RunError::Interrupted.into())

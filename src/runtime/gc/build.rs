@@ -85,7 +85,7 @@ impl Heap {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gc::Mode;
+    use crate::runtime::gc::Mode;
 
     fn heap() -> Heap {
         Heap::new(Mode::Off, [700, 10, 10], 16)

@@ -105,8 +105,8 @@ impl Heap {
 
 #[cfg(test)]
 mod tests {
-    use crate::gc::collect::tests::{garbage, heap};
-    use crate::gc::Mode;
+    use crate::runtime::gc::collect::tests::{garbage, heap};
+    use crate::runtime::gc::Mode;
 
     #[test]
     fn incremental_steps_are_bounded_and_complete_a_cycle() {

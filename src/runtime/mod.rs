@@ -1,0 +1,12 @@
+//! The simulated CPython runtime: the GIL ([`gil`]), the interpreter loop that
+//! polls it ([`interp`]), the small-object allocator ([`pymalloc`]), the cyclic
+//! garbage collector ([`gc`]) and the event recorder that traces them ([`trace`]).
+//!
+//! Nothing here knows about models, workloads or reports: models build a runtime
+//! for their workers, workloads run Python-like work on it.
+
+pub mod gc;
+pub mod gil;
+pub mod interp;
+pub mod pymalloc;
+pub mod trace;
