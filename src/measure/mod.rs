@@ -1,10 +1,11 @@
-//! Measurement: latency histograms, resource-usage deltas, and the machine.
+//! Measurement: latency histograms, resource-usage deltas, and the machine (and its load).
 //!
 //! Everything timed in gilbench is recorded in nanoseconds into an HdrHistogram with
 //! three significant digits, so a p99.9 is as trustworthy as a mean and per-worker
 //! histograms merge exactly.
 
 pub mod clock;
+pub mod load;
 pub mod pin;
 pub mod procfs;
 mod rusage;
