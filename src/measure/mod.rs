@@ -6,9 +6,11 @@
 
 pub mod clock;
 pub mod load;
+pub mod modes;
 pub mod pin;
 pub mod procfs;
 mod rusage;
+pub mod stats;
 
 pub use rusage::{Rusage, RusageDelta};
 
