@@ -1,4 +1,4 @@
-//! Typed views of the shared mapping, and a lock that works across processes.
+//! Typed views of the shared mapping: every piece of cross-worker state.
 //!
 //! A workload lays out its shared state with a [`Layout`]: a deterministic sequence
 //! of `place` calls. Running the same sequence again over the same bytes (in a forked
@@ -6,23 +6,11 @@
 //! objects, because nothing stored in the mapping is a pointer.
 
 use crate::sys;
-use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-/// Types that may live in shared memory: valid at all-zero bytes, no pointers,
-/// mutated only through atomics.
-///
-/// # Safety
-/// Implementors promise exactly that.
-pub unsafe trait ShmPod: Sync {}
-// SAFETY: atomics are valid at zero, hold no pointers and mutate through `&self`.
-unsafe impl ShmPod for AtomicU64 {}
-// SAFETY: as above.
-unsafe impl ShmPod for AtomicI64 {}
-// SAFETY: as above.
-unsafe impl ShmPod for AtomicU32 {}
-// SAFETY: a `FutexLock` is one `AtomicU32`, unlocked at zero.
-unsafe impl ShmPod for FutexLock {}
+pub use crate::sys::futex::FutexLock;
+pub use crate::sys::shm::ShmPod;
 
 /// The shared memory of one model run.
 #[derive(Debug, Clone)]
@@ -119,18 +107,9 @@ impl<'r> Layout<'r> {
     /// The next `count` values of `T`, starting on a fresh cache line.
     pub fn place_slice<T: ShmPod>(&mut self, count: usize) -> &'r [T] {
         let offset = pad(self.next);
-        let bytes = std::mem::size_of::<T>() * count;
-        assert!(
-            offset + bytes <= self.region.mapping.len(),
-            "shared layout overflows its region: size it with the same Sizer sequence"
-        );
-        self.next = offset + bytes;
-        // SAFETY: in bounds (asserted above), cache-line aligned (so aligned for any
-        // atomic), and `T: ShmPod` is valid at zero bytes and pointer-free.
-        let first: &'r T = unsafe { sys::shm::place::<T>(&self.region.mapping, offset) };
-        // SAFETY: `count` consecutive `T`s fit in the mapping from `first` (asserted),
-        // all zero-initialised by the kernel and valid at zero bytes.
-        unsafe { std::slice::from_raw_parts(first as *const T, count) }
+        self.next = offset + std::mem::size_of::<T>() * count;
+        // Cache-line aligned, so aligned for any atomic; bounds checked inside.
+        sys::shm::place_slice(&self.region.mapping, offset, count)
     }
 }
 
@@ -140,61 +119,10 @@ fn pad(offset: usize) -> usize {
     offset.div_ceil(CACHE_LINE) * CACHE_LINE
 }
 
-/// A mutex on one futex word that works between threads and between processes.
-///
-/// Drepper's "Futexes Are Tricky" mutex #2: 0 = unlocked, 1 = locked, 2 = locked
-/// with (possible) waiters. It is deliberately *unfair* — a releaser that re-locks at
-/// once usually wins — which is how a POSIX semaphore behaves and so how Python 2's
-/// GIL and CPython's `threading.Lock` behave. parking_lot cannot stand in here: its
-/// parking lot lives in one process's memory.
-#[derive(Debug, Default)]
-#[repr(transparent)]
-pub struct FutexLock {
-    state: AtomicU32,
-}
-
-const UNLOCKED: u32 = 0;
-const LOCKED: u32 = 1;
-const CONTENDED: u32 = 2;
-
-impl FutexLock {
-    /// Takes the lock without blocking, if it is free.
-    #[inline]
-    pub fn try_lock(&self) -> bool {
-        self.state
-            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-    }
-
-    /// Takes the lock, blocking in the kernel while another holder has it.
-    #[inline]
-    pub fn lock(&self) {
-        if !self.try_lock() {
-            self.lock_contended();
-        }
-    }
-
-    #[cold]
-    fn lock_contended(&self) {
-        // Mark the lock contended so the holder knows to wake someone; the swap (not
-        // a store) tells us whether it was released in the meantime.
-        while self.state.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
-            sys::futex::wait(&self.state, CONTENDED, None);
-        }
-    }
-
-    /// Releases the lock, waking one waiter if there may be any.
-    #[inline]
-    pub fn unlock(&self) {
-        if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
-            sys::futex::wake(&self.state, 1);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::Ordering;
 
     #[test]
     fn layout_is_deterministic_and_aligned() {

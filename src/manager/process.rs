@@ -27,11 +27,11 @@ use super::dir::{self, SocketDir};
 use super::protocol::ServerStats;
 use super::server::{Server, ServerConfig};
 use super::Endpoint;
+use crate::sys::signal::Interrupts;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::os::unix::net::UnixListener;
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -74,10 +74,12 @@ impl ManagerProcess {
         let pid = crate::sys::process::fork(move || {
             // Ctrl-C is for the parent to act on; SIGTERM (also sent when the parent
             // dies) stops us cleanly, directory removed.
-            let ignored = Arc::new(AtomicBool::new(false));
-            let _ = signal_hook::flag::register(signal_hook::consts::SIGINT, ignored);
-            let terminate = Arc::new(AtomicBool::new(false));
-            let _ = signal_hook::flag::register(signal_hook::consts::SIGTERM, terminate.clone());
+            crate::sys::signal::ignore(Signal::SIGINT);
+            let Ok(terminate) = Interrupts::catch_only(&[Signal::SIGTERM]) else {
+                let _ = dir::remove_dir(&dir_path);
+                return 1;
+            };
+            let terminate = Arc::new(terminate);
             let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGTERM);
             if nix::unistd::getppid() != parent {
                 // The parent died before the death signal was armed.
@@ -86,12 +88,12 @@ impl ManagerProcess {
             }
             let config = ServerConfig {
                 parent: Some(parent),
-                stop_flag: Some(Arc::clone(&terminate)),
+                stop_on: Some(Arc::clone(&terminate)),
                 ..config
             };
             let code = match Server::with_listener(listener, server_key, config) {
                 Ok(server) => match server.run() {
-                    Ok(_) if terminate.load(std::sync::atomic::Ordering::Relaxed) => TERMINATED,
+                    Ok(_) if terminate.caught() => TERMINATED,
                     Ok(_) => 0,
                     Err(_) => 1,
                 },

@@ -25,6 +25,7 @@ use super::protocol::{self, Request, Response, ServerGil, ServerStats};
 use crate::runtime::gil::Gil;
 use crate::runtime::interp::{GilStats, Interp, Lock};
 use crate::runtime::trace::TraceBuf;
+use crate::sys::signal::Interrupts;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use parking_lot::{Condvar, Mutex};
 use std::collections::HashMap;
@@ -56,8 +57,8 @@ pub struct ServerConfig {
     pub handshake_timeout: Duration,
     /// Stop when this process is no longer our parent (it died).
     pub parent: Option<nix::unistd::Pid>,
-    /// Stop when this flag is set (by a signal handler).
-    pub stop_flag: Option<Arc<AtomicBool>>,
+    /// Stop when one of these signals has been caught.
+    pub stop_on: Option<Arc<Interrupts>>,
 }
 
 impl Default for ServerConfig {
@@ -66,7 +67,7 @@ impl Default for ServerConfig {
             gil: Some(Duration::from_millis(5)),
             handshake_timeout: Duration::from_secs(10),
             parent: None,
-            stop_flag: None,
+            stop_on: None,
         }
     }
 }
@@ -166,7 +167,7 @@ impl Server {
     }
 
     /// Accepts, authenticates and hands out connections until a `Shutdown`
-    /// request, a [`Stopper`], the [`ServerConfig::stop_flag`], or the death of
+    /// request, a [`Stopper`], the [`ServerConfig::stop_on`], or the death of
     /// [`ServerConfig::parent`]; returns the final statistics.
     pub fn run(self) -> std::io::Result<ServerStats> {
         let mut next_id: ConnId = 0;
@@ -261,9 +262,9 @@ impl Server {
     fn signalled(&self) -> bool {
         self.shared
             .config
-            .stop_flag
+            .stop_on
             .as_ref()
-            .is_some_and(|f| f.load(Ordering::Relaxed))
+            .is_some_and(|signals| signals.caught())
     }
 
     fn parent_gone(&self) -> bool {

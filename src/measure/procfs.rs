@@ -43,15 +43,7 @@ pub fn rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/statm")
         .ok()
         .and_then(|t| t.split_whitespace().nth(1)?.parse::<u64>().ok())
-        .map_or(0, |pages| pages * page_size())
-}
-
-/// The page size (4 KiB on x86-64; read from the auxiliary vector otherwise).
-pub fn page_size() -> u64 {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-        .ok()
-        .flatten()
-        .map_or(4096, |p| p as u64)
+        .map_or(0, |pages| pages * crate::sys::mem::page_size() as u64)
 }
 
 /// The value of a `Name:   123 kB` line.

@@ -12,7 +12,7 @@
 
 use nix::sched::CloneFlags;
 use nix::sys::signal::{SigSet, SigmaskHow};
-use nix::unistd::{ForkResult, Pid};
+use nix::unistd::Pid;
 use std::ffi::{CStr, CString};
 use std::time::Instant;
 
@@ -30,24 +30,14 @@ pub struct Forked {
 /// Forks like [`crate::sys::process::fork`] (same refusal when multi-threaded, same
 /// child semantics), timing only the `fork()` call itself.
 pub fn fork_timed(child: impl FnOnce() -> i32) -> std::io::Result<Forked> {
-    super::process::wait_single_threaded()?;
-    let started = Instant::now();
-    // SAFETY:
-    // - we just checked that this process has exactly one thread (this one), so the
-    //   child inherits no lock held by a thread that will not exist in it, and may run
-    //   arbitrary code;
-    // - `fork` has no memory-safety preconditions beyond that.
-    match unsafe { nix::unistd::fork() }.map_err(std::io::Error::from)? {
-        ForkResult::Parent { child } => Ok(Forked {
-            pid: child,
-            started,
-            returned: Instant::now(),
-        }),
-        ForkResult::Child => {
-            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
-            super::process::exit_now(code)
-        }
-    }
+    let mut started = None;
+    let pid = super::process::fork_with(|| started = Some(Instant::now()), child)?;
+    let returned = Instant::now();
+    Ok(Forked {
+        pid,
+        started: started.expect("fork_with reads the clock before forking"),
+        returned,
+    })
 }
 
 /// A program and its arguments, turned into the NUL-terminated pointer arrays

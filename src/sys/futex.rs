@@ -4,8 +4,12 @@
 //! word may live in a `MAP_SHARED` mapping that several processes see, and a shared
 //! futex is keyed by the physical page, so a wake in one process reaches a waiter in
 //! another. Within one process it costs the same, within the noise.
+//!
+//! [`FutexLock`], the mutex built on one such word, lives here too: whether it may
+//! sit in shared memory (`super::shm::ShmPod`) depends on its private layout, so the
+//! promise is made beside the type.
 
-use std::sync::atomic::AtomicU32;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 /// Blocks while `*word == expected`, until woken (or `timeout` passes, or a signal or
@@ -48,4 +52,56 @@ pub fn wake(word: &AtomicU32, count: u32) -> usize {
         )
     };
     woken.max(0) as usize
+}
+
+/// A mutex on one futex word that works between threads and between processes.
+///
+/// Drepper's "Futexes Are Tricky" mutex #2: 0 = unlocked, 1 = locked, 2 = locked
+/// with (possible) waiters. It is deliberately *unfair* — a releaser that re-locks at
+/// once usually wins — which is how a POSIX semaphore behaves and so how Python 2's
+/// GIL and CPython's `threading.Lock` behave. parking_lot cannot stand in here: its
+/// parking lot lives in one process's memory.
+#[derive(Debug, Default)]
+#[repr(transparent)]
+pub struct FutexLock {
+    state: AtomicU32,
+}
+
+const UNLOCKED: u32 = 0;
+const LOCKED: u32 = 1;
+const CONTENDED: u32 = 2;
+
+impl FutexLock {
+    /// Takes the lock without blocking, if it is free.
+    #[inline]
+    pub fn try_lock(&self) -> bool {
+        self.state
+            .compare_exchange(UNLOCKED, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Takes the lock, blocking in the kernel while another holder has it.
+    #[inline]
+    pub fn lock(&self) {
+        if !self.try_lock() {
+            self.lock_contended();
+        }
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
+        // Mark the lock contended so the holder knows to wake someone; the swap (not
+        // a store) tells us whether it was released in the meantime.
+        while self.state.swap(CONTENDED, Ordering::Acquire) != UNLOCKED {
+            wait(&self.state, CONTENDED, None);
+        }
+    }
+
+    /// Releases the lock, waking one waiter if there may be any.
+    #[inline]
+    pub fn unlock(&self) {
+        if self.state.swap(UNLOCKED, Ordering::Release) == CONTENDED {
+            wake(&self.state, 1);
+        }
+    }
 }

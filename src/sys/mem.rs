@@ -19,6 +19,14 @@ unsafe impl Send for PrivateMapping {}
 // SAFETY: as above.
 unsafe impl Sync for PrivateMapping {}
 
+/// The page size (4 KiB on x86-64), the unit of every mapping.
+pub fn page_size() -> usize {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
+        .ok()
+        .flatten()
+        .map_or(4096, |p| p as usize)
+}
+
 /// Maps `len` (at least one) zero-filled, readable and writable anonymous bytes,
 /// shared (`MAP_SHARED`: survives fork as one memory) or private.
 pub(super) fn map_anonymous(len: usize, shared: bool) -> std::io::Result<(NonNull<u8>, usize)> {
@@ -95,5 +103,6 @@ mod tests {
         assert!(m.as_slice().iter().all(|&b| b == 0));
         m.as_mut_slice()[12345] = 7;
         assert_eq!(m.as_slice()[12345], 7);
+        assert!(page_size() >= 4096);
     }
 }

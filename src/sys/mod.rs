@@ -1,9 +1,10 @@
 //! Every `unsafe` OS call gilbench makes, each behind a safe function.
 //!
-//! The rest of the crate is `#![forbid(unsafe_code)]`-clean: anything that needs
-//! `unsafe` (mapping shared memory, futexes, and — in later modules — fork and
-//! waitpid) lives here, small and documented, with a `// SAFETY:` note on every
-//! block saying why it holds.
+//! The rest of the crate has no `unsafe`, and the compiler holds it to that: the
+//! crate root denies `unsafe_code` and allows it on this module only. Anything that
+//! needs `unsafe` (mapping shared memory, futexes, fork, exec, signal handlers)
+//! lives here, small and documented, with a `// SAFETY:` note on every block saying
+//! why it holds, and is offered to the rest of the crate as a safe function.
 
 pub mod creation;
 pub mod fdpass;

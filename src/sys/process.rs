@@ -45,7 +45,17 @@ pub fn wait_single_threaded() -> std::io::Result<()> {
 ///
 /// Fails if this process is not single-threaded (see the module documentation).
 pub fn fork(child: impl FnOnce() -> i32) -> std::io::Result<Pid> {
+    fork_with(|| {}, child)
+}
+
+/// [`fork`], calling `just_before` in the parent after the single-thread check and
+/// right before `fork()` (to read a clock outside the check, say).
+pub(super) fn fork_with(
+    just_before: impl FnOnce(),
+    child: impl FnOnce() -> i32,
+) -> std::io::Result<Pid> {
     wait_single_threaded()?;
+    just_before();
     // SAFETY:
     // - we just checked that this process has exactly one thread (this one), so the
     //   child inherits no lock held by a thread that will not exist in it, and may run

@@ -7,6 +7,7 @@
 //! ever appears in `/dev/shm` and nothing can be left behind.
 
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64};
 
 /// An owned, zero-filled, page-aligned `MAP_SHARED | MAP_ANONYMOUS` mapping.
 #[derive(Debug)]
@@ -89,18 +90,48 @@ impl Drop for SharedMapping {
     }
 }
 
-/// Reinterprets `offset` bytes into `mapping` as a `&T`.
+/// Types that may live in shared memory: valid at all-zero bytes, no pointers,
+/// mutated only through atomics.
 ///
 /// # Safety
-/// - `offset + size_of::<T>() <= mapping.len()` and `offset` is aligned for `T`;
-/// - `T` is valid when all its bytes are zero and holds no pointers (an atomic or
-///   a struct of atomics), since the memory starts zeroed and may be seen by another
-///   process at another address.
-pub unsafe fn place<T>(mapping: &SharedMapping, offset: usize) -> &T {
-    debug_assert!(offset + std::mem::size_of::<T>() <= mapping.len);
-    debug_assert_eq!(offset % std::mem::align_of::<T>(), 0);
-    // SAFETY: bounds and alignment are the caller's obligations above; the memory is
-    // initialised (zero-filled by the kernel) and `T` is valid at all-zero bytes and
-    // only mutated through atomics, so shared references are sound.
-    unsafe { &*(mapping.as_ptr().add(offset) as *const T) }
+/// Implementors promise exactly that: the mapping starts zero-filled, and another
+/// process may see it at another address, so a zero pattern must be a valid value
+/// and nothing in it may point anywhere.
+pub unsafe trait ShmPod: Sync {}
+// SAFETY: atomics are valid at zero, hold no pointers and mutate through `&self`.
+unsafe impl ShmPod for AtomicU64 {}
+// SAFETY: as above.
+unsafe impl ShmPod for AtomicI64 {}
+// SAFETY: as above.
+unsafe impl ShmPod for AtomicU32 {}
+// SAFETY: a `FutexLock` is `#[repr(transparent)]` over one `AtomicU32`, unlocked at
+// zero (see `super::futex`).
+unsafe impl ShmPod for super::futex::FutexLock {}
+
+/// The `count` values of `T` that start `offset` bytes into `mapping`.
+///
+/// Panics unless they fit in the mapping and `offset` is aligned for `T`; the
+/// callers (`crate::shm::Layout`) size and align their layouts up front, so a panic
+/// here is a layout bug, not bad input.
+pub fn place_slice<T: ShmPod>(mapping: &SharedMapping, offset: usize, count: usize) -> &[T] {
+    let bytes = std::mem::size_of::<T>() * count;
+    assert!(
+        offset
+            .checked_add(bytes)
+            .is_some_and(|end| end <= mapping.len),
+        "shared layout overflows its region: size it with the same Sizer sequence"
+    );
+    assert_eq!(
+        offset % std::mem::align_of::<T>(),
+        0,
+        "misaligned shared object"
+    );
+    // SAFETY:
+    // - `count` consecutive `T`s from `offset` lie inside the mapping and are aligned
+    //   (both asserted above), and the mapping lives as long as the borrow we return;
+    // - the memory is initialised (zero-filled by the kernel), and `T: ShmPod` is
+    //   valid at all-zero bytes, holds no pointers and is only mutated through
+    //   atomics, so shared references to it are sound even while other threads or
+    //   processes use the same bytes.
+    unsafe { std::slice::from_raw_parts(mapping.as_ptr().add(offset) as *const T, count) }
 }

@@ -14,9 +14,12 @@
 //! action instead, so a worker hit by Ctrl-C in that window dies as it should and
 //! never writes into its parent's pipe.
 //!
-//! signal-hook would do the catching, but it never uninstalls its handler (after the
-//! last unregister a signal is silently ignored), and the supervisor needs Ctrl-C to
-//! work normally again once it is done.
+//! This is gilbench's only way of catching a signal: the `processes` supervisor,
+//! `gilbench zombie` and the manager's server process all use [`Interrupts`] (the
+//! server for SIGTERM alone, through [`Interrupts::catch_only`]). signal-hook would
+//! do the catching, but it never uninstalls its handler (after the last unregister a
+//! signal is silently ignored), and the supervisor needs Ctrl-C to work normally
+//! again once it is done.
 
 use nix::sys::signal::{self, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use std::fs::File;
@@ -24,7 +27,8 @@ use std::io::Read;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
-/// The pipe the handler writes to; -1 when no [`Interrupts`] is alive.
+/// The pipe the handler writes to; -1 when no [`Interrupts`] is alive (one at a
+/// time per process: the handler's state is these statics).
 static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
 /// The process that installed the handler.
 static OWNER_PID: AtomicI32 = AtomicI32::new(0);
@@ -62,7 +66,8 @@ extern "C" fn on_interrupt(sig: libc::c_int) {
     nix::errno::Errno::set_raw(saved);
 }
 
-/// SIGINT and SIGTERM caught into a pipe, for as long as this value lives.
+/// Signals (SIGINT and SIGTERM unless told otherwise) caught into a pipe, for as
+/// long as this value lives.
 #[derive(Debug)]
 pub struct Interrupts {
     read: File,
@@ -73,6 +78,11 @@ pub struct Interrupts {
 impl Interrupts {
     /// Installs the handler for SIGINT and SIGTERM.
     pub fn catch() -> std::io::Result<Interrupts> {
+        Interrupts::catch_only(&INTERRUPTS)
+    }
+
+    /// Installs the handler for `signals` only.
+    pub fn catch_only(signals: &[Signal]) -> std::io::Result<Interrupts> {
         use nix::fcntl::OFlag;
         let (read, write) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
         CAUGHT.store(0, Ordering::Relaxed);
@@ -88,7 +98,7 @@ impl Interrupts {
             write: Some(write),
             previous: Vec::new(),
         };
-        for sig in INTERRUPTS {
+        for &sig in signals {
             // SAFETY: `on_interrupt` only makes async-signal-safe calls (see above)
             // and touches nothing but atomics; the previous action is kept and put
             // back in `Drop`.
@@ -101,6 +111,12 @@ impl Interrupts {
     /// The pipe's read end, to `poll` beside other descriptors.
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.read.as_fd()
+    }
+
+    /// Whether a signal has been caught and not yet [`take`](Self::take)n: for a
+    /// loop that checks now and then instead of polling [`fd`](Self::fd).
+    pub fn caught(&self) -> bool {
+        CAUGHT.load(Ordering::Relaxed) != 0
     }
 
     /// The signal caught since the last call, if any (drains the pipe).

@@ -2,16 +2,9 @@
 //! we own, so `gilbench spawn --heap` can show fork's page-table copy with 4 KiB
 //! pages (the default) or 2 MiB ones (`--huge-pages`) whatever the system default.
 
+use super::mem::page_size;
 use nix::sys::mman::{madvise, MmapAdvise};
 use std::ptr::NonNull;
-
-/// The page size.
-pub fn page_size() -> usize {
-    nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-        .ok()
-        .flatten()
-        .map_or(4096, |p| p as usize)
-}
 
 /// Asks the kernel to back the whole pages inside `buf` with huge pages (`huge`)
 /// or never to (`!huge`). Call before touching `buf`. Does nothing to a buffer

@@ -37,13 +37,13 @@ impl Heap {
 
     /// Pages in the heap.
     pub fn pages(&self) -> u64 {
-        self.bytes.len().div_ceil(thp::page_size()) as u64
+        self.bytes.len().div_ceil(crate::sys::mem::page_size()) as u64
     }
 
     /// Writes one byte in every page: in a forked child, each write to a page
     /// still shared with the parent is a copy-on-write fault.
     pub fn write_every_page(&mut self) {
-        let page = thp::page_size();
+        let page = crate::sys::mem::page_size();
         for i in (0..self.bytes.len()).step_by(page) {
             self.bytes[i] = self.bytes[i].wrapping_add(1);
         }

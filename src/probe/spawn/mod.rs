@@ -74,7 +74,7 @@ pub fn run(args: &SpawnArgs) -> anyhow::Result<()> {
         gilbench: crate::report::VERSION,
         kind: "spawn",
         machine: Machine::current(),
-        page_size: crate::sys::thp::page_size() as u64,
+        page_size: crate::sys::mem::page_size() as u64,
         transparent_hugepage: crate::sys::thp::system_setting(),
         huge_pages: plan.huge_pages,
         results,

@@ -17,13 +17,12 @@ use crate::model::RunError;
 use crate::output::Output;
 use crate::probe::options::{Reap, ZombiePlan};
 use crate::report::probes::{NewParent, OrphanReport, Reparented, ZombieReport};
+use crate::sys::signal::Interrupts;
 use anyhow::Context;
 use nix::unistd::Pid;
 use procfs::ProcRow;
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Rows of the `ps`-like tables kept in the report.
@@ -46,12 +45,8 @@ pub struct Brood {
 pub fn run(args: &ZombieArgs) -> anyhow::Result<()> {
     let plan = ZombiePlan::from_args(args)?;
     let mut output = Output::open(&args.output)?;
-    // Ctrl-C and SIGTERM set a flag instead of killing us, so we can reap first.
-    let interrupted = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&interrupted))
-            .context("installing the Ctrl-C handler")?;
-    }
+    // Ctrl-C and SIGTERM are noted instead of killing us, so we can reap first.
+    let interrupted = Interrupts::catch().context("installing the Ctrl-C handler")?;
     if plan.orphans && plan.subreaper {
         nix::sys::prctl::set_child_subreaper(true).context("PR_SET_CHILD_SUBREAPER")?;
     }
@@ -84,7 +79,7 @@ pub fn run(args: &ZombieArgs) -> anyhow::Result<()> {
         .filter(|r| r.state == "Z")
         .count() as u64;
     let mut report = outcome?;
-    if interrupted.load(Ordering::Relaxed) {
+    if interrupted.caught() {
         return Err(RunError::Interrupted.into());
     }
     report.reaped_at_exit += reaped_at_exit;
@@ -98,8 +93,8 @@ pub fn run(args: &ZombieArgs) -> anyhow::Result<()> {
     output.write(&bytes).context("writing the report")
 }
 
-fn check(interrupted: &AtomicBool) -> anyhow::Result<()> {
-    if interrupted.load(Ordering::Relaxed) {
+fn check(interrupted: &Interrupts) -> anyhow::Result<()> {
+    if interrupted.caught() {
         Err(RunError::Interrupted.into())
     } else {
         Ok(())
@@ -110,7 +105,7 @@ fn check(interrupted: &AtomicBool) -> anyhow::Result<()> {
 fn wait_for_zombies(
     children: &[Pid],
     parent: Pid,
-    interrupted: &AtomicBool,
+    interrupted: &Interrupts,
 ) -> anyhow::Result<u64> {
     let deadline = Instant::now()
         + Duration::from_secs(10)
@@ -139,7 +134,7 @@ fn demo(
     plan: &ZombiePlan,
     brood: &mut Brood,
     sigchld: Option<&reap::SigchldFd>,
-    interrupted: &AtomicBool,
+    interrupted: &Interrupts,
     quiet: bool,
 ) -> anyhow::Result<ZombieReport> {
     let me = nix::unistd::getpid();

@@ -11,10 +11,10 @@
 
 use super::procfs::{self, ProcRow};
 use super::Brood;
+use crate::sys::signal::Interrupts;
 use nix::unistd::Pid;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Blocks until every write end of the pipe `r` is closed.
@@ -30,13 +30,13 @@ fn wait_for_eof(r: &OwnedFd) {
 }
 
 /// Forks `n` children that each fork a grandchild, recording them in `brood`.
-pub fn fork_families(n: usize, brood: &mut Brood, interrupted: &AtomicBool) -> anyhow::Result<()> {
+pub fn fork_families(n: usize, brood: &mut Brood, interrupted: &Interrupts) -> anyhow::Result<()> {
     let (release_r, release_w) = nix::unistd::pipe()?;
     let (hold_r, hold_w) = nix::unistd::pipe()?;
     brood.release = Some(release_w);
     brood.hold = Some(hold_w);
     for i in 0..n {
-        if i % 64 == 0 && interrupted.load(Ordering::Relaxed) {
+        if i % 64 == 0 && interrupted.caught() {
             return Err(crate::model::RunError::Interrupted.into());
         }
         // Relies on: gilbench is single-threaded here (checked by fork).
@@ -66,7 +66,7 @@ pub fn fork_families(n: usize, brood: &mut Brood, interrupted: &AtomicBool) -> a
 /// them), recording them in `brood`; returns grandchild → its first parent.
 pub fn find_grandchildren(
     brood: &mut Brood,
-    interrupted: &AtomicBool,
+    interrupted: &Interrupts,
 ) -> anyhow::Result<HashMap<i32, i32>> {
     let deadline = Instant::now()
         + Duration::from_secs(10)
@@ -78,7 +78,7 @@ pub fn find_grandchildren(
             brood.grandchildren.sort();
             return Ok(found.iter().map(|r| (r.pid, r.ppid)).collect());
         }
-        if interrupted.load(Ordering::Relaxed) {
+        if interrupted.caught() {
             return Err(crate::model::RunError::Interrupted.into());
         }
         if Instant::now() > deadline {
