@@ -19,29 +19,18 @@ Stdlib only, Python 3.11.
 import os
 import sys
 
-# scripts/queue.py shadows the standard library's `queue` module for any
-# script started from this directory (sys.path[0] is the script's folder), and
-# multiprocessing imports `queue` lazily (Manager, multiprocessing.Queue).
-# Pin the real module in sys.modules before anything can import the twin.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-if "queue" not in sys.modules:
-    _saved_path = sys.path[:]
-    sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
-    try:
-        import queue as _stdlib_queue  # noqa: F401  (the standard library one)
-    finally:
-        sys.path[:] = _saved_path
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import math  # noqa: E402
-import multiprocessing  # noqa: E402
-import platform  # noqa: E402
-import re  # noqa: E402
-import resource  # noqa: E402
-import threading  # noqa: E402
-from array import array  # noqa: E402
-from time import perf_counter_ns  # noqa: E402
+import argparse
+import json
+import math
+import multiprocessing
+import platform
+import re
+import resource
+import signal
+import socket
+import threading
+from array import array
+from time import perf_counter_ns
 
 MODEL_PREFIX = "cpython-"
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -223,6 +212,8 @@ class Twin:
         if start_method:
             p.add_argument("--start-method", choices=START_METHODS, default="fork",
                            help="multiprocessing start method (default: fork)")
+        p.add_argument("--describe", action="store_true",
+                       help="print what this command line accepts, as JSON, and exit (for gilbench)")
         p.add_argument("--json", action="store_true",
                        help="print one JSON object on stdout instead of a table")
         p.add_argument("--verbose", "-v", action="store_true",
@@ -233,7 +224,20 @@ class Twin:
         sys.stderr.write(f"{self.name}.py: error: {msg}\n")
         sys.exit(2)
 
+    def describe(self):
+        """What gilbench needs to know to give this twin the same work as its
+        own run: the `--set` parameters, the models, the --ops default (None
+        when it differs per model) and whether --start-method is accepted."""
+        return {"params": list(self.params), "models": list(self.models),
+                "ops": self.ops, "start_method": bool(self.start_method)}
+
     def parse(self, argv=None):
+        if argv is None:
+            argv = sys.argv[1:]
+        if "--describe" in argv:
+            json.dump(self.describe(), sys.stdout)
+            sys.stdout.write("\n")
+            sys.exit(0)
         args = self.parser.parse_args(argv)
         args.loadavg_at_start = os.getloadavg()
         # models
@@ -515,6 +519,44 @@ def reap(procs, timeout_s=5):
 
 def mp_context(args):
     return multiprocessing.get_context(args.start_method or "fork")
+
+
+# ---------------------------------------------------------------------------
+# The echo peer: a forked child with its own GIL (convoy, gc-pause)
+# ---------------------------------------------------------------------------
+
+
+def start_echo_peer():
+    """Fork a child that echoes whatever it receives on a socketpair; return
+    (our socket, child pid). Call it before any thread starts (fork copies only
+    the calling thread) and before a big heap exists. The child runs under its
+    own interpreter and GIL, not ours, so its replies never wait for our GIL."""
+    ours, theirs = socket.socketpair()
+    pid = os.fork()
+    if pid == 0:  # child
+        code = 0
+        try:
+            # Ctrl-C is the parent's to handle; the peer leaves at EOF
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            ours.close()
+            buf = bytearray(65536)
+            while True:
+                n = theirs.recv_into(buf)
+                if n == 0:
+                    break
+                theirs.sendall(memoryview(buf)[:n])
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    theirs.close()
+    return ours, pid
+
+
+def stop_echo_peer(sock, pid):
+    """Close our end (EOF: the child leaves its loop) and reap the child."""
+    sock.close()
+    os.waitpid(pid, 0)
 
 
 # ---------------------------------------------------------------------------

@@ -25,9 +25,6 @@ default) = the CPU workers are processes, with their own GIL: no convoy.
 explicit --set wins.
 """
 
-import os
-import signal
-import socket
 import threading
 from array import array
 from time import perf_counter_ns
@@ -50,41 +47,6 @@ TWIN = _twin.Twin(
     },
     start_method=True,
 )
-
-
-# --------------------------------------------------------------------------
-# The echo peer: a forked child with its own GIL
-# --------------------------------------------------------------------------
-
-
-def start_echo_peer():
-    """Fork the echo child; return (our socket, child pid). Must run before any
-    thread is started (fork copies only the calling thread)."""
-    ours, theirs = socket.socketpair()
-    pid = os.fork()
-    if pid == 0:  # child
-        code = 0
-        try:
-            # Ctrl-C is the parent's to handle; the peer leaves at EOF
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            ours.close()
-            buf = bytearray(65536)
-            while True:
-                n = theirs.recv_into(buf)
-                if n == 0:
-                    break
-                theirs.sendall(memoryview(buf)[:n])
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    theirs.close()
-    return ours, pid
-
-
-def stop_echo_peer(sock, pid):
-    sock.close()  # EOF: the child leaves its loop and exits
-    os.waitpid(pid, 0)
 
 
 # --------------------------------------------------------------------------
@@ -216,7 +178,7 @@ def main():
     args.ops, args.workers = rounds, cpu_workers + 1
     models = args.models if "sequential" in args.models else ["sequential"] + args.models
 
-    sock, pid = start_echo_peer()  # before any thread exists
+    sock, pid = _twin.start_echo_peer()  # before any thread exists
     runs = []
     try:
         io_worker(sock, 20)  # warm up the path
@@ -238,7 +200,7 @@ def main():
                                        send_ns=_twin.summarize(sends),
                                        recv_ns=_twin.summarize(recvs)))
     finally:
-        stop_echo_peer(sock, pid)
+        _twin.stop_echo_peer(sock, pid)
     _twin.set_speedups(runs)
     _twin.emit(TWIN, args, runs, explain(runs, args), extra_columns=[
         ("send p50", lambda r: _twin.fmt_ns(r["send_ns"]["p50"])),

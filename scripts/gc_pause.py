@@ -32,9 +32,6 @@ thread's worst round trip grows by about one full collection.
 """
 
 import gc
-import os
-import signal
-import socket
 import sys
 import threading
 import time
@@ -70,30 +67,7 @@ TWIN = _twin.Twin(
 )
 
 
-# -- the echo peer and the I/O worker (as in convoy.py) ------------------------
-
-
-def start_echo_peer():
-    ours, theirs = socket.socketpair()
-    pid = os.fork()  # before any thread and before the heap exists
-    if pid == 0:
-        code = 0
-        try:
-            # Ctrl-C is the parent's to handle; the peer leaves at EOF
-            signal.signal(signal.SIGINT, signal.SIG_IGN)
-            ours.close()
-            buf = bytearray(65536)
-            while True:
-                n = theirs.recv_into(buf)
-                if n == 0:
-                    break
-                theirs.sendall(memoryview(buf)[:n])
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    theirs.close()
-    return ours, pid
+# -- the I/O worker (the echo peer is _twin's) ------------------------
 
 
 def io_worker(sock, rounds, sleep_s):
@@ -206,7 +180,7 @@ def main():
                          f"running {sys.version.split()[0]}'s generational collector\n")
     models = args.models if "sequential" in args.models else ["sequential"] + args.models
 
-    sock, pid = start_echo_peer()
+    sock, pid = _twin.start_echo_peer()
     runs = []
     try:
         t_build = perf_counter_ns()
@@ -239,8 +213,7 @@ def main():
     finally:
         gc.unfreeze()
         gc.enable()
-        sock.close()
-        os.waitpid(pid, 0)
+        _twin.stop_echo_peer(sock, pid)
     _twin.set_speedups(runs)
     _twin.emit(TWIN, args, runs, explain(runs, p), extra_columns=[
         ("collections", lambda r: str(r["gc"]["collections"])),

@@ -20,11 +20,12 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import statistics
 import threading
 import time
 from multiprocessing import connection
 from multiprocessing.managers import SyncManager
+
+import _twin
 
 
 class ServerCounter:
@@ -50,13 +51,9 @@ class CounterManager(SyncManager):
 CounterManager.register("Counter", ServerCounter)
 
 
-def pct(samples, q):
-    s = sorted(samples)
-    return s[min(len(s) - 1, int(q * len(s)))]
-
-
 def summary(samples):
-    return {"p50": pct(samples, 0.5), "p90": pct(samples, 0.9), "p99": pct(samples, 0.99), "n": len(samples)}
+    """The twins' nearest-rank summary (with 100 samples, p99 is the 99th, not the max)."""
+    return _twin.summarize(samples)
 
 
 def bench_startup(rounds):
@@ -170,7 +167,7 @@ def main():
           f"CPUs {results['cpus']}, {a.workers} workers")
     for name in ("startup_ns", "connect_ns", "dict_get_ns"):
         s = results[name]
-        print(f"  {name:<14} p50 {us(s['p50'])}  p90 {us(s['p90'])}  p99 {us(s['p99'])}  (n={s['n']})")
+        print(f"  {name:<14} p50 {us(s['p50'])}  p90 {us(s['p90'])}  p99 {us(s['p99'])}  (n={s['count']})")
     print(f"  lock pattern   {results['lock_incr_per_s']:10.0f} increments/s")
     print(f"  server incr    {results['server_incr_per_s']:10.0f} increments/s")
 

@@ -1,16 +1,39 @@
-"""The implementation of scripts/queue.py (gilbench's `queue` twin).
+#!/usr/bin/env python3
+"""CPython twin of gilbench's `queue` scenario.
 
-It lives here because a module named queue.py cannot import much: any
-`import queue` run from this directory (multiprocessing does it) would find it
-instead of the standard library's module. See queue.py for the documentation.
+`producers` workers each put --ops items of `item_bytes` bytes into one queue;
+`consumers` workers get them. Each item starts with the perf_counter_ns() at
+which it was put (CLOCK_MONOTONIC, comparable across processes); the latency is
+enqueue-to-dequeue per item. The put() cost is reported too (put_ns).
+
+Models: `threads` (queue.Queue: a deque under a lock, items passed by
+reference), `processes` (multiprocessing.Queue: pickled, pushed through a pipe
+by a feeder thread), `manager` (Manager().Queue(): every put and get is a
+request/response to the manager's server process). There is no sequential
+baseline (one thread cannot be its own consumer), so speedup is null.
+
+Each producer ends with `consumers` empty-bytes sentinels; a consumer stops
+after it has received `producers` sentinels, by which time every item has been
+taken.
+
+Defaults: 1 producer, 1 consumer, 10,000 items per producer (2,000 for the
+manager unless --ops is given). --workers N sets `producers`.
+
+The file is not called queue.py: that name would shadow the standard library's
+`queue` module for everything started from this folder.
+
+    python3 scripts/queue_twin.py [--model threads,processes,manager] [--ops N]
+        [--set producers=1] [--set consumers=1] [--set item_bytes=64]
+        [--set maxsize=0] [--start-method fork] [--json]
 """
+# requires-python: >=3.7
 
-import _twin  # first: pins the standard library's queue module (see _twin)
+import queue as stdlib_queue
+import struct
+from array import array
+from time import perf_counter_ns
 
-import queue as stdlib_queue  # noqa: E402  (the standard library's)
-import struct  # noqa: E402
-from array import array  # noqa: E402
-from time import perf_counter_ns  # noqa: E402
+import _twin
 
 DEFAULT_OPS = {"threads": 10_000, "processes": 10_000, "manager": 2_000}
 STAMP = struct.Struct("q")
@@ -130,3 +153,5 @@ def explain(runs):
             "item waits behind the ones put before it."]
 
 
+if __name__ == "__main__":
+    _twin.run_main(main)

@@ -4,69 +4,45 @@
 //! that does the same work with real CPython threads, processes or a Manager and
 //! prints `{"twin", "python", "runs": [RUN…]}` with `--json`, RUN using the same
 //! field names as gilbench's own runs (`cpython-threads`, `cpython-processes`, …).
-//!
-//! # Finding the scripts
-//!
-//! The first directory holding `_twin.py` among:
-//! 1. `$GILBENCH_SCRIPTS`, if set;
-//! 2. `scripts/` in the source tree this binary was built from
-//!    (`env!("CARGO_MANIFEST_DIR")`), which is right for `cargo run` and tests;
-//! 3. `scripts/` next to the executable, for a binary copied elsewhere with its
-//!    scripts beside it.
+//! The twins are compiled into the binary and written to a private temporary
+//! directory when needed ([`scripts`]), so `--cpython` works wherever the
+//! binary is installed.
 //!
 //! # Same work
 //!
-//! Before anything is measured, a short probe imports the twin (without running
-//! it) to learn its `--set` parameters, models and defaults. The twin then gets the
-//! plan's `--workers`, `--ops`, `--switch-interval`, `--start-method` and every
-//! scenario parameter it knows (the scenario file's values after `--set`), so both
-//! sides do the same work. Two exceptions: a twin whose ops default differs per
-//! model (`shared-counter`: the Manager's round trips are 1,000 times slower)
-//! gets `--ops` only when the user gave it; twins take no `--duration`; and a
-//! value of `all` is left to the twin's default (which is all of its variants).
+//! Before anything is measured, the twin is asked what it accepts
+//! (`--describe`: its `--set` parameters, models and defaults). The twin then
+//! gets the plan's `--workers`, `--ops`, `--switch-interval`, `--start-method`
+//! and every scenario parameter it knows (the scenario file's values after
+//! `--set`), so both sides do the same work. Two exceptions: a twin whose ops
+//! default differs per model (`shared-counter`: the Manager's round trips are
+//! 1,000 times slower) gets `--ops` only when the user gave it; twins take no
+//! `--duration`; and a value of `all` is left to the twin's default (which is
+//! all of its variants).
 //!
 //! # When it cannot run
 //!
 //! No `python3` on the PATH, no twin, or a twin that fails: one line on stderr,
 //! and the simulated rows print as usual. The twin runs as a child process after
-//! the simulated models, never beside them; `--timeout` bounds it (SIGINT, so
-//! the twin reaps its own workers, then SIGKILL after a grace period).
+//! the simulated models, never beside them; `--timeout` bounds it ([`wait`]).
+
+pub mod rows;
+pub mod scripts;
+pub mod wait;
 
 use crate::cli::ScenarioArgs;
-use crate::measure::{new_histogram, Summary};
 use crate::plan::{Amount, Plan};
 use crate::report::RunReport;
-use crate::workload::CounterOutcome;
+use scripts::ScriptDir;
 use serde::Deserialize;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// How long a twin gets to clean up after SIGINT before it is killed.
-const GRACE: Duration = Duration::from_secs(5);
-
-/// Imports a twin without running it and prints what its command line accepts.
-/// argv: scripts dir, module stem. `_twin` goes first: it pins the standard
-/// library's `queue` module, which `scripts/queue.py` would otherwise shadow.
-const PROBE: &str = r#"
-import importlib.util, json, os, sys
-d, stem = sys.argv[1], sys.argv[2]
-sys.path.insert(0, d)
-import _twin
-path = os.path.join(d, stem + "_twin.py")
-if not os.path.exists(path):
-    path = os.path.join(d, stem + ".py")
-spec = importlib.util.spec_from_file_location("gilbench_twin_probe", path)
-module = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(module)
-t = module.TWIN
-print(json.dumps({"params": list(t.params), "models": list(t.models),
-                  "ops": t.ops, "start_method": bool(t.start_method)}))
-"#;
-
-/// What the probe learned about a twin.
+/// What a twin accepts (its `--describe`).
 #[derive(Debug, Deserialize)]
 struct TwinInfo {
     params: Vec<String>,
@@ -88,27 +64,11 @@ pub enum TwinError {
 #[derive(Debug)]
 pub struct Twin {
     python: PathBuf,
+    /// The private directory the scripts were written to; removed with the last twin.
+    dir: Arc<ScriptDir>,
     script: PathBuf,
     args: Vec<String>,
     timeout: Option<Duration>,
-}
-
-/// The directory holding the twins, if any (see the module documentation).
-pub fn scripts_dir() -> Option<PathBuf> {
-    let mut candidates = Vec::new();
-    if let Some(dir) = std::env::var_os("GILBENCH_SCRIPTS") {
-        candidates.push(PathBuf::from(dir));
-    }
-    candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts"));
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(Path::to_path_buf))
-    {
-        candidates.push(dir.join("scripts"));
-    }
-    candidates
-        .into_iter()
-        .find(|dir| dir.join("_twin.py").is_file())
 }
 
 /// `python3` on the PATH.
@@ -117,15 +77,6 @@ fn find_python() -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join("python3"))
         .find(|p| p.is_file())
-}
-
-/// The twin script for a workload: `cpu-bound` → `cpu_bound.py`.
-fn script_for(dir: &Path, plan: &Plan) -> Option<(PathBuf, String)> {
-    [&plan.workload_kind, &plan.scenario]
-        .into_iter()
-        .map(|name| name.replace('-', "_"))
-        .map(|stem| (dir.join(format!("{stem}.py")), stem))
-        .find(|(path, _)| path.is_file())
 }
 
 /// A TOML parameter as a twin's `--set` value.
@@ -156,21 +107,21 @@ impl Twin {
     pub fn prepare(plan: &Plan, args: &ScenarioArgs) -> Result<Twin, String> {
         let python =
             find_python().ok_or("python3 is not on the PATH; showing the simulated rows only")?;
-        let dir = scripts_dir().ok_or(
-            "no scripts/ directory with _twin.py found (set GILBENCH_SCRIPTS); \
-             showing the simulated rows only",
-        )?;
-        let (script, stem) = script_for(&dir, plan).ok_or_else(|| {
-            format!(
-                "no CPython twin for `{}` in {}; showing the simulated rows only",
-                plan.workload_kind,
-                dir.display()
-            )
-        })?;
+        let file = scripts::twin_file(&plan.workload_kind)
+            .or_else(|| scripts::twin_file(&plan.scenario))
+            .ok_or_else(|| {
+                format!(
+                    "no CPython twin for `{}`; showing the simulated rows only",
+                    plan.workload_kind
+                )
+            })?;
+        let dir = ScriptDir::create()
+            .map(Arc::new)
+            .map_err(|e| format!("cannot write the twins to a temporary directory: {e}"))?;
+        let script = dir.script(file);
         let probe = Command::new(&python)
-            .args(["-c", PROBE])
-            .arg(&dir)
-            .arg(&stem)
+            .arg(&script)
+            .arg("--describe")
             .stdin(Stdio::null())
             .output()
             .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
@@ -226,17 +177,22 @@ impl Twin {
         }
         Ok(Twin {
             python,
+            dir,
             script,
             args: argv,
             timeout: plan.timeout,
         })
     }
 
-    /// The command line, for messages: `python3 scripts/cpu_bound.py --json …`.
+    /// The command line, for messages: `python3 cpu_bound.py --json …`.
     pub fn command_line(&self) -> String {
+        let script = self
+            .script
+            .strip_prefix(self.dir.path())
+            .unwrap_or(&self.script);
         let mut parts = vec![
             self.python.display().to_string(),
-            self.script.display().to_string(),
+            script.display().to_string(),
         ];
         parts.extend(self.args.iter().cloned());
         parts.join(" ")
@@ -279,7 +235,7 @@ impl Twin {
                 .take()
                 .map(|p| Box::new(p) as Box<dyn Read + Send>),
         );
-        let status = wait(&mut child, self.timeout);
+        let status = wait::wait(&mut child, self.timeout);
         let stdout = stdout.join().unwrap_or_default();
         let stderr = stderr.join().unwrap_or_default();
         let status = status.map_err(|e| TwinError::Failed(format!("{name}: {e}")))?;
@@ -293,41 +249,8 @@ impl Twin {
                 last_line(&stderr)
             )));
         }
-        parse(&stdout).map_err(|e| TwinError::Failed(format!("{name}: unexpected output: {e}")))
-    }
-}
-
-/// Waits for `child`, interrupting then killing it past `timeout`.
-fn wait(
-    child: &mut std::process::Child,
-    timeout: Option<Duration>,
-) -> Result<std::process::ExitStatus, String> {
-    let Some(timeout) = timeout else {
-        return child.wait().map_err(|e| e.to_string());
-    };
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let deadline = Instant::now() + timeout;
-    let mut interrupted_at = None;
-    loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            return match interrupted_at {
-                None => Ok(status),
-                Some(_) => Err(format!("timed out after {timeout:?}")),
-            };
-        }
-        let now = Instant::now();
-        match interrupted_at {
-            None if now >= deadline => {
-                // SIGINT: the twin's KeyboardInterrupt path joins its workers.
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-                interrupted_at = Some(now);
-            }
-            Some(at) if now >= at + GRACE => {
-                let _ = child.kill();
-            }
-            _ => {}
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        rows::parse(&stdout)
+            .map_err(|e| TwinError::Failed(format!("{name}: unexpected output: {e}")))
     }
 }
 
@@ -341,141 +264,9 @@ fn last_line(bytes: &[u8]) -> String {
         .to_string()
 }
 
-/// A twin's `--json` output.
-#[derive(Debug, Deserialize)]
-struct TwinReport {
-    python: Option<String>,
-    runs: Vec<serde_json::Map<String, serde_json::Value>>,
-}
-
-/// Fields a twin's RUN shares with [`RunReport`]; the rest go to `extra`.
-const KNOWN: &[&str] = &[
-    "trace",
-    "ctx_switch_cost_ns",
-    "model",
-    "workers",
-    "ops",
-    "wall_ns",
-    "throughput_ops_per_s",
-    "speedup",
-    "latency_ns",
-    "cpu_user_ns",
-    "cpu_sys_ns",
-    "voluntary_ctx_switches",
-    "involuntary_ctx_switches",
-    "minor_faults",
-    "startup_ns",
-    "gil",
-    "counter",
-];
-
-/// Turns a twin's JSON into report rows.
-fn parse(stdout: &[u8]) -> Result<Vec<RunReport>, String> {
-    let report: TwinReport = serde_json::from_slice(stdout).map_err(|e| e.to_string())?;
-    report
-        .runs
-        .into_iter()
-        .map(|run| to_row(run, report.python.as_deref()))
-        .collect()
-}
-
-fn to_row(
-    mut run: serde_json::Map<String, serde_json::Value>,
-    python: Option<&str>,
-) -> Result<RunReport, String> {
-    let u64_of = |run: &serde_json::Map<String, serde_json::Value>, key: &str| {
-        run.get(key)
-            .and_then(serde_json::Value::as_u64)
-            .unwrap_or(0)
-    };
-    let model = run
-        .get("model")
-        .and_then(|m| m.as_str())
-        .ok_or("a run without a model")?
-        .to_string();
-    let latency: Summary = run
-        .get("latency_ns")
-        .map(|v| serde_json::from_value(v.clone()))
-        .transpose()
-        .map_err(|e| format!("{model}: latency_ns: {e}"))?
-        .unwrap_or_default();
-    let ops = u64_of(&run, "ops");
-    let wall_ns = u64_of(&run, "wall_ns");
-    let throughput = run
-        .get("throughput_ops_per_s")
-        .and_then(serde_json::Value::as_f64)
-        .unwrap_or_else(|| {
-            if wall_ns > 0 {
-                ops as f64 / (wall_ns as f64 / 1e9)
-            } else {
-                0.0
-            }
-        });
-    let counter = run.get("counter").and_then(|c| {
-        Some(CounterOutcome {
-            expected: c.get("expected")?.as_u64()?,
-            observed: c.get("observed")?.as_u64()?,
-            lost: c.get("lost")?.as_u64()?,
-        })
-    });
-    let mut row = RunReport {
-        workers: u64_of(&run, "workers") as usize,
-        ops,
-        total_ops: ops,
-        wall_ns,
-        throughput_ops_per_s: throughput,
-        speedup: run.get("speedup").and_then(serde_json::Value::as_f64),
-        latency_ns: latency,
-        cpu_user_ns: u64_of(&run, "cpu_user_ns"),
-        cpu_sys_ns: u64_of(&run, "cpu_sys_ns"),
-        voluntary_ctx_switches: u64_of(&run, "voluntary_ctx_switches"),
-        involuntary_ctx_switches: u64_of(&run, "involuntary_ctx_switches"),
-        minor_faults: u64_of(&run, "minor_faults"),
-        ctx_switch_cost_ns: None,
-        startup_ns: run.get("startup_ns").and_then(serde_json::Value::as_u64),
-        gil: None,
-        counter,
-        extra: serde_json::Map::new(),
-        histogram: new_histogram(),
-        trace: None,
-        traces: Vec::new(),
-        model,
-    };
-    run.retain(|k, _| !KNOWN.contains(&k.as_str()));
-    row.extra = run;
-    if let Some(version) = python {
-        row.extra.insert("python".into(), version.into());
-    }
-    Ok(row)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn twin_json_becomes_rows() {
-        let json = br#"{"twin":"cpu_bound","python":"3.11.7","runs":[
-            {"model":"cpython-sequential","workers":2,"ops":6,"wall_ns":3000000,
-             "throughput_ops_per_s":2000.0,"speedup":1.0,
-             "latency_ns":{"count":6,"min":1,"mean":2,"p50":2,"p90":3,"p99":3,"p999":3,"max":3},
-             "counter":null,"cpu_user_ns":5,"startup_ns":null},
-            {"model":"cpython-threads","workers":2,"ops":6,"wall_ns":3100000,
-             "throughput_ops_per_s":1935.5,"speedup":0.968,
-             "latency_ns":{"count":6,"min":1,"mean":2,"p50":2,"p90":3,"p99":3,"p999":3,"max":3},
-             "counter":{"expected":6,"observed":5,"lost":1},"send_ns":{"p50":4}}]}"#;
-        let rows = parse(json).unwrap();
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[1].model, "cpython-threads");
-        assert_eq!(rows[1].speedup, Some(0.968));
-        assert_eq!(rows[1].latency_ns.p90, 3);
-        assert_eq!(rows[1].counter.unwrap().lost, 1);
-        assert!(rows[1].histogram.is_empty());
-        assert_eq!(rows[1].extra["python"], "3.11.7");
-        assert_eq!(rows[1].extra["send_ns"]["p50"], 4);
-        assert!(!rows[1].extra.contains_key("model"));
-        assert_eq!(rows[0].cpu_user_ns, 5);
-    }
 
     #[test]
     fn values_and_models() {

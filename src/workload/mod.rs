@@ -46,7 +46,7 @@ impl WorkerSpec {
 }
 
 /// Lost updates, for workloads that count.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct CounterOutcome {
     /// Increments made.
     pub expected: u64,
