@@ -14,19 +14,42 @@ const TINY_CPU: &[&str] = &[
     "ticks_per_op=2000",
 ];
 
+/// `gilbench list` in every format: each names every built-in scenario.
 #[test]
-fn list_names_every_builtin_scenario() {
-    let out = gilbench().arg("list").assert().success();
-    let text = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    for name in gilbench::scenario::builtin_names() {
-        assert!(text.contains(name), "{name} missing from:\n{text}");
-    }
+fn list_names_every_builtin_scenario_in_every_format() {
+    let names = gilbench::scenario::builtin_names();
     let listed = json(&["list"]);
     assert_eq!(listed["kind"], "list");
-    assert_eq!(
-        listed["scenarios"].as_array().unwrap().len(),
-        gilbench::scenario::builtin_names().len()
-    );
+    let in_json: Vec<&str> = listed["scenarios"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(in_json.len(), names.len(), "{in_json:?}");
+    let text = |format: &str| {
+        let out = gilbench()
+            .args(["list", "--format", format])
+            .assert()
+            .success();
+        String::from_utf8_lossy(&out.get_output().stdout).into_owned()
+    };
+    let (table, csv, md) = (text("table"), text("csv"), text("markdown"));
+    assert!(csv.starts_with("name,models,summary\n"), "{csv}");
+    assert!(csv.contains("\ncpu-bound,\"sequential,"), "{csv}");
+    assert!(md.contains("| name | models | summary |"), "{md}");
+    for name in names {
+        assert!(in_json.contains(&name), "{name} missing from {in_json:?}");
+        assert!(table.contains(name), "{name} missing from:\n{table}");
+        assert!(
+            csv.contains(&format!("\n{name},")),
+            "{name} missing from:\n{csv}"
+        );
+        assert!(
+            md.contains(&format!("| {name} |")),
+            "{name} missing from:\n{md}"
+        );
+    }
 }
 
 #[test]

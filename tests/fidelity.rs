@@ -1,21 +1,13 @@
 //! Fidelity: the simulated GIL must behave like CPython's on this machine.
 //!
-//! These tests assert on timing, so they never share the CPUs with each other: each
-//! takes `CPUS` for its whole run (cargo runs test binaries one after another, so no
-//! other binary's tests run meanwhile either). Bounds are tolerant enough for a
+//! These tests assert on timing, so each holds `common::exclusive()` for its whole
+//! run: no other exclusive test, in this binary or another, shares the CPUs. Bounds are tolerant enough for a
 //! noisy 2-core VM; the exact figures go in the closing notes, beside the CPython
 //! twins' from `scripts/`.
 
 mod common;
 
 use common::{json, run};
-use std::sync::{Mutex, MutexGuard};
-
-static CPUS: Mutex<()> = Mutex::new(());
-
-fn exclusive() -> MutexGuard<'static, ()> {
-    CPUS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 fn f64_at(v: &serde_json::Value, path: &[&str]) -> f64 {
     let mut v = v;
@@ -27,7 +19,7 @@ fn f64_at(v: &serde_json::Value, path: &[&str]) -> f64 {
 
 #[test]
 fn cpu_bound_gil_gives_no_parallelism_but_threads_do() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     // Parallelism is shown once it is seen: a VM that preempts a worker for a few
     // ms spoils one attempt's threads speedup, so take the best of three. The GIL
     // must never show parallelism, in any attempt.
@@ -62,7 +54,7 @@ fn cpu_bound_gil_gives_no_parallelism_but_threads_do() {
 
 #[test]
 fn gil_legacy_battles_for_the_lock() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     let report = json(&[
         "scenario",
         "cpu-bound",
@@ -108,7 +100,7 @@ fn convoy_p50(model: &str, interval: &str) -> f64 {
 
 #[test]
 fn convoy_io_waits_about_a_switch_interval_behind_a_cpu_thread() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     let gil_5ms = convoy_p50("gil", "5ms");
     // CPython 3.11 on this VM: 10.2 ms — send and recv each release the GIL, and
     // the I/O thread usually waits out one full interval after each (see notes).
@@ -134,7 +126,7 @@ fn convoy_io_waits_about_a_switch_interval_behind_a_cpu_thread() {
 
 #[test]
 fn io_bound_gil_overlaps_the_waits() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     let report = json(&["scenario", "io-bound", "--model", "gil,threads"]);
     let gil = f64_at(run(&report, "gil"), &["throughput_ops_per_s"]);
     let threads = f64_at(run(&report, "threads"), &["throughput_ops_per_s"]);
@@ -161,7 +153,7 @@ fn lost_in(report: &serde_json::Value, model: &str) -> u64 {
 
 #[test]
 fn counter_plus_equals_is_atomic_only_under_the_new_gil() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     let report = lost("none", "gil,gil-legacy,threads");
     assert_eq!(
         lost_in(&report, "gil"),
@@ -177,7 +169,7 @@ fn counter_plus_equals_is_atomic_only_under_the_new_gil() {
 
 #[test]
 fn counter_with_a_call_between_read_and_write_loses_under_the_gil() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     let report = lost("none-call", "gil,threads");
     assert!(lost_in(&report, "gil") > 0, "a call is a check point");
     assert!(lost_in(&report, "threads") > 0);
@@ -185,7 +177,7 @@ fn counter_with_a_call_between_read_and_write_loses_under_the_gil() {
 
 #[test]
 fn counter_with_a_lock_or_an_atomic_never_loses() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     for sync in ["lock", "atomic"] {
         let report = lost(sync, "sequential,gil,gil-legacy,threads");
         for r in report["runs"].as_array().unwrap() {

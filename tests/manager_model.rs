@@ -4,68 +4,16 @@
 //! behind (processes, socket file, directory).
 //!
 //! As in `tests/processes.rs`, this test process is a child subreaper, so anything
-//! gilbench leaves running becomes our child; tests serialise on one lock, so our
+//! gilbench leaves running becomes our child; tests hold `common::exclusive()`, so our
 //! children are only ever the run under test.
 
 mod common;
 
-use common::{children_of, gilbench, run};
+use common::{assert_nothing_left, children_of, gilbench, run};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::collections::BTreeSet;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
-
-static LOCK: Mutex<()> = Mutex::new(());
-static SUBREAPER: Once = Once::new();
-
-fn serial() -> MutexGuard<'static, ()> {
-    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    SUBREAPER.call_once(|| {
-        nix::sys::prctl::set_child_subreaper(true).expect("PR_SET_CHILD_SUBREAPER");
-    });
-    guard
-}
-
-/// Manager socket directories in the temporary directory.
-fn socket_dirs() -> BTreeSet<String> {
-    std::fs::read_dir(std::env::temp_dir())
-        .map(|d| {
-            d.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("gilbench-manager-"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Asserts that no process survives the run and no socket directory was added.
-fn assert_nothing_left(what: &str, dirs_before: &BTreeSet<String>) {
-    // A server stopping on its own may need a moment after gilbench has exited.
-    let deadline = Instant::now() + Duration::from_secs(3);
-    let mut left = children_of(std::process::id()).0;
-    while !left.is_empty() && Instant::now() < deadline {
-        for &pid in &left {
-            let _ = nix::sys::wait::waitpid(
-                Pid::from_raw(pid as i32),
-                Some(nix::sys::wait::WaitPidFlag::WNOHANG),
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-        left = children_of(std::process::id()).0;
-    }
-    for &pid in &left {
-        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        let _ = nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None);
-    }
-    assert!(left.is_empty(), "{what}: processes left behind: {left:?}");
-    let added: Vec<_> = socket_dirs().difference(dirs_before).cloned().collect();
-    assert!(
-        added.is_empty(),
-        "{what}: socket directories left behind: {added:?}"
-    );
-}
 
 fn gilbench_json(args: &[&str]) -> (Output, Option<serde_json::Value>) {
     let out = gilbench()
@@ -99,8 +47,7 @@ fn counter(row: &serde_json::Value) -> (u64, u64, u64) {
 
 #[test]
 fn lock_and_atomic_lose_nothing_and_get_then_set_loses_updates() {
-    let _serial = serial();
-    let dirs = socket_dirs();
+    let _exclusive = common::exclusive();
     for sync in ["lock", "atomic"] {
         let report = ok_json(&[
             "scenario",
@@ -139,13 +86,12 @@ fn lock_and_atomic_lose_nothing_and_get_then_set_loses_updates() {
         lost > 0 && observed < expected,
         "sync=none lost nothing: {observed}"
     );
-    assert_nothing_left("shared-counter", &dirs);
+    assert_nothing_left("shared-counter");
 }
 
 #[test]
 fn the_report_has_the_servers_startup_and_gil() {
-    let _serial = serial();
-    let dirs = socket_dirs();
+    let _exclusive = common::exclusive();
     let report = ok_json(&[
         "scenario",
         "shared-counter",
@@ -187,13 +133,12 @@ fn the_report_has_the_servers_startup_and_gil() {
     assert!(row["gil"].is_null(), "no GIL in the server: {row}");
     assert_eq!(row["manager"]["gil"], "off");
     assert_eq!(counter(row).2, 0);
-    assert_nothing_left("report", &dirs);
+    assert_nothing_left("report");
 }
 
 #[test]
 fn every_start_method_finds_the_manager() {
-    let _serial = serial();
-    let dirs = socket_dirs();
+    let _exclusive = common::exclusive();
     for method in ["fork", "spawn", "forkserver"] {
         let report = ok_json(&[
             "scenario",
@@ -208,14 +153,13 @@ fn every_start_method_finds_the_manager() {
             method,
         ]);
         assert_eq!(counter(run(&report, "manager")), (600, 600, 0), "{method}");
-        assert_nothing_left(method, &dirs);
+        assert_nothing_left(method);
     }
 }
 
 #[test]
 fn queue_hands_every_item_through_the_manager() {
-    let _serial = serial();
-    let dirs = socket_dirs();
+    let _exclusive = common::exclusive();
     let report = ok_json(&[
         "scenario",
         "queue",
@@ -269,7 +213,7 @@ fn queue_hands_every_item_through_the_manager() {
         "producers=3",
     ]);
     assert!(run(&report, "manager")["ops"].as_u64().unwrap() > 0);
-    assert_nothing_left("queue", &dirs);
+    assert_nothing_left("queue");
 }
 
 /// Starts a long `manager` run in the background.
@@ -338,8 +282,7 @@ fn finish(run: Child) -> (Option<i32>, String) {
 
 #[test]
 fn the_server_killed_mid_run_is_one_clear_line_and_exit_1() {
-    let _serial = serial();
-    let dirs = socket_dirs();
+    let _exclusive = common::exclusive();
     let run = start_long_run(&["--set", "sync=lock"]);
     let (server, _) = server_and_workers(&run, 2);
     kill(Pid::from_raw(server as i32), Signal::SIGKILL).unwrap();
@@ -351,13 +294,12 @@ fn the_server_killed_mid_run_is_one_clear_line_and_exit_1() {
         errors[0].contains("manager server process was killed by SIGKILL mid-run"),
         "{stderr}"
     );
-    assert_nothing_left("server killed", &dirs);
+    assert_nothing_left("server killed");
 }
 
 #[test]
 fn a_worker_killed_mid_request_fails_the_run_and_the_rest_are_reaped() {
-    let _serial = serial();
-    let dirs = socket_dirs();
+    let _exclusive = common::exclusive();
     let run = start_long_run(&["--set", "sync=lock", "--workers", "3"]);
     let (_, workers) = server_and_workers(&run, 3);
     kill(Pid::from_raw(workers[0] as i32), Signal::SIGKILL).unwrap();
@@ -368,13 +310,12 @@ fn a_worker_killed_mid_request_fails_the_run_and_the_rest_are_reaped() {
         !stderr.contains("manager server process"),
         "the server survived: {stderr}"
     );
-    assert_nothing_left("worker killed", &dirs);
+    assert_nothing_left("worker killed");
 }
 
 #[test]
 fn ctrl_c_and_a_timeout_leave_nothing_behind() {
-    let _serial = serial();
-    let dirs = socket_dirs();
+    let _exclusive = common::exclusive();
     let run = start_long_run(&[]);
     let (server, workers) = server_and_workers(&run, 2);
     // Ctrl-C reaches the whole foreground process group.
@@ -383,7 +324,7 @@ fn ctrl_c_and_a_timeout_leave_nothing_behind() {
     }
     let (code, stderr) = finish(run);
     assert_eq!(code, Some(130), "{stderr}");
-    assert_nothing_left("ctrl-c", &dirs);
+    assert_nothing_left("ctrl-c");
 
     let (out, _) = gilbench_json(&[
         "scenario",
@@ -397,13 +338,12 @@ fn ctrl_c_and_a_timeout_leave_nothing_behind() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("timed out"));
-    assert_nothing_left("timeout", &dirs);
+    assert_nothing_left("timeout");
 }
 
 #[test]
 fn gilbench_killed_outright_takes_the_server_and_its_directory_with_it() {
-    let _serial = serial();
-    let dirs = socket_dirs();
+    let _exclusive = common::exclusive();
     let mut run = start_long_run(&[]);
     let (server, _) = server_and_workers(&run, 2);
     run.kill().unwrap();
@@ -417,5 +357,5 @@ fn gilbench_killed_outright_takes_the_server_and_its_directory_with_it() {
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_nothing_left("gilbench killed", &dirs);
+    assert_nothing_left("gilbench killed");
 }

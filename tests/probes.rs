@@ -1,51 +1,17 @@
 //! The probe commands — `ctxswitch`, `spawn`, `zombie` — and the context-switch
 //! estimate in scenario reports, driven through the real binary.
 //!
-//! Every test here holds `LOCK` for its whole run: the probes pin threads to CPUs
-//! and fork, and the leftover checks below need to know that every process the
-//! test process has is one this test made. This test process declares itself a
-//! child subreaper, so anything a gilbench run leaves behind — a zombie, an orphan
-//! — becomes a child of ours and shows up in [`assert_nothing_left`]. No test here
+//! Every test here holds `common::exclusive()` for its whole run: the probes pin
+//! threads to CPUs and fork, and the leftover checks need to know that every
+//! process the test process has is one this test made. That also makes this test
+//! process a child subreaper, so anything a gilbench run leaves behind — a zombie,
+//! an orphan — becomes a child of ours and fails `assert_nothing_left`. No test here
 //! asserts on timing; they check behaviour and the report's fields.
 
 mod common;
 
-use common::{children_of, gilbench, json};
-use std::sync::{Mutex, MutexGuard, Once};
+use common::{assert_nothing_left, children_of, gilbench, json};
 use std::time::{Duration, Instant};
-
-static LOCK: Mutex<()> = Mutex::new(());
-static SUBREAPER: Once = Once::new();
-
-fn serial() -> MutexGuard<'static, ()> {
-    SUBREAPER.call_once(|| {
-        nix::sys::prctl::set_child_subreaper(true).expect("PR_SET_CHILD_SUBREAPER");
-    });
-    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// No process of ours — zombie or alive — once gilbench has exited. Orphans need a
-/// moment to exit after their pipes close, so this waits a little before failing
-/// (and reaps whatever it found, so one failure does not cascade).
-fn assert_nothing_left() {
-    let me = std::process::id();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    loop {
-        let (all, zombies) = children_of(me);
-        if all.is_empty() {
-            return;
-        }
-        if Instant::now() > deadline {
-            for &pid in &all {
-                let pid = nix::unistd::Pid::from_raw(pid as i32);
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-                let _ = nix::sys::wait::waitpid(pid, None);
-            }
-            panic!("left behind: {all:?} (zombies: {zombies:?})");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-}
 
 fn u64_at(v: &serde_json::Value, key: &str) -> u64 {
     v[key]
@@ -73,7 +39,7 @@ const MODES: [&str; 7] = [
 
 #[test]
 fn ctxswitch_runs_every_mode_and_reports_the_contract_fields() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let pins = if std::thread::available_parallelism().map_or(1, |n| n.get()) >= 2 {
         "same,cross,none"
     } else {
@@ -88,7 +54,7 @@ fn ctxswitch_runs_every_mode_and_reports_the_contract_fields() {
         "--pin",
         pins,
     ]);
-    assert_nothing_left();
+    assert_nothing_left("ctxswitch_runs_every_mode_and_reports_the_contract_fields");
     assert_eq!(report["kind"], "ctxswitch");
     assert!(report["gilbench"].is_string());
     assert!(u64_at(&report["machine"], "cpus") >= 1);
@@ -138,7 +104,7 @@ fn ctxswitch_runs_every_mode_and_reports_the_contract_fields() {
 
 #[test]
 fn ctxswitch_table_mentions_perf() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let out = gilbench()
         .args([
             "ctxswitch",
@@ -156,12 +122,12 @@ fn ctxswitch_table_mentions_perf() {
         text.contains("thread-futex") && text.contains("perf bench sched pipe"),
         "{text}"
     );
-    assert_nothing_left();
+    assert_nothing_left("ctxswitch_table_mentions_perf");
 }
 
 #[test]
 fn spawn_reports_every_method_and_copy_on_write_faults() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let report = json(&[
         "spawn",
         "--heap",
@@ -171,7 +137,7 @@ fn spawn_reports_every_method_and_copy_on_write_faults() {
         "--method",
         "thread,fork,vfork,posix-spawn,fork-exec,fork-cow",
     ]);
-    assert_nothing_left();
+    assert_nothing_left("spawn_reports_every_method_and_copy_on_write_faults");
     assert_eq!(report["kind"], "spawn");
     let results = report["results"].as_array().unwrap();
     for method in ["thread", "fork", "vfork", "posix-spawn", "fork-exec"] {
@@ -202,7 +168,7 @@ fn spawn_reports_every_method_and_copy_on_write_faults() {
 
 #[test]
 fn spawn_refuses_a_heap_beyond_available_memory() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let out = gilbench()
         .args(["spawn", "--heap", "0,900T"])
         .output()
@@ -211,20 +177,20 @@ fn spawn_refuses_a_heap_beyond_available_memory() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--heap") && err.contains("available"), "{err}");
     assert_eq!(err.lines().count(), 1, "one clear line: {err}");
-    assert_nothing_left();
+    assert_nothing_left("spawn_refuses_a_heap_beyond_available_memory");
 }
 
 fn zombie(args: &[&str]) -> serde_json::Value {
     let mut all = vec!["zombie"];
     all.extend_from_slice(args);
     let report = json(&all);
-    assert_nothing_left();
+    assert_nothing_left("zombie");
     report
 }
 
 #[test]
 fn zombie_every_strategy_sees_and_reaps_all_children() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     for strategy in ["waitpid", "wnohang-loop", "sigchld", "pidfd", "none"] {
         let r = zombie(&["--children", "20", "--reap", strategy]);
         assert_eq!(r["kind"], "zombie");
@@ -260,7 +226,7 @@ fn zombie_every_strategy_sees_and_reaps_all_children() {
 
 #[test]
 fn zombie_orphans_are_reparented_to_the_subreaper_and_reaped() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let r = zombie(&["--children", "5", "--orphans"]);
     assert_eq!(u64_at(&r, "zombies_seen"), 5);
     assert_eq!(u64_at(&r, "zombies_left"), 0);
@@ -277,7 +243,7 @@ fn zombie_orphans_are_reparented_to_the_subreaper_and_reaped() {
 
 #[test]
 fn zombie_ten_thousand_children() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let r = zombie(&["--children", "10000"]);
     assert_eq!(u64_at(&r, "zombies_seen"), 10_000);
     assert_eq!(u64_at(&r, "reaped_by_strategy"), 10_000);
@@ -287,7 +253,7 @@ fn zombie_ten_thousand_children() {
 
 #[test]
 fn zombie_refuses_more_children_than_rlimit_nproc_allows() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let bin = assert_cmd::cargo::cargo_bin("gilbench");
     let out = std::process::Command::new("bash")
         .arg("-c")
@@ -303,12 +269,12 @@ fn zombie_refuses_more_children_than_rlimit_nproc_allows() {
         err.contains("--children") && err.contains("RLIMIT_NPROC"),
         "{err}"
     );
-    assert_nothing_left();
+    assert_nothing_left("zombie_refuses_more_children_than_rlimit_nproc_allows");
 }
 
 #[test]
 fn zombie_interrupted_during_hold_reaps_and_exits_130() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let bin = assert_cmd::cargo::cargo_bin("gilbench");
     let child = std::process::Command::new(bin)
         .args([
@@ -339,12 +305,12 @@ fn zombie_interrupted_during_hold_reaps_and_exits_130() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
-    assert_nothing_left();
+    assert_nothing_left("zombie_interrupted_during_hold_reaps_and_exits_130");
 }
 
 #[test]
 fn probes_reject_bad_input_with_exit_2() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     for args in [
         &["zombie", "--reap", "bogus"][..],
         &["zombie", "--children", "0"],
@@ -363,12 +329,12 @@ fn probes_reject_bad_input_with_exit_2() {
         assert!(err.starts_with("Error: --"), "{args:?}: {err}");
         assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
     }
-    assert_nothing_left();
+    assert_nothing_left("probes_reject_bad_input_with_exit_2");
 }
 
 #[test]
 fn scenario_reports_an_estimated_context_switch_cost() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let base = [
         "scenario",
         "cpu-bound",
@@ -399,5 +365,5 @@ fn scenario_reports_an_estimated_context_switch_cost() {
     assert!(report["runs"][0]["ctx_switch_cost_ns"].is_null());
     let out = gilbench().args(base).arg("--quiet").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).contains("ctx sw cost (est.)"));
-    assert_nothing_left();
+    assert_nothing_left("scenario_reports_an_estimated_context_switch_cost");
 }

@@ -6,56 +6,16 @@
 //! Leftover checks: this test process makes itself a child subreaper, so any
 //! process gilbench leaves behind (even an orphaned grandchild) becomes *our*
 //! child; after each run there must be none, zombie or not, and nothing of
-//! gilbench's in /dev/shm. The tests serialise on one lock so that "our children"
-//! are only ever the run under test.
+//! gilbench's in /dev/shm. The tests hold `common::exclusive()` so that "our
+//! children" are only ever the run under test.
 
 mod common;
 
-use common::{children_of, gilbench, json, run, shm_leftovers};
+use common::{assert_nothing_left, children_of, gilbench, json, run};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
-static LOCK: Mutex<()> = Mutex::new(());
-static SUBREAPER: Once = Once::new();
-
 const METHODS: [&str; 3] = ["fork", "spawn", "forkserver"];
-
-/// Takes the file's lock and makes sure we are a subreaper.
-fn serial() -> MutexGuard<'static, ()> {
-    let guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    SUBREAPER.call_once(|| {
-        nix::sys::prctl::set_child_subreaper(true).expect("PR_SET_CHILD_SUBREAPER");
-    });
-    guard
-}
-
-/// Asserts that no process gilbench started survives it (nothing is our child once
-/// gilbench itself has been waited for) and /dev/shm holds nothing of it.
-fn assert_nothing_left(what: &str) {
-    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
-    let (all, zombies) = children_of(std::process::id());
-    if !all.is_empty() {
-        // Clean up, so one failure does not cascade into the next test.
-        for &pid in &all {
-            let pid = nix::unistd::Pid::from_raw(pid as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            let deadline = Instant::now() + Duration::from_secs(1);
-            while let Ok(WaitStatus::StillAlive) = waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
-                if Instant::now() > deadline {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(1));
-            }
-        }
-    }
-    assert!(
-        all.is_empty(),
-        "{what}: processes left behind: {all:?} (zombies: {zombies:?})"
-    );
-    let shm = shm_leftovers();
-    assert!(shm.is_empty(), "{what}: left in /dev/shm: {shm:?}");
-}
 
 /// Runs gilbench with a generous time limit (no test may hang).
 fn run_gilbench(args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -84,7 +44,7 @@ fn error_lines(out: &Output) -> Vec<String> {
 
 #[test]
 fn every_start_method_runs_and_reports_startup_apart() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     for method in METHODS {
         let report = json(&[
             "scenario",
@@ -121,7 +81,7 @@ fn every_start_method_runs_and_reports_startup_apart() {
 
 #[test]
 fn rows_have_the_same_shape_as_the_threads_rows() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let report = json(&[
         "scenario",
         "shared-counter",
@@ -147,7 +107,7 @@ fn rows_have_the_same_shape_as_the_threads_rows() {
 
 #[test]
 fn shared_memory_lock_and_atomic_lose_nothing_across_processes() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     for method in METHODS {
         for sync in ["lock", "atomic"] {
             let report = json(&[
@@ -175,7 +135,7 @@ fn shared_memory_lock_and_atomic_lose_nothing_across_processes() {
 
 #[test]
 fn queue_hands_over_every_item_under_every_model() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     for maxsize in ["0", "4"] {
         let report = json(&[
             "scenario",
@@ -219,7 +179,7 @@ fn queue_hands_over_every_item_under_every_model() {
 
 #[test]
 fn queue_runs_for_a_duration_too() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let report = json(&[
         "scenario",
         "queue",
@@ -243,7 +203,7 @@ fn queue_runs_for_a_duration_too() {
 
 #[test]
 fn queue_has_no_sequential_baseline() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let out = run_gilbench(&["scenario", "queue", "--model", "sequential"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let lines = error_lines(&out);
@@ -256,7 +216,7 @@ fn queue_has_no_sequential_baseline() {
 
 #[test]
 fn io_bound_and_convoy_run_under_processes() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let report = json(&[
         "scenario",
         "io-bound",
@@ -295,7 +255,7 @@ fn io_bound_and_convoy_run_under_processes() {
 
 #[test]
 fn a_crashed_worker_is_named_with_its_signal_and_the_rest_are_reaped() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let cases = [
         ("1:kill", "killed by signal 9 (SIGKILL)"),
         ("1:abort", "killed by signal 6 (SIGABRT)"),
@@ -338,7 +298,7 @@ fn a_crashed_worker_is_named_with_its_signal_and_the_rest_are_reaped() {
 
 #[test]
 fn a_timeout_stops_and_reaps_the_stragglers() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     for method in METHODS {
         // Plain stragglers: they die of SIGTERM.
         let started = Instant::now();
@@ -406,7 +366,7 @@ fn descendants(pid: u32) -> Vec<u32> {
 
 #[test]
 fn sigint_or_sigterm_mid_run_kills_reaps_and_exits_130() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let bin = assert_cmd::cargo::cargo_bin("gilbench");
     for method in METHODS {
         for signal in [
@@ -463,7 +423,7 @@ fn sigint_or_sigterm_mid_run_kills_reaps_and_exits_130() {
 
 #[test]
 fn a_failed_fork_is_one_clear_line_and_the_started_workers_are_reaped() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let bin = assert_cmd::cargo::cargo_bin("gilbench");
     if Command::new("prlimit").arg("--version").output().is_err() {
         eprintln!("skipped: prlimit (util-linux) is not installed");
@@ -517,7 +477,7 @@ fn a_failed_fork_is_one_clear_line_and_the_started_workers_are_reaped() {
 
 #[test]
 fn two_hundred_fifty_six_workers_complete_and_are_all_reaped() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     for method in METHODS {
         let report = json(&[
             "scenario",
@@ -542,7 +502,7 @@ fn two_hundred_fifty_six_workers_complete_and_are_all_reaped() {
 
 #[test]
 fn workers_die_with_a_gilbench_killed_outright() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let bin = assert_cmd::cargo::cargo_bin("gilbench");
     for method in METHODS {
         let mut child = Command::new(&bin)
@@ -606,7 +566,7 @@ fn workers_die_with_a_gilbench_killed_outright() {
 
 #[test]
 fn a_fork_server_killed_mid_run_fails_the_run_and_leaves_nothing() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     let bin = assert_cmd::cargo::cargo_bin("gilbench");
     let child = Command::new(&bin)
         .args([

@@ -1,6 +1,6 @@
 //! Timing-sensitive checks of the `processes` model: parallel speedup and lost
-//! updates across processes need both CPUs at once, so these tests serialise on
-//! one lock and use bounds (and retries) that hold on a noisy, shared 2-core
+//! updates across processes need both CPUs at once, so these tests hold
+//! `common::exclusive()` and use bounds (and retries) that hold on a noisy, shared 2-core
 //! machine. They compare processes with threads measured in the same report, so a
 //! machine too busy to run anything in parallel makes them inconclusive rather
 //! than failed. The acceptance figure (speedup ≥ 1.7) is measured by hand.
@@ -8,13 +8,6 @@
 mod common;
 
 use common::{json, run};
-use std::sync::{Mutex, MutexGuard};
-
-static CPUS: Mutex<()> = Mutex::new(());
-
-fn exclusive() -> MutexGuard<'static, ()> {
-    CPUS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 fn two_cpus() -> bool {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -26,7 +19,7 @@ fn two_cpus() -> bool {
 
 #[test]
 fn cpu_bound_processes_scale_like_threads() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     if !two_cpus() {
         return;
     }
@@ -56,7 +49,7 @@ fn cpu_bound_processes_scale_like_threads() {
 
 #[test]
 fn unsynchronised_increments_are_lost_across_processes() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     if !two_cpus() {
         return;
     }

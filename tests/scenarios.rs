@@ -7,20 +7,6 @@ mod common;
 use common::{gilbench, json, run};
 
 #[test]
-fn list_shows_the_new_scenarios() {
-    let report = json(&["list"]);
-    let names: Vec<&str> = report["scenarios"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    for name in ["refcount", "gc-pause", "fork-cow", "alloc"] {
-        assert!(names.contains(&name), "{names:?}");
-    }
-}
-
-#[test]
 fn refcount_plain_under_gil_never_corrupts() {
     // One object that both workers hammer: the worst case, and still correct.
     let report = json(&[

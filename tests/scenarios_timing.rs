@@ -1,18 +1,11 @@
-//! Timing-dependent claims of refcount and gc-pause. The tests serialise on one
-//! lock so that they never share the CPUs with each other, allow a few attempts
+//! Timing-dependent claims of refcount and gc-pause. The tests hold
+//! `common::exclusive()` so that they never share the CPUs with each other, allow a few attempts
 //! (the machine is shared and noisy: a worker can be descheduled for milliseconds),
 //! and use bounds far from the expected values.
 
 mod common;
 
 use common::{json, run};
-use std::sync::Mutex;
-
-static LOCK: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Runs `attempt` up to three times until it returns `Ok`; panics with the last error.
 fn eventually(mut attempt: impl FnMut() -> Result<(), String>) {
@@ -28,7 +21,7 @@ fn eventually(mut attempt: impl FnMut() -> Result<(), String>) {
 
 #[test]
 fn refcount_plain_under_threads_corrupts() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     // Both threads on one object: as soon as they overlap, updates are lost.
     eventually(|| {
         let report = json(&[
@@ -69,7 +62,7 @@ fn gc_run(model: &str, mode: &str) -> serde_json::Value {
 
 #[test]
 fn gil_io_latency_covers_the_longest_pause() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     eventually(|| {
         let report = gc_run("gil", "generational");
         let gil = run(&report, "gil");
@@ -85,7 +78,7 @@ fn gil_io_latency_covers_the_longest_pause() {
 
 #[test]
 fn incremental_cuts_the_longest_pause_five_fold() {
-    let _serial = serial();
+    let _exclusive = common::exclusive();
     eventually(|| {
         let full = gc_run("threads", "generational");
         let steps = gc_run("threads", "incremental");
@@ -102,10 +95,9 @@ fn incremental_cuts_the_longest_pause_five_fold() {
 
 #[test]
 fn fork_cow_leaves_no_process_behind() {
-    let _serial = serial();
-    // Orphaned grandchildren would be re-parented to us, and show up below.
-    nix::sys::prctl::set_child_subreaper(true).unwrap();
-    let me = std::process::id();
+    // Orphaned grandchildren are re-parented to us (`exclusive` makes this
+    // process a subreaper), and show up below.
+    let _exclusive = common::exclusive();
     let report = json(&[
         "scenario",
         "fork-cow",
@@ -117,9 +109,5 @@ fn fork_cow_leaves_no_process_behind() {
         "repeat=2",
     ]);
     assert_eq!(report["runs"].as_array().unwrap().len(), 7);
-    let (children, zombies) = common::children_of(me);
-    assert!(
-        children.is_empty() && zombies.is_empty(),
-        "{children:?} {zombies:?}"
-    );
+    common::assert_nothing_left("fork-cow");
 }

@@ -1,8 +1,8 @@
 //! Traces and timelines, through the real binary: `--trace`, `--timeline`,
 //! `--plot-timeline`, `--trace-limit`.
 //!
-//! What a trace shows depends on timing, so every test here holds `CPUS` for its
-//! whole run (no two share the machine), and the bounds are what must hold on a
+//! What a trace shows depends on timing, so every test here holds
+//! `common::exclusive()` for its whole run (no two share the machine), and the bounds are what must hold on a
 //! noisy 2-core machine, not what one quiet run showed.
 
 mod common;
@@ -11,14 +11,7 @@ use common::{gilbench, json, run};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-
-static CPUS: Mutex<()> = Mutex::new(());
-
-fn exclusive() -> MutexGuard<'static, ()> {
-    CPUS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// Runs `gilbench ARGS --trace DIR/trace.json --format json --quiet`; returns the
 /// report and the trace.
@@ -93,7 +86,7 @@ fn track_of(trace: &Value, name: &str) -> (u64, u64) {
 
 #[test]
 fn convoy_under_gil_shows_exclusion_drop_requests_and_the_io_workers_wait() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     // Long switch intervals make the convoy stand out from the noise of a busy
     // machine: when the echo peer is fast, the I/O worker often re-takes the GIL
     // before the woken CPU worker runs, and only the CPU worker's timed wait (one
@@ -176,7 +169,7 @@ fn assert_exclusive(all: &[Span]) -> usize {
 
 #[test]
 fn python2_lock_battle_is_exclusive_and_fits_in_the_buffers() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     let (report, trace) = traced(&[
         "scenario",
         "cpu-bound",
@@ -205,7 +198,7 @@ fn python2_lock_battle_is_exclusive_and_fits_in_the_buffers() {
 
 #[test]
 fn threads_run_at_the_same_time() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     let (_, trace) = traced(&[
         "scenario",
         "cpu-bound",
@@ -303,7 +296,7 @@ fn svg_texts(svg: &str) -> Vec<String> {
 
 #[test]
 fn timeline_svg_parses_and_has_one_lane_per_worker() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("timeline.svg");
     gilbench()
@@ -348,7 +341,7 @@ fn timeline_svg_parses_and_has_one_lane_per_worker() {
 
 #[test]
 fn timeline_strips_follow_the_table_and_spare_json() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     let out = gilbench()
         .args([
             "scenario",
@@ -404,7 +397,7 @@ fn timeline_strips_follow_the_table_and_spare_json() {
 
 #[test]
 fn events_over_the_limit_are_counted_and_reported() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     let (report, trace) = traced(&[
         "scenario",
         "convoy",
@@ -468,7 +461,7 @@ fn fails_fast_with_one_line(args: &[&str], flag: &str) {
 
 #[test]
 fn unwritable_outputs_and_bad_flags_fail_before_the_run() {
-    let _cpus = exclusive();
+    let _exclusive = common::exclusive();
     let long = [
         "scenario",
         "cpu-bound",

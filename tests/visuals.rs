@@ -1,20 +1,13 @@
 //! What users see beyond the table: CSV and Markdown, `--plot`, `--hgrm`,
 //! `--cpython`, colour, the progress bar and `gilbench tour` — through the binary.
 //!
-//! The runs here are small; tests that run real work take `LOCK` so they do not
+//! The runs here are small; tests that run real work hold `common::exclusive()` so they do not
 //! share the two CPUs with each other.
 
 mod common;
 
 use common::{gilbench, json};
 use std::process::Output;
-use std::sync::Mutex;
-
-static LOCK: Mutex<()> = Mutex::new(());
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 fn run(args: &[&str]) -> Output {
     gilbench().args(args).output().expect("gilbench runs")
@@ -58,7 +51,7 @@ fn args(v: &[String]) -> Vec<&str> {
 
 #[test]
 fn csv_has_a_header_and_a_row_per_model() {
-    let _g = lock();
+    let _exclusive = common::exclusive();
     let a = small(&["--format", "csv", "--quiet"]);
     let out = ok(&args(&a));
     let text = stdout(&out);
@@ -84,7 +77,7 @@ fn csv_has_a_header_and_a_row_per_model() {
 
 #[test]
 fn markdown_is_a_table_with_units_and_the_explanation() {
-    let _g = lock();
+    let _exclusive = common::exclusive();
     let a = small(&[
         "--format",
         "markdown",
@@ -104,21 +97,8 @@ fn markdown_is_a_table_with_units_and_the_explanation() {
 }
 
 #[test]
-fn list_in_every_format() {
-    let csv = stdout(&ok(&["list", "--format", "csv"]));
-    assert!(csv.starts_with("name,models,summary\n"), "{csv}");
-    assert!(csv.contains("\ncpu-bound,\"sequential,"), "{csv}");
-    let md = stdout(&ok(&["list", "--format", "markdown"]));
-    assert!(md.contains("| name | models | summary |"), "{md}");
-    assert!(md.contains("| convoy |"), "{md}");
-    let listed = json(&["list"]);
-    assert_eq!(listed["kind"], "list");
-    assert!(listed["scenarios"].as_array().unwrap().len() >= 4);
-}
-
-#[test]
 fn probes_speak_csv_and_markdown_too() {
-    let _g = lock();
+    let _exclusive = common::exclusive();
     let commands: [&[&str]; 3] = [
         &[
             "ctxswitch",
@@ -193,7 +173,7 @@ fn bad_output_paths_fail_before_measuring() {
 
 #[test]
 fn plot_is_valid_svg_with_a_series_per_model() {
-    let _g = lock();
+    let _exclusive = common::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cpu.svg");
     let a = small(&["--plot", path.to_str().unwrap()]);
@@ -227,7 +207,7 @@ fn plot_is_valid_svg_with_a_series_per_model() {
 
 #[test]
 fn hgrm_files_hold_each_models_distribution() {
-    let _g = lock();
+    let _exclusive = common::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("h");
     let a = small(&["--hgrm", out_dir.to_str().unwrap()]);
@@ -266,7 +246,7 @@ fn cpython_rows_join_cpu_bound_and_convoy() {
         eprintln!("skipped: python3 is not installed");
         return;
     }
-    let _g = lock();
+    let _exclusive = common::exclusive();
     let cpu = json(&[
         "scenario",
         "cpu-bound",
@@ -385,7 +365,7 @@ fn on_a_terminal(command: &str, no_color: bool) -> Option<String> {
 
 #[test]
 fn colour_and_progress_on_a_terminal_only() {
-    let _g = lock();
+    let _exclusive = common::exclusive();
     let cmd = "scenario cpu-bound --ops 3 --set ticks_per_op=2000";
     let Some(tty) = on_a_terminal(cmd, false) else {
         return;
@@ -428,7 +408,7 @@ fn colour_and_progress_on_a_terminal_only() {
 
 #[test]
 fn tour_visits_every_concept_within_a_minute() {
-    let _g = lock();
+    let _exclusive = common::exclusive();
     let started = std::time::Instant::now();
     let out = ok(&["tour"]);
     let elapsed = started.elapsed();
@@ -457,7 +437,7 @@ fn tour_visits_every_concept_within_a_minute() {
 
 #[test]
 fn a_failed_run_leaves_no_empty_plot_or_hgrm() {
-    let _g = lock();
+    let _exclusive = common::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let plot = dir.path().join("p.svg");
     let hgrm = dir.path().join("h");

@@ -1,9 +1,20 @@
-//! Helpers shared by the CLI tests: run the real binary, read its JSON, and check
-//! that nothing was left behind.
-#![allow(dead_code)]
+//! Helpers shared by the CLI tests: run the real binary, read its JSON
+//! ([`gilbench`], [`json`], [`run`]), keep tests that must not overlap apart
+//! ([`exclusive`]), and check that nothing was left behind
+//! ([`assert_nothing_left`]).
+//!
+//! Each test binary compiles its own copy of this module (`mod common;`), so
+//! nothing here may rely on being shared in memory between binaries: the one lock
+//! that must hold across them is a file lock.
+#![allow(dead_code, unused_imports)]
+
+mod exclusive;
+mod leftovers;
+
+pub use exclusive::{exclusive, Exclusive};
+pub use leftovers::{assert_nothing_left, children_of, gilbench_processes, shm_leftovers};
 
 use assert_cmd::Command;
-use std::collections::BTreeSet;
 
 /// A `gilbench` command with progress output off.
 pub fn gilbench() -> Command {
@@ -41,59 +52,4 @@ pub fn run<'a>(report: &'a serde_json::Value, model: &str) -> &'a serde_json::Va
         .iter()
         .find(|r| r["model"] == model)
         .unwrap_or_else(|| panic!("no run for {model} in {report}"))
-}
-
-/// Process ids whose parent is `parent`, and those of them that are zombies.
-pub fn children_of(parent: u32) -> (BTreeSet<u32>, BTreeSet<u32>) {
-    let mut all = BTreeSet::new();
-    let mut zombies = BTreeSet::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid …; comm may contain spaces, so split after ')'.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next().unwrap_or("");
-        let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        if ppid == parent {
-            all.insert(pid);
-            if state == "Z" {
-                zombies.insert(pid);
-            }
-        }
-    }
-    (all, zombies)
-}
-
-/// Entries of /dev/shm whose name mentions gilbench.
-pub fn shm_leftovers() -> Vec<String> {
-    std::fs::read_dir("/dev/shm")
-        .map(|dir| {
-            dir.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.contains("gilbench"))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// Processes anywhere on the machine whose command is gilbench.
-pub fn gilbench_processes() -> Vec<u32> {
-    let me = std::process::id();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse::<u32>().ok())
-        .filter(|&pid| pid != me)
-        .filter(|pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/comm"))
-                .is_ok_and(|c| c.trim() == "gilbench")
-        })
-        .collect()
 }
