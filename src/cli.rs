@@ -108,8 +108,8 @@ pub struct ScenarioArgs {
     /// A built-in scenario name (see `gilbench list`) or a path to a TOML file.
     #[arg(value_name = "NAME|FILE.toml")]
     pub scenario: String,
-    /// Models to run, comma-separated: sequential, gil, gil-legacy, threads,
-    /// processes, manager.
+    /// Models to run, comma-separated: sequential, gil, gil-3.9, gil-legacy,
+    /// threads, processes, manager.
     #[arg(long, value_delimiter = ',', value_name = "MODEL,...")]
     pub model: Vec<String>,
     /// Workers per model.

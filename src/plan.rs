@@ -69,6 +69,9 @@ pub enum ModelKind {
     Sequential,
     /// CPython 3.10+ GIL.
     Gil,
+    /// CPython 3.2–3.9 GIL: the same lock, with the drop request looked at after
+    /// nearly every bytecode.
+    Gil39,
     /// Python 2 GIL.
     GilLegacy,
     /// OS threads, no GIL.
@@ -81,9 +84,10 @@ pub enum ModelKind {
 
 impl ModelKind {
     /// Every model, in report order.
-    pub const ALL: [ModelKind; 6] = [
+    pub const ALL: [ModelKind; 7] = [
         ModelKind::Sequential,
         ModelKind::Gil,
+        ModelKind::Gil39,
         ModelKind::GilLegacy,
         ModelKind::Threads,
         ModelKind::Processes,
@@ -95,6 +99,7 @@ impl ModelKind {
         match self {
             ModelKind::Sequential => "sequential",
             ModelKind::Gil => "gil",
+            ModelKind::Gil39 => "gil-3.9",
             ModelKind::GilLegacy => "gil-legacy",
             ModelKind::Threads => "threads",
             ModelKind::Processes => "processes",
@@ -593,6 +598,7 @@ mod tests {
     #[test]
     fn models_parse() {
         assert_eq!("gil-legacy".parse::<ModelKind>(), Ok(ModelKind::GilLegacy));
+        assert_eq!("gil-3.9".parse::<ModelKind>(), Ok(ModelKind::Gil39));
         assert!("gill"
             .parse::<ModelKind>()
             .unwrap_err()

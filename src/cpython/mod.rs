@@ -97,7 +97,7 @@ fn set_value(value: &toml::Value) -> Option<String> {
 /// The twin's model for a simulated one: CPython's threads have a GIL.
 fn twin_model(model: &str) -> &str {
     match model {
-        "gil" | "gil-legacy" | "threads" => "threads",
+        "gil" | "gil-3.9" | "gil-legacy" | "threads" => "threads",
         other => other,
     }
 }

@@ -106,7 +106,9 @@ pub struct ModelRun {
 pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
     match model {
         ModelKind::Sequential => sequential::run(plan),
-        ModelKind::Gil | ModelKind::GilLegacy | ModelKind::Threads => threaded::run(plan, model),
+        ModelKind::Gil | ModelKind::Gil39 | ModelKind::GilLegacy | ModelKind::Threads => {
+            threaded::run(plan, model)
+        }
         ModelKind::Processes => processes::run(plan),
         ModelKind::Manager => manager::run(plan),
     }
@@ -150,7 +152,7 @@ fn merge(
     }
     let has_gil = matches!(
         model,
-        ModelKind::Gil | ModelKind::GilLegacy | ModelKind::Processes
+        ModelKind::Gil | ModelKind::Gil39 | ModelKind::GilLegacy | ModelKind::Processes
     );
     ModelRun {
         model,
@@ -163,7 +165,7 @@ fn merge(
         // One GIL can be held at most all the time; the per-worker accounting
         // (busy − waited − released) can overshoot by clock-read jitter.
         gil_held: match model {
-            ModelKind::Gil | ModelKind::GilLegacy => held.min(wall),
+            ModelKind::Gil | ModelKind::Gil39 | ModelKind::GilLegacy => held.min(wall),
             _ if has_gil => held,
             _ => Duration::ZERO,
         },

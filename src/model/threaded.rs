@@ -1,7 +1,9 @@
-//! `gil`, `gil-legacy` and `threads`: one OS thread per worker in this process.
+//! `gil`, `gil-3.9`, `gil-legacy` and `threads`: one OS thread per worker in this
+//! process.
 //!
-//! The three differ only in the lock a worker must hold: CPython 3.10+'s GIL,
-//! Python 2's, or none. Threads are detached rather than scoped so that a timeout
+//! They differ only in the lock a worker must hold and where its interpreter loop
+//! looks at it: CPython 3.10+'s GIL, the same GIL looked at as 3.9 did, Python 2's,
+//! or none. Threads are detached rather than scoped so that a timeout
 //! can give up on a stuck worker: the run reports it, and exiting the process ends it.
 
 use super::worker::{run_worker, Control, WorkerResult};
@@ -27,6 +29,7 @@ const STOP_GRACE: Duration = Duration::from_secs(1);
 enum SharedLock {
     Free,
     Gil(Gil),
+    Gil39(Gil),
     Legacy(LegacyGil, u32),
 }
 
@@ -35,6 +38,7 @@ impl SharedLock {
         match self {
             SharedLock::Free => Lock::Free,
             SharedLock::Gil(gil) => Lock::Gil(gil),
+            SharedLock::Gil39(gil) => Lock::Gil39(gil),
             SharedLock::Legacy(gil, interval) => Lock::Legacy(gil, *interval),
         }
     }
@@ -88,6 +92,7 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
         barrier: Barrier::new(workers + 1),
         lock: match model {
             ModelKind::Gil => SharedLock::Gil(Gil::new(plan.gil.switch_interval)),
+            ModelKind::Gil39 => SharedLock::Gil39(Gil::new(plan.gil.switch_interval)),
             ModelKind::GilLegacy => SharedLock::Legacy(LegacyGil::new(), plan.gil.check_interval),
             _ => SharedLock::Free,
         },

@@ -1,16 +1,29 @@
 //! The simulated interpreter: ticks, check points, and releasing the GIL around I/O.
 //!
-//! A *tick* is one bytecode. Some bytecodes are *check points* — calls and backward
-//! jumps — and CPython 3.10+ looks at the eval breaker (where the drop request lives)
-//! only there. That detail decides whether `counter += 1` can lose updates under the
-//! GIL: `LOAD`, `BINARY_OP`, `STORE` are plain ticks, so no switch can fall between
-//! the load and the store; put a call between them and one can. Python 2 counted
-//! every tick toward its check interval, so there a switch can fall anywhere.
+//! A *tick* is one bytecode. What decides whether `counter += 1` can lose updates
+//! under a GIL is *where* the interpreter loop looks at the eval breaker (where the
+//! drop request lives), and each CPython did it differently. Workloads say which
+//! kind of bytecode they run ([`TickKind`]); the lock's [`Flavour`] says which kinds
+//! are looked at:
 //!
-//! Workloads call [`Interp::tick`] and [`Interp::check_point`] as their simulated
-//! bytecode runs, and wrap blocking calls in [`Interp::allow_threads`]
-//! (`Py_BEGIN_ALLOW_THREADS` / `Py_END_ALLOW_THREADS`). Under free threads all of it
-//! is nearly free; under a GIL the fast path is one relaxed load.
+//! | bytecode ([`TickKind`])                         | call            | 3.10+ (`gil`)  | ≤ 3.9 (`gil-3.9`) | 2.7 (`gil-legacy`)       |
+//! |-------------------------------------------------|-----------------|----------------|-------------------|--------------------------|
+//! | `Fast`: `LOAD_FAST`/`CONST`, `STORE_FAST`, `POP_TOP`, `ROT_*`, `DUP_TOP` | [`Interp::fast_tick`] | —     | —                 | — (skips the ticker)     |
+//! | `Plain`: every other bytecode                   | [`Interp::tick`]        | —      | drop request      | counts toward the check interval |
+//! | `CheckPoint`: calls, backward jumps             | [`Interp::check_point`] | drop request | drop request | counts toward the check interval |
+//!
+//! - 3.10+ (`CHECK_EVAL_BREAKER()` in `Python/ceval.c`) looks only at calls and
+//!   backward jumps, so no switch can fall between `counter += 1`'s load and store.
+//! - ≤ 3.9's `DISPATCH()` looked after every opcode except the ones that end in
+//!   `FAST_DISPATCH()`, so a switch can fall between `INPLACE_ADD` and `STORE_GLOBAL`.
+//! - 2.7 decremented its `_Py_Ticker` at the top of the loop, which the same fast
+//!   opcodes skipped (`goto fast_next_opcode`); at zero it released and re-took the
+//!   lock, wherever that was.
+//!
+//! Workloads call these as their simulated bytecode runs, and wrap blocking calls in
+//! [`Interp::allow_threads`] (`Py_BEGIN_ALLOW_THREADS` / `Py_END_ALLOW_THREADS`).
+//! Under free threads all of it is nearly free; under a GIL the fast path is one
+//! relaxed load.
 
 use crate::measure::Histogram;
 use crate::runtime::gil::{Gil, LegacyGil, TakeOutcome, ThreadId};
@@ -24,10 +37,77 @@ use std::time::Instant;
 pub enum Lock<'g> {
     /// No GIL: free threads, or the sequential baseline.
     Free,
-    /// CPython 3.2+ GIL.
+    /// CPython 3.10+ GIL: the drop request is looked at only at check points.
     Gil(&'g Gil),
+    /// CPython 3.2–3.9 GIL: the same lock, its drop request looked at after every
+    /// bytecode but the fast ones.
+    Gil39(&'g Gil),
     /// Python 2 GIL, released and re-taken every `check_interval` ticks.
     Legacy(&'g LegacyGil, u32),
+}
+
+/// A simulated bytecode, by what the interpreter loop does after it (see the
+/// module documentation's table).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TickKind {
+    /// An opcode that ends in `FAST_DISPATCH()` (≤ 3.9) or `goto fast_next_opcode`
+    /// (2.7): local and constant loads and stores, stack shuffles.
+    Fast,
+    /// Any other opcode that neither calls nor jumps back.
+    Plain,
+    /// A call or a backward jump.
+    CheckPoint,
+}
+
+/// Which CPython's interpreter loop a thread runs: where it looks at the GIL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavour {
+    /// No GIL to look at.
+    Free,
+    /// CPython 3.10+.
+    Py310,
+    /// CPython 3.2–3.9.
+    Py39,
+    /// Python 2.7.
+    Py27,
+}
+
+impl Flavour {
+    /// Whether the holder looks at the drop request after a `kind` bytecode.
+    pub const fn checks_drop_request(self, kind: TickKind) -> bool {
+        match (self, kind) {
+            (Flavour::Py310, TickKind::CheckPoint) => true,
+            (Flavour::Py39, TickKind::Plain | TickKind::CheckPoint) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether a `kind` bytecode counts toward Python 2's check interval.
+    pub const fn counts_toward_check_interval(self, kind: TickKind) -> bool {
+        matches!(
+            (self, kind),
+            (Flavour::Py27, TickKind::Plain | TickKind::CheckPoint)
+        )
+    }
+}
+
+impl<'g> Lock<'g> {
+    /// The interpreter loop that runs under this lock.
+    pub fn flavour(self) -> Flavour {
+        match self {
+            Lock::Free => Flavour::Free,
+            Lock::Gil(_) => Flavour::Py310,
+            Lock::Gil39(_) => Flavour::Py39,
+            Lock::Legacy(..) => Flavour::Py27,
+        }
+    }
+
+    fn gil(self) -> Option<&'g Gil> {
+        match self {
+            Lock::Gil(gil) | Lock::Gil39(gil) => Some(gil),
+            Lock::Free | Lock::Legacy(..) => None,
+        }
+    }
 }
 
 /// One simulated thread's GIL statistics.
@@ -83,6 +163,14 @@ impl GilStats {
 
 static NEVER: AtomicBool = AtomicBool::new(false);
 
+/// Counted ticks from one Python 2 release to the next. 2.7 resets `_Py_Ticker` to
+/// the check interval and releases when `--_Py_Ticker < 0`: on the 101st counted
+/// bytecode at the default 100, not the 100th. The one matters: a loop of five
+/// counted bytecodes would otherwise always release at the same bytecode.
+fn legacy_period(check_interval: u32) -> u32 {
+    check_interval.saturating_add(1)
+}
+
 /// The shortest uncontended take traced as a `gil-wait`: a free GIL is taken in
 /// tens of ns, and tracing each of those would double a trace for nothing.
 const TRACED_WAIT_MIN: std::time::Duration = std::time::Duration::from_micros(1);
@@ -92,9 +180,13 @@ const TRACED_WAIT_MIN: std::time::Duration = std::time::Duration::from_micros(1)
 pub struct Interp<'g> {
     id: ThreadId,
     lock: Lock<'g>,
-    /// CPython's `eval_breaker`: the GIL's drop request, or a flag that is never set.
+    /// CPython's `eval_breaker` as a check point sees it: the GIL's drop request,
+    /// or a flag that is never set.
     eval_breaker: &'g AtomicBool,
-    /// Python 2's `_Py_Ticker`: ticks left before the periodic release (legacy only).
+    /// The same, as a plain bytecode sees it (only ≤ 3.9 looks there).
+    plain_breaker: &'g AtomicBool,
+    /// Python 2's `_Py_Ticker`, plus one: counted ticks left before the periodic
+    /// release, which comes on the tick that takes it to zero (legacy only).
     ticker: u32,
     held_since: Option<Instant>,
     stats: GilStats,
@@ -104,18 +196,26 @@ pub struct Interp<'g> {
 impl<'g> Interp<'g> {
     /// A thread state for thread `id` under `lock`, recording into `trace`.
     pub fn new(id: ThreadId, lock: Lock<'g>, trace: TraceBuf) -> Interp<'g> {
-        let eval_breaker = match lock {
-            Lock::Gil(gil) => gil.drop_request(),
-            Lock::Free | Lock::Legacy(..) => &NEVER,
+        // The table of `Flavour` becomes two flags and a counter, so that a tick
+        // costs one relaxed load and no branch on the flavour.
+        let flavour = lock.flavour();
+        let breaker = |kind| match lock.gil() {
+            Some(gil) if flavour.checks_drop_request(kind) => gil.drop_request(),
+            _ => &NEVER,
         };
+        debug_assert_eq!(
+            flavour.counts_toward_check_interval(TickKind::Plain),
+            flavour.counts_toward_check_interval(TickKind::CheckPoint)
+        );
         let ticker = match lock {
-            Lock::Legacy(_, interval) => interval.max(1),
+            Lock::Legacy(_, interval) => legacy_period(interval),
             _ => 0,
         };
         Interp {
             id,
             lock,
-            eval_breaker,
+            eval_breaker: breaker(TickKind::CheckPoint),
+            plain_breaker: breaker(TickKind::Plain),
             ticker,
             held_since: None,
             stats: GilStats::default(),
@@ -138,24 +238,41 @@ impl<'g> Interp<'g> {
         self.drop_gil(true, None);
     }
 
-    /// One plain bytecode: under Python 2 it counts toward the check interval; under
-    /// CPython 3.10+ it never looks at the drop request.
+    /// One plain bytecode ([`TickKind::Plain`]): under Python 2 it counts toward
+    /// the check interval; CPython ≤ 3.9 looks at the drop request after it, 3.10+
+    /// does not.
     #[inline(always)]
     pub fn tick(&mut self) {
+        self.count_tick();
+        if self.plain_breaker.load(Ordering::Relaxed) {
+            self.honour_drop_request();
+        }
+    }
+
+    /// One fast bytecode ([`TickKind::Fast`]): a local or constant load or store,
+    /// a stack shuffle. No CPython looks at the GIL after it, and Python 2's ticker
+    /// skips it.
+    #[inline(always)]
+    pub fn fast_tick(&mut self) {}
+
+    /// A call or backward jump ([`TickKind::CheckPoint`]): the only places CPython
+    /// 3.10+ honours a drop request.
+    #[inline(always)]
+    pub fn check_point(&mut self) {
+        self.count_tick();
+        if self.eval_breaker.load(Ordering::Relaxed) {
+            self.honour_drop_request();
+        }
+    }
+
+    /// Python 2's `--_Py_Ticker < 0`.
+    #[inline(always)]
+    fn count_tick(&mut self) {
         if self.ticker != 0 {
             self.ticker -= 1;
             if self.ticker == 0 {
                 self.legacy_check_interval();
             }
-        }
-    }
-
-    /// A call or backward jump: the only places CPython 3.10+ honours a drop request.
-    #[inline(always)]
-    pub fn check_point(&mut self) {
-        self.tick();
-        if self.eval_breaker.load(Ordering::Relaxed) {
-            self.honour_drop_request();
         }
     }
 
@@ -206,7 +323,7 @@ impl<'g> Interp<'g> {
     #[inline(never)]
     fn legacy_check_interval(&mut self) {
         if let Lock::Legacy(gil, interval) = self.lock {
-            self.ticker = interval.max(1);
+            self.ticker = legacy_period(interval);
             if self.trace.enabled() {
                 self.legacy_release_traced(gil);
             } else {
@@ -248,12 +365,12 @@ impl<'g> Interp<'g> {
         // Python 2's lock has no such mutex (its wait starts where `try_lock`
         // fails), and it is re-taken every check interval: no clock read for it.
         let asked = match self.lock {
-            Lock::Gil(_) if tracing => Some(asked.unwrap_or_else(Instant::now)),
+            Lock::Gil(_) | Lock::Gil39(_) if tracing => Some(asked.unwrap_or_else(Instant::now)),
             _ => None,
         };
         let outcome = match self.lock {
             Lock::Free => Default::default(),
-            Lock::Gil(gil) => gil.take(self.id),
+            Lock::Gil(gil) | Lock::Gil39(gil) => gil.take(self.id),
             Lock::Legacy(gil, _) => gil.take(self.id),
         };
         self.took(outcome, asked);
@@ -308,7 +425,7 @@ impl<'g> Interp<'g> {
         }
         match self.lock {
             Lock::Free => {}
-            Lock::Gil(gil) => {
+            Lock::Gil(gil) | Lock::Gil39(gil) => {
                 let outcome = gil.drop(self.id, last_time);
                 if outcome.forced_switch {
                     self.stats.forced_switches += 1;
@@ -331,6 +448,77 @@ mod tests {
     use std::time::Duration;
 
     #[test]
+    fn each_flavour_looks_at_the_drop_request_where_its_cpython_did() {
+        use Flavour::*;
+        use TickKind::*;
+        let looks = |f: Flavour| [Fast, Plain, CheckPoint].map(|k| f.checks_drop_request(k));
+        assert_eq!(looks(Py310), [false, false, true], "CHECK_EVAL_BREAKER");
+        assert_eq!(
+            looks(Py39),
+            [false, true, true],
+            "DISPATCH, not FAST_DISPATCH"
+        );
+        assert_eq!(looks(Py27), [false; 3], "no drop request: a ticker");
+        assert_eq!(looks(Free), [false; 3]);
+        let counts =
+            |f: Flavour| [Fast, Plain, CheckPoint].map(|k| f.counts_toward_check_interval(k));
+        assert_eq!(counts(Py27), [false, true, true], "fast_next_opcode skips");
+        for f in [Py310, Py39, Free] {
+            assert_eq!(counts(f), [false; 3]);
+        }
+    }
+
+    /// Runs `bytecode` on a holder while another thread waits for the GIL, and
+    /// says whether the holder gave the GIL up within `budget` bytecodes. The
+    /// waiter's drop request is set by hand first, so no timing is involved: the
+    /// holder either looks at it or it does not.
+    fn switches_at(lock: fn(&Gil) -> Lock<'_>, bytecode: fn(&mut Interp<'_>)) -> bool {
+        let gil = Gil::new(Duration::from_secs(3600));
+        let mut holder = Interp::new(0, lock(&gil), TraceBuf::disabled());
+        holder.enter();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut waiter = Interp::new(1, lock(&gil), TraceBuf::disabled());
+                waiter.enter();
+                waiter.exit();
+            });
+            gil.drop_request().store(true, Ordering::Relaxed);
+            for _ in 0..1000 {
+                bytecode(&mut holder);
+            }
+            // Whether or not the holder looked, let the waiter in now.
+            let switched = holder.stats.acquisitions > 1;
+            holder.exit();
+            switched
+        })
+    }
+
+    #[test]
+    fn gil_39_switches_after_a_plain_bytecode_and_gil_only_at_a_check_point() {
+        let (g310, g39): (fn(&Gil) -> Lock<'_>, fn(&Gil) -> Lock<'_>) =
+            (|g| Lock::Gil(g), |g| Lock::Gil39(g));
+        assert!(!switches_at(g310, |i| i.tick()));
+        assert!(!switches_at(g310, |i| i.fast_tick()));
+        assert!(switches_at(g310, |i| i.check_point()));
+        assert!(switches_at(g39, |i| i.tick()));
+        assert!(!switches_at(g39, |i| i.fast_tick()));
+        assert!(switches_at(g39, |i| i.check_point()));
+    }
+
+    #[test]
+    fn legacy_fast_ticks_do_not_count_toward_the_check_interval() {
+        let gil = LegacyGil::new();
+        let mut interp = Interp::new(0, Lock::Legacy(&gil, 10), TraceBuf::disabled());
+        interp.enter();
+        for _ in 0..110 {
+            interp.fast_tick();
+            interp.tick();
+        }
+        interp.exit();
+        assert_eq!(interp.into_parts().0.acquisitions, 11);
+    }
+
+    #[test]
     fn free_interp_counts_nothing() {
         let mut interp = Interp::new(0, Lock::Free, TraceBuf::disabled());
         interp.enter();
@@ -348,11 +536,11 @@ mod tests {
         let gil = LegacyGil::new();
         let mut interp = Interp::new(0, Lock::Legacy(&gil, 10), TraceBuf::disabled());
         interp.enter();
-        for _ in 0..100 {
+        for _ in 0..110 {
             interp.tick();
         }
         interp.exit();
-        // One take on entry, then one re-take per 10 ticks.
+        // One take on entry, then one re-take per 11 ticks (`--_Py_Ticker < 0`).
         assert_eq!(interp.into_parts().0.acquisitions, 11);
     }
 
@@ -391,7 +579,7 @@ mod tests {
         let epoch = Instant::now();
         let mut interp = Interp::new(0, Lock::Legacy(&gil, 10), TraceBuf::new(epoch, 100));
         interp.enter();
-        for _ in 0..100 {
+        for _ in 0..110 {
             interp.tick();
         }
         interp.exit();

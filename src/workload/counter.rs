@@ -76,14 +76,25 @@ impl SharedCounter {
 struct Incrementer<'r> {
     sync: Sync,
     counter: Counter<'r>,
+    /// What the simulated bytecodes compute, so that each costs its time.
+    work: u64,
 }
 
 impl Incrementer<'_> {
+    /// One plain bytecode: its work, then the tick after it. The work matters: a
+    /// drop request lands at a random moment, so where a switch falls depends on
+    /// how long each bytecode takes, as in CPython.
+    #[inline]
+    fn bytecode(&mut self, interp: &mut Interp<'_>) {
+        self.work = super::cpu::bytecode_work(self.work, 1);
+        interp.tick();
+    }
+
     /// `for _ in range(n):` — FOR_ITER, STORE_FAST: the loop's own bytecode.
     #[inline]
-    fn loop_head(interp: &mut Interp<'_>) {
-        interp.tick();
-        interp.tick();
+    fn loop_head(&mut self, interp: &mut Interp<'_>) {
+        self.bytecode(interp);
+        interp.fast_tick();
     }
 
     /// `counter += 1` (or `counter = f(counter) + 1` with `call_between`): the load
@@ -91,23 +102,23 @@ impl Incrementer<'_> {
     #[inline]
     fn increment(&mut self, interp: &mut Interp<'_>, call_between: bool) -> std::io::Result<()> {
         if call_between {
-            interp.tick(); // LOAD_GLOBAL f
+            self.bytecode(interp); // LOAD_GLOBAL f
         }
-        interp.tick(); // LOAD_GLOBAL counter
+        self.bytecode(interp); // LOAD_GLOBAL counter
         let value = self.counter.load(interp)?;
         if call_between {
             interp.check_point(); // CALL f(counter)
         }
-        interp.tick(); // LOAD_CONST 1
-        interp.tick(); // BINARY_OP +=
-        interp.tick(); // STORE_GLOBAL counter
+        interp.fast_tick(); // LOAD_CONST 1
+        self.bytecode(interp); // BINARY_OP += (≤ 3.9 may switch right after it)
+        self.bytecode(interp); // STORE_GLOBAL counter
         self.counter.store(interp, value + 1)
     }
 }
 
 impl WorkerBody for Incrementer<'_> {
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
-        Self::loop_head(interp);
+        self.loop_head(interp);
         match self.sync {
             Sync::None => self.increment(interp, false)?,
             Sync::NoneCall => self.increment(interp, true)?,
@@ -148,6 +159,7 @@ impl Workload for SharedCounter {
         Ok(Box::new(Incrementer {
             sync: self.sync,
             counter: Counter::open(shared, &mut shared.layout())?,
+            work: 1,
         }))
     }
 
