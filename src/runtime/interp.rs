@@ -75,11 +75,11 @@ pub enum Flavour {
 impl Flavour {
     /// Whether the holder looks at the drop request after a `kind` bytecode.
     pub const fn checks_drop_request(self, kind: TickKind) -> bool {
-        match (self, kind) {
-            (Flavour::Py310, TickKind::CheckPoint) => true,
-            (Flavour::Py39, TickKind::Plain | TickKind::CheckPoint) => true,
-            _ => false,
-        }
+        matches!(
+            (self, kind),
+            (Flavour::Py310, TickKind::CheckPoint)
+                | (Flavour::Py39, TickKind::Plain | TickKind::CheckPoint)
+        )
     }
 
     /// Whether a `kind` bytecode counts toward Python 2's check interval.
@@ -472,7 +472,9 @@ mod tests {
     /// says whether the holder gave the GIL up within `budget` bytecodes. The
     /// waiter's drop request is set by hand first, so no timing is involved: the
     /// holder either looks at it or it does not.
-    fn switches_at(lock: fn(&Gil) -> Lock<'_>, bytecode: fn(&mut Interp<'_>)) -> bool {
+    type MakeLock = fn(&Gil) -> Lock<'_>;
+
+    fn switches_at(lock: MakeLock, bytecode: fn(&mut Interp<'_>)) -> bool {
         let gil = Gil::new(Duration::from_secs(3600));
         let mut holder = Interp::new(0, lock(&gil), TraceBuf::disabled());
         holder.enter();
@@ -495,8 +497,7 @@ mod tests {
 
     #[test]
     fn gil_39_switches_after_a_plain_bytecode_and_gil_only_at_a_check_point() {
-        let (g310, g39): (fn(&Gil) -> Lock<'_>, fn(&Gil) -> Lock<'_>) =
-            (|g| Lock::Gil(g), |g| Lock::Gil39(g));
+        let (g310, g39): (MakeLock, MakeLock) = (|g| Lock::Gil(g), |g| Lock::Gil39(g));
         assert!(!switches_at(g310, |i| i.tick()));
         assert!(!switches_at(g310, |i| i.fast_tick()));
         assert!(switches_at(g310, |i| i.check_point()));
