@@ -3,9 +3,11 @@
 //! naming the flag, raised before anything is allocated, forked or measured.
 
 use crate::cli::{CtxswitchArgs, SpawnArgs, ZombieArgs};
-use crate::plan::{parse_duration, InputError};
-use std::str::FromStr;
+use crate::plan::names::{parse_name, Named};
+use crate::plan::InputError;
+use crate::scenario::duration::parse_duration;
 use std::time::Duration;
+use strum::{Display, IntoStaticStr, VariantArray};
 
 /// A flag error.
 pub fn bad(flag: &str, message: impl Into<String>) -> InputError {
@@ -15,9 +17,11 @@ pub fn bad(flag: &str, message: impl Into<String>) -> InputError {
     }
 }
 
-/// Parses a comma-separated list of names, or returns `all` when it is empty.
-fn names<T: FromStr<Err = String> + Copy + PartialEq>(
+/// Parses a comma-separated list of `kind` names, or returns `all` when it is
+/// empty.
+fn names<T: Named + PartialEq>(
     flag: &str,
+    kind: &str,
     given: &[String],
     all: &[T],
 ) -> Result<Vec<T>, InputError> {
@@ -26,7 +30,7 @@ fn names<T: FromStr<Err = String> + Copy + PartialEq>(
     }
     let mut out = Vec::new();
     for name in given {
-        let value = name.trim().parse::<T>().map_err(|e| bad(flag, e))?;
+        let value = parse_name::<T>(name, kind).map_err(|e| bad(flag, e))?;
         if !out.contains(&value) {
             out.push(value);
         }
@@ -34,60 +38,25 @@ fn names<T: FromStr<Err = String> + Copy + PartialEq>(
     Ok(out)
 }
 
-/// Defines a name ↔ variant enum with `FromStr` listing the valid names on error.
-macro_rules! named_enum {
-    ($(#[$meta:meta])* $name:ident, $what:literal, { $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
-
-        impl $name {
-            /// Every value, in report order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The name users type and reports show.
-            pub fn name(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                $name::ALL.iter().copied().find(|v| v.name() == s).ok_or_else(|| {
-                    let known: Vec<_> = $name::ALL.iter().map(|v| v.name()).collect();
-                    format!("unknown {} `{s}` (one of: {})", $what, known.join(", "))
-                })
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-    };
+/// A `gilbench ctxswitch` probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, VariantArray, Display)]
+#[strum(serialize_all = "kebab-case")]
+pub enum Mode {
+    /// Two threads hand a token through a futex word.
+    ThreadFutex,
+    /// Two threads ping-pong a byte over two pipes (`perf bench sched pipe -T`).
+    ThreadPipe,
+    /// Two processes ping-pong a byte over two pipes (`perf bench sched pipe`).
+    ProcessPipe,
+    /// Two processes hand a token through a futex in shared memory.
+    ProcessFutex,
+    /// Two threads ping-pong through two eventfds.
+    Eventfd,
+    /// Two threads on one CPU take turns with `sched_yield`.
+    Yield,
+    /// Two threads hand the simulated GIL back and forth, a forced switch each time.
+    GilHandoff,
 }
-
-named_enum!(
-    /// A `gilbench ctxswitch` probe.
-    Mode, "mode", {
-        /// Two threads hand a token through a futex word.
-        ThreadFutex = "thread-futex",
-        /// Two threads ping-pong a byte over two pipes (`perf bench sched pipe -T`).
-        ThreadPipe = "thread-pipe",
-        /// Two processes ping-pong a byte over two pipes (`perf bench sched pipe`).
-        ProcessPipe = "process-pipe",
-        /// Two processes hand a token through a futex in shared memory.
-        ProcessFutex = "process-futex",
-        /// Two threads ping-pong through two eventfds.
-        Eventfd = "eventfd",
-        /// Two threads on one CPU take turns with `sched_yield`.
-        Yield = "yield",
-        /// Two threads hand the simulated GIL back and forth, a forced switch each time.
-        GilHandoff = "gil-handoff",
-    }
-);
 
 impl Mode {
     /// Whether the two sides are processes (forked) rather than threads.
@@ -105,51 +74,51 @@ impl Mode {
     }
 }
 
-named_enum!(
-    /// Where the two sides of a ctxswitch probe run.
-    Pin, "pin", {
-        /// Both on one CPU: every hand-off is a context switch on that CPU.
-        Same = "same",
-        /// On two CPUs: every hand-off wakes a thread on the other CPU.
-        Cross = "cross",
-        /// Wherever the scheduler puts them.
-        None = "none",
-    }
-);
+/// Where the two sides of a ctxswitch probe run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, VariantArray, Display)]
+#[strum(serialize_all = "kebab-case")]
+pub enum Pin {
+    /// Both on one CPU: every hand-off is a context switch on that CPU.
+    Same,
+    /// On two CPUs: every hand-off wakes a thread on the other CPU.
+    Cross,
+    /// Wherever the scheduler puts them.
+    None,
+}
 
-named_enum!(
-    /// A `gilbench spawn` creation method.
-    Method, "method", {
-        /// `std::thread::spawn` of an empty closure, then join.
-        Thread = "thread",
-        /// fork, the child `_exit`s at once, waitpid.
-        Fork = "fork",
-        /// clone(CLONE_VM|CLONE_VFORK) + execve of /bin/true, waitpid.
-        Vfork = "vfork",
-        /// posix_spawn of /bin/true, waitpid.
-        PosixSpawn = "posix-spawn",
-        /// fork + execve of /bin/true, waitpid.
-        ForkExec = "fork-exec",
-        /// fork; the child writes every page of the inherited heap (copy-on-write).
-        ForkCow = "fork-cow",
-    }
-);
+/// A `gilbench spawn` creation method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, VariantArray, Display)]
+#[strum(serialize_all = "kebab-case")]
+pub enum Method {
+    /// `std::thread::spawn` of an empty closure, then join.
+    Thread,
+    /// fork, the child `_exit`s at once, waitpid.
+    Fork,
+    /// clone(CLONE_VM|CLONE_VFORK) + execve of /bin/true, waitpid.
+    Vfork,
+    /// posix_spawn of /bin/true, waitpid.
+    PosixSpawn,
+    /// fork + execve of /bin/true, waitpid.
+    ForkExec,
+    /// fork; the child writes every page of the inherited heap (copy-on-write).
+    ForkCow,
+}
 
-named_enum!(
-    /// How `gilbench zombie` reaps its children.
-    Reap, "strategy", {
-        /// A blocking waitpid(pid) per child.
-        Waitpid = "waitpid",
-        /// waitpid(-1, WNOHANG) in a loop until all are reaped.
-        WnohangLoop = "wnohang-loop",
-        /// Wait for SIGCHLD (a signalfd), then drain with waitpid(-1, WNOHANG).
-        Sigchld = "sigchld",
-        /// pidfd_open + poll + waitid(P_PIDFD) per child.
-        Pidfd = "pidfd",
-        /// Do not reap: they stay zombies until gilbench reaps them on its way out.
-        None = "none",
-    }
-);
+/// How `gilbench zombie` reaps its children.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, VariantArray, Display)]
+#[strum(serialize_all = "kebab-case")]
+pub enum Reap {
+    /// A blocking waitpid(pid) per child.
+    Waitpid,
+    /// waitpid(-1, WNOHANG) in a loop until all are reaped.
+    WnohangLoop,
+    /// Wait for SIGCHLD (a signalfd), then drain with waitpid(-1, WNOHANG).
+    Sigchld,
+    /// pidfd_open + poll + waitid(P_PIDFD) per child.
+    Pidfd,
+    /// Do not reap: they stay zombies until gilbench reaps them on its way out.
+    None,
+}
 
 /// `gilbench ctxswitch`, validated.
 #[derive(Debug, Clone)]
@@ -172,8 +141,8 @@ const MAX_ROUNDS: u64 = 100_000_000;
 impl CtxswitchPlan {
     /// Validates `gilbench ctxswitch` flags.
     pub fn from_args(args: &CtxswitchArgs) -> Result<CtxswitchPlan, InputError> {
-        let modes = names("--mode", &args.mode, Mode::ALL)?;
-        let pins = names("--pin", &args.pin, &[Pin::Same, Pin::None])?;
+        let modes = names("--mode", "mode", &args.mode, Mode::VARIANTS)?;
+        let pins = names("--pin", "pin", &args.pin, &[Pin::Same, Pin::None])?;
         if args.rounds == 0 || args.rounds > MAX_ROUNDS {
             return Err(bad(
                 "--rounds",
@@ -228,6 +197,7 @@ impl SpawnPlan {
     pub fn from_args(args: &SpawnArgs) -> Result<SpawnPlan, InputError> {
         let methods = names(
             "--method",
+            "method",
             &args.method,
             &[
                 Method::Thread,
@@ -321,7 +291,7 @@ impl ZombiePlan {
     /// Validates `gilbench zombie` flags, including that `--children` (twice that
     /// with `--orphans`) fits under RLIMIT_NPROC and the pid space.
     pub fn from_args(args: &ZombieArgs) -> Result<ZombiePlan, InputError> {
-        let reap: Reap = args.reap.trim().parse().map_err(|e| bad("--reap", e))?;
+        let reap: Reap = parse_name(&args.reap, "strategy").map_err(|e| bad("--reap", e))?;
         let hold = match &args.hold {
             Some(text) => parse_duration(text).map_err(|e| bad("--hold", e))?,
             None => Duration::ZERO,
@@ -431,9 +401,15 @@ mod tests {
 
     #[test]
     fn names_parse_and_list_the_valid_ones() {
-        assert_eq!("process-pipe".parse::<Mode>(), Ok(Mode::ProcessPipe));
-        assert!("pipe".parse::<Mode>().unwrap_err().contains("thread-futex"));
-        assert_eq!("wnohang-loop".parse::<Reap>(), Ok(Reap::WnohangLoop));
-        assert_eq!("posix-spawn".parse::<Method>(), Ok(Method::PosixSpawn));
+        assert_eq!(parse_name("process-pipe", "mode"), Ok(Mode::ProcessPipe));
+        assert!(parse_name::<Mode>("pipe", "mode")
+            .unwrap_err()
+            .contains("thread-futex"));
+        assert_eq!(
+            parse_name("wnohang-loop", "strategy"),
+            Ok(Reap::WnohangLoop)
+        );
+        assert_eq!(parse_name("posix-spawn", "method"), Ok(Method::PosixSpawn));
+        assert_eq!(Method::ForkExec.name(), "fork-exec");
     }
 }

@@ -5,6 +5,8 @@
 //! compiled into the binary, so `gilbench scenario convoy` needs nothing on disk.
 //! This module only parses; [`crate::plan`] validates and merges command-line flags.
 
+pub mod duration;
+
 use serde::Deserialize;
 
 /// The built-in scenarios: (name, TOML source).

@@ -233,5 +233,5 @@ pub fn decode<P: serde::de::DeserializeOwned>(params: &toml::Table) -> Result<P,
 
 /// Parses a duration parameter such as `"1ms"`.
 pub fn duration_param(field: &str, text: &str) -> Result<std::time::Duration, ParamError> {
-    crate::plan::parse_duration(text).map_err(|e| ParamError::field(field, e))
+    crate::scenario::duration::parse_duration(text).map_err(|e| ParamError::field(field, e))
 }

@@ -13,6 +13,7 @@ pub mod transport;
 use crate::cli::{CtxswitchArgs, Format};
 use crate::measure::{Machine, Summary};
 use crate::output::Output;
+use crate::plan::names::Named;
 use crate::probe::options::{CtxswitchPlan, Mode, Pin};
 use crate::report::probes::{CtxswitchReport, CtxswitchResult};
 use crate::shm::SharedRegion;

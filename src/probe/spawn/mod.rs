@@ -14,11 +14,13 @@ pub mod methods;
 use crate::cli::{Format, SpawnArgs};
 use crate::measure::{new_histogram, record, Histogram, Machine, Rusage, Summary};
 use crate::output::Output;
+use crate::plan::names::Named;
 use crate::probe::options::{human_bytes, Method, SpawnPlan};
 use crate::report::probes::{SpawnReport, SpawnResult};
 use anyhow::Context;
 use heap::Heap;
 use std::time::Instant;
+use strum::VariantArray;
 
 /// Creations that run per cell even when `--max-time` is already spent — unless
 /// they would take over three times `--max-time` (one `fork-cow` of a 2 GiB heap
@@ -67,7 +69,7 @@ pub fn run(args: &SpawnArgs) -> anyhow::Result<()> {
     }
     // Method by method, heap sizes ascending: each method's cost curve reads down.
     results.sort_by_key(|r| {
-        let m = Method::ALL.iter().position(|m| m.name() == r.method);
+        let m = Method::VARIANTS.iter().position(|m| m.name() == r.method);
         (m, r.heap_bytes)
     });
     let report = SpawnReport {

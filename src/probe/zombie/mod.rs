@@ -15,6 +15,7 @@ use crate::cli::{Format, ZombieArgs};
 use crate::measure::{nanos, Machine, Summary};
 use crate::model::RunError;
 use crate::output::Output;
+use crate::plan::names::Named;
 use crate::probe::options::{Reap, ZombiePlan};
 use crate::report::probes::{NewParent, OrphanReport, Reparented, ZombieReport};
 use crate::sys::signal::Interrupts;

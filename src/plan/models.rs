@@ -1,0 +1,114 @@
+//! The models a plan may run and how worker processes start: the names PRODUCT.md
+//! fixes. Adding a model kind is one line in [`ModelKind`] (plus
+//! `#[strum(serialize = "…")]` when its name is not the variant's kebab-case);
+//! [`parse_models`] is the one place a list of model names is read.
+
+use super::names::parse_name;
+use std::fmt;
+use strum::{IntoStaticStr, VariantArray};
+
+/// A concurrency model, in report order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "kebab-case")]
+pub enum ModelKind {
+    /// One thread runs all workers' work one after another.
+    Sequential,
+    /// CPython 3.10+ GIL.
+    Gil,
+    /// CPython 3.2–3.9 GIL: the same lock, with the drop request looked at after
+    /// nearly every bytecode.
+    #[strum(serialize = "gil-3.9")]
+    Gil39,
+    /// Python 2 GIL.
+    GilLegacy,
+    /// OS threads, no GIL.
+    Threads,
+    /// Worker processes, each with its own GIL; shared memory between them.
+    Processes,
+    /// Worker processes whose shared state lives in a manager server.
+    Manager,
+}
+
+impl ModelKind {
+    /// Every model, in report order.
+    pub const ALL: &'static [ModelKind] = ModelKind::VARIANTS;
+
+    /// The model's name.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+}
+
+impl fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Reads a list of model names (from `--model` or a scenario's `models`); the
+/// error says what was wrong, for the caller to place.
+pub fn parse_models(names: &[String]) -> Result<Vec<ModelKind>, String> {
+    let models = names
+        .iter()
+        .map(|name| parse_name::<ModelKind>(name, "model"))
+        .collect::<Result<Vec<_>, _>>()?;
+    if models.is_empty() {
+        return Err("name at least one model".into());
+    }
+    Ok(models)
+}
+
+/// How worker processes start, as in Python's multiprocessing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "kebab-case")]
+pub enum StartMethod {
+    /// fork() from a single-threaded parent.
+    Fork,
+    /// fork() + exec of gilbench itself in worker mode.
+    Spawn,
+    /// A server forked early that forks workers on request.
+    Forkserver,
+}
+
+impl StartMethod {
+    /// The method's name.
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// The method named `text`.
+    pub fn parse(text: &str) -> Result<StartMethod, String> {
+        parse_name(text, "start method")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn models_parse() {
+        let names = |s: &[&str]| s.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            parse_models(&names(&["gil-legacy", " threads"])),
+            Ok(vec![ModelKind::GilLegacy, ModelKind::Threads])
+        );
+        assert!(parse_models(&names(&["gill"]))
+            .unwrap_err()
+            .contains("sequential, gil"));
+        assert!(parse_models(&[]).unwrap_err().contains("at least one"));
+        assert_eq!(ModelKind::GilLegacy.to_string(), "gil-legacy");
+        assert_eq!(ModelKind::ALL.len(), 7);
+        assert_eq!(
+            parse_models(&names(&["gil-3.9"])),
+            Ok(vec![ModelKind::Gil39])
+        );
+        assert_eq!(
+            StartMethod::parse("forkserver"),
+            Ok(StartMethod::Forkserver)
+        );
+        assert!(StartMethod::parse("clone")
+            .unwrap_err()
+            .contains("fork, spawn, forkserver"));
+    }
+}

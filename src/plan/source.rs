@@ -1,0 +1,97 @@
+//! The scenario's text, from a built-in or a file, and the `--set KEY=VALUE`
+//! overrides applied to it before anything is merged.
+
+use super::error::InputError;
+use crate::scenario::{ScenarioFile, Source};
+
+/// Top-level scenario keys that `--set` may override (everything else is a param).
+const TOP_LEVEL_KEYS: &[&str] = &[
+    "workers",
+    "ops",
+    "duration",
+    "switch_interval",
+    "check_interval",
+];
+
+/// The built-in scenario `name`, or the file at that path.
+pub fn load_source(name: &str) -> Result<Source, InputError> {
+    let looks_like_path = name.ends_with(".toml") || name.contains('/');
+    if !looks_like_path {
+        return Source::builtin(name).ok_or_else(|| InputError::UnknownScenario {
+            name: name.to_string(),
+            known: crate::scenario::builtin_names().join(", "),
+        });
+    }
+    let text = std::fs::read_to_string(name).map_err(|source| InputError::Unreadable {
+        path: name.to_string(),
+        source,
+    })?;
+    Ok(Source {
+        origin: name.to_string(),
+        text,
+    })
+}
+
+/// Applies `--set KEY=VALUE` overrides; returns the keys set.
+pub fn apply_sets(file: &mut ScenarioFile, sets: &[String]) -> Result<Vec<String>, InputError> {
+    let mut keys = Vec::new();
+    for set in sets {
+        let Some((key, raw)) = set.split_once('=') else {
+            return Err(InputError::flag(
+                "--set",
+                format!("`{set}`: expected KEY=VALUE"),
+            ));
+        };
+        let key = key.trim();
+        if key.is_empty() {
+            return Err(InputError::flag("--set", format!("`{set}`: empty KEY")));
+        }
+        let value = parse_value(raw.trim());
+        let origin = || format!("--set {key}");
+        let as_int = |v: &toml::Value| {
+            v.as_integer().ok_or_else(|| InputError::Scenario {
+                origin: origin(),
+                line: None,
+                message: format!("`{key}` must be an integer"),
+            })
+        };
+        match key {
+            "workers" => file.workers = Some(as_int(&value)?),
+            "ops" => file.ops = Some(as_int(&value)?),
+            "check_interval" => file.check_interval = Some(as_int(&value)?),
+            "duration" => file.duration = Some(raw.trim().to_string()),
+            "switch_interval" => file.switch_interval = Some(raw.trim().to_string()),
+            _ => {
+                file.params.insert(key.to_string(), value);
+            }
+        }
+        debug_assert!(TOP_LEVEL_KEYS.contains(&key) || file.params.contains_key(key));
+        keys.push(key.to_string());
+    }
+    Ok(keys)
+}
+
+/// A `--set` value: a TOML scalar if it parses as one (`3`, `1.5`, `true`), else a
+/// string, so `--set sync=lock` needs no quotes.
+fn parse_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !v.is_table())
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_values_are_typed_when_they_can_be() {
+        assert_eq!(parse_value("3"), toml::Value::Integer(3));
+        assert_eq!(parse_value("lock"), toml::Value::String("lock".into()));
+        assert_eq!(
+            parse_value("none-call"),
+            toml::Value::String("none-call".into())
+        );
+    }
+}
