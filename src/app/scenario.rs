@@ -140,8 +140,8 @@ pub fn run_models(
 /// so a workload that runs several variants per model (returning several runs)
 /// hooks in here once.
 pub fn run_model(plan: &Plan, model: ModelKind) -> Result<Vec<ModelRun>, RunError> {
-    match plan.workload.variant_runner() {
-        Some(runner) => runner.run(plan, model),
+    match plan.workload.fork_cow() {
+        Some(experiment) => crate::model::fork_cow::run(experiment, model),
         None => Ok(vec![model::run(plan, model)?]),
     }
 }

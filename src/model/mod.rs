@@ -2,8 +2,11 @@
 //!
 //! Every model runs the same [`worker::run_worker`] loop; they differ only in what a
 //! worker is (a turn on one thread, an OS thread, a process) and which lock it must
-//! hold. Each returns a [`ModelRun`]: raw measurements, not yet a report.
+//! hold. Each returns a [`ModelRun`]: raw measurements, not yet a report. The
+//! fork-cow experiment is the exception: its runs are variants, not an op loop,
+//! and [`fork_cow`] runs them.
 
+pub mod fork_cow;
 mod manager;
 pub mod processes;
 mod sequential;

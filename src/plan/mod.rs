@@ -196,9 +196,9 @@ impl Plan {
                 ),
             ));
         }
-        if let Some(runner) = workload.variant_runner() {
-            if let Some(m) = models.iter().find(|m| !runner.models().contains(m)) {
-                let names: Vec<_> = runner.models().iter().map(|m| m.name()).collect();
+        if workload.fork_cow().is_some() {
+            if let Some(m) = models.iter().find(|m| !models::FORK_COW.contains(m)) {
+                let names: Vec<_> = models::FORK_COW.iter().map(|m| m.name()).collect();
                 return Err(bad_models(format!(
                     "`{m}`: {} runs under {}",
                     file.name,

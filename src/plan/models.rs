@@ -45,6 +45,10 @@ impl fmt::Display for ModelKind {
     }
 }
 
+/// The models the fork-cow experiment runs under (`model::fork_cow`): threads
+/// share the parent's heap, processes fork it.
+pub const FORK_COW: &[ModelKind] = &[ModelKind::Threads, ModelKind::Processes];
+
 /// Reads a list of model names (from `--model` or a scenario's `models`); the
 /// error says what was wrong, for the caller to place.
 pub fn parse_models(names: &[String]) -> Result<Vec<ModelKind>, String> {

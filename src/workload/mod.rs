@@ -11,8 +11,7 @@ mod convoy;
 mod counter;
 mod cpu;
 mod echo;
-mod fork_child;
-mod fork_cow;
+pub mod fork_cow;
 mod gc_pause;
 mod io;
 pub mod objects;
@@ -21,6 +20,7 @@ mod refcount;
 mod runlocal;
 
 pub use cpu::spin;
+pub use fork_cow::ForkCow;
 
 use crate::runtime::interp::Interp;
 use crate::shm::{SharedRegion, Sizer};
@@ -116,26 +116,12 @@ pub trait Workload: Send + Sync + std::fmt::Debug {
         Outcome::default()
     }
 
-    /// For a scenario whose runs are *variants* of one experiment rather than one
-    /// op loop under each model (`fork-cow`): the runner that runs them. `app`
-    /// hands such a plan to it instead of to [`crate::model::run`].
-    fn variant_runner(&self) -> Option<&dyn VariantRunner> {
+    /// The fork-cow experiment, whose runs are *variants* of one experiment on one
+    /// heap rather than one op loop under each model: `model::fork_cow` runs it
+    /// instead of the op loop.
+    fn fork_cow(&self) -> Option<&ForkCow> {
         None
     }
-}
-
-/// Runs a variant scenario under one model: one [`crate::model::ModelRun`] per
-/// variant, each carrying a `variant` field in its extras.
-pub trait VariantRunner: Send + Sync + std::fmt::Debug {
-    /// The models it can run under (checked when the plan is made).
-    fn models(&self) -> &'static [crate::plan::ModelKind];
-
-    /// Runs every selected variant under `model`.
-    fn run(
-        &self,
-        plan: &crate::plan::Plan,
-        model: crate::plan::ModelKind,
-    ) -> Result<Vec<crate::model::ModelRun>, crate::model::RunError>;
 }
 
 /// The settings every workload gets from the plan.
