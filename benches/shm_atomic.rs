@@ -14,7 +14,7 @@
 
 use criterion::{Criterion, Throughput};
 use gilbench::measure::pin;
-use gilbench::shm::SharedRegion;
+use gilbench::runtime::shm::SharedRegion;
 use gilbench::sys::{futex, process};
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};

@@ -17,7 +17,7 @@
 
 use super::auth::{AuthKey, KEY_LENGTH};
 use super::Endpoint;
-use crate::shm::SharedRegion;
+use crate::runtime::shm::SharedRegion;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -87,7 +87,7 @@ mod tests {
 
     #[test]
     fn round_trips_through_the_header() {
-        let region = SharedRegion::new(crate::shm::Sizer::default().bytes()).unwrap();
+        let region = SharedRegion::new(crate::runtime::shm::Sizer::default().bytes()).unwrap();
         assert!(
             endpoint(&region).is_none(),
             "zeroed: objects live in the region"

@@ -9,7 +9,7 @@ use super::{merge, ModelRun, RunError};
 use crate::measure::Rusage;
 use crate::plan::{Amount, ModelKind, Plan};
 use crate::runtime::interp::Lock;
-use crate::shm::{SharedRegion, Sizer};
+use crate::runtime::shm::{SharedRegion, Sizer};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 

@@ -12,7 +12,7 @@ use crate::measure::Rusage;
 use crate::plan::{Amount, ModelKind, Plan};
 use crate::runtime::gil::{Gil, LegacyGil};
 use crate::runtime::interp::Lock;
-use crate::shm::{SharedRegion, Sizer};
+use crate::runtime::shm::{SharedRegion, Sizer};
 use crossbeam::channel;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};

@@ -7,8 +7,8 @@
 use crate::measure::{nanos, new_histogram, record, Histogram};
 use crate::plan::{Amount, TraceConfig};
 use crate::runtime::interp::{GilStats, Interp, Lock};
+use crate::runtime::shm::SharedRegion;
 use crate::runtime::trace::{Event, TraceBuf};
-use crate::shm::SharedRegion;
 use crate::workload::{Measured, Workload};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -2,7 +2,6 @@
 
 pub mod calibrate;
 pub mod ctxswitch;
-pub mod help;
 pub mod options;
 pub mod spawn;
 pub mod zombie;

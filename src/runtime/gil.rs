@@ -190,7 +190,7 @@ impl Gil {
 /// which is unfair in the same way), released and re-taken every check interval.
 #[derive(Debug, Default)]
 pub struct LegacyGil {
-    lock: crate::shm::FutexLock,
+    lock: crate::runtime::shm::FutexLock,
     last_holder: AtomicU32,
 }
 

@@ -1,6 +1,8 @@
 //! The simulated CPython runtime: the GIL ([`gil`]), the interpreter loop that
 //! polls it ([`interp`]), the small-object allocator ([`pymalloc`]), the cyclic
-//! garbage collector ([`gc`]) and the event recorder that traces them ([`trace`]).
+//! garbage collector ([`gc`]), the event recorder that traces them ([`trace`]), and
+//! the typed shared memory that workers in different processes see alike
+//! ([`shm`]: what `multiprocessing.sharedctypes` is to CPython).
 //!
 //! Nothing here knows about models, workloads or reports: models build a runtime
 //! for their workers, workloads run Python-like work on it.
@@ -9,4 +11,5 @@ pub mod gc;
 pub mod gil;
 pub mod interp;
 pub mod pymalloc;
+pub mod shm;
 pub mod trace;

@@ -17,7 +17,7 @@ pub struct SharedMapping {
 }
 
 // SAFETY: the mapping is plain memory; all access to it goes through atomics (see
-// `crate::shm`), so sharing the pointer between threads is sound.
+// `crate::runtime::shm`), so sharing the pointer between threads is sound.
 unsafe impl Send for SharedMapping {}
 // SAFETY: as above: `&SharedMapping` only hands out `&T` for `T: Sync` atomics.
 unsafe impl Sync for SharedMapping {}
@@ -85,7 +85,7 @@ impl SharedMapping {
 impl Drop for SharedMapping {
     fn drop(&mut self) {
         // SAFETY: `ptr`/`len` are exactly what mmap returned, and no reference into
-        // the mapping outlives `self` (`crate::shm` ties them to `&self`).
+        // the mapping outlives `self` (`crate::runtime::shm` ties them to `&self`).
         unsafe { super::mem::unmap(self.ptr, self.len) };
     }
 }
@@ -111,7 +111,7 @@ unsafe impl ShmPod for super::futex::FutexLock {}
 /// The `count` values of `T` that start `offset` bytes into `mapping`.
 ///
 /// Panics unless they fit in the mapping and `offset` is aligned for `T`; the
-/// callers (`crate::shm::Layout`) size and align their layouts up front, so a panic
+/// callers (`crate::runtime::shm::Layout`) size and align their layouts up front, so a panic
 /// here is a layout bug, not bad input.
 pub fn place_slice<T: ShmPod>(mapping: &SharedMapping, offset: usize, count: usize) -> &[T] {
     let bytes = std::mem::size_of::<T>() * count;

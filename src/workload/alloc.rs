@@ -28,7 +28,7 @@ use super::runlocal::RunLocal;
 use super::{Common, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::interp::Interp;
 use crate::runtime::pymalloc::{Block, Pymalloc, SMALL_REQUEST_THRESHOLD};
-use crate::shm::{SharedRegion, Sizer};
+use crate::runtime::shm::{SharedRegion, Sizer};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicU64;

@@ -2,7 +2,7 @@
 
 use super::{spin, Common, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::interp::Interp;
-use crate::shm::SharedRegion;
+use crate::runtime::shm::SharedRegion;
 use serde::Deserialize;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -25,7 +25,7 @@
 use super::objects::Counter;
 use super::{Common, CounterOutcome, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::interp::Interp;
-use crate::shm::{SharedRegion, Sizer};
+use crate::runtime::shm::{SharedRegion, Sizer};
 use serde::Deserialize;
 
 /// How increments are synchronised.

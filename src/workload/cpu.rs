@@ -2,7 +2,7 @@
 
 use super::{Common, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::interp::Interp;
-use crate::shm::SharedRegion;
+use crate::runtime::shm::SharedRegion;
 use serde::Deserialize;
 
 /// Bytecodes per loop iteration, as the twin counts them: its op runs

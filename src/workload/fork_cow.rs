@@ -24,7 +24,7 @@
 
 use super::{Common, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::gc::{Heap, Mode, Object, OBJECT_BYTES};
-use crate::shm::SharedRegion;
+use crate::runtime::shm::SharedRegion;
 use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
 use serde::Deserialize;
 use strum::{IntoStaticStr, VariantArray};

@@ -28,8 +28,8 @@ use super::{duration_param, Common, Outcome, ParamError, WorkerBody, WorkerSpec,
 use crate::measure::{histogram_from_bytes, histogram_to_bytes, new_histogram, Summary};
 use crate::runtime::gc::{Heap, Mode, OBJECT_BYTES};
 use crate::runtime::interp::Interp;
+use crate::runtime::shm::{SharedRegion, Sizer};
 use crate::runtime::trace::EventKind;
-use crate::shm::{SharedRegion, Sizer};
 use parking_lot::{Mutex, RwLock};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::AtomicU64;

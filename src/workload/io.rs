@@ -2,7 +2,7 @@
 
 use super::{duration_param, spin, Common, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::interp::Interp;
-use crate::shm::SharedRegion;
+use crate::runtime::shm::SharedRegion;
 use serde::Deserialize;
 use std::time::Duration;
 

@@ -23,7 +23,7 @@ pub use cpu::spin;
 pub use fork_cow::ForkCow;
 
 use crate::runtime::interp::Interp;
-use crate::shm::{SharedRegion, Sizer};
+use crate::runtime::shm::{SharedRegion, Sizer};
 use serde::Serialize;
 use std::sync::Arc;
 

@@ -13,7 +13,7 @@
 
 use crate::manager::Client;
 use crate::runtime::interp::Interp;
-use crate::shm::{FutexLock, Layout, SharedRegion, Sizer};
+use crate::runtime::shm::{FutexLock, Layout, SharedRegion, Sizer};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The manager-side names of a [`Counter`]'s value and lock.

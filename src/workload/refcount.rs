@@ -27,7 +27,7 @@
 
 use super::{Common, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::interp::Interp;
-use crate::shm::{SharedRegion, Sizer};
+use crate::runtime::shm::{SharedRegion, Sizer};
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -7,7 +7,7 @@
 //! can be left in `/dev/shm`; the kernel frees it when the last descriptor and
 //! mapping are gone, however the run ends.
 
-use crate::shm::{SharedRegion, Sizer};
+use crate::runtime::shm::{SharedRegion, Sizer};
 use crate::sys::futex;
 use crate::workload::Workload;
 use nix::sys::memfd::{memfd_create, MFdFlags};

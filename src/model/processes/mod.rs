@@ -93,7 +93,7 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
 pub(crate) fn run_as(
     plan: &Plan,
     model: ModelKind,
-    before_launch: impl FnOnce(&crate::shm::SharedRegion) -> std::io::Result<()>,
+    before_launch: impl FnOnce(&crate::runtime::shm::SharedRegion) -> std::io::Result<()>,
 ) -> Result<ModelRun, RunError> {
     let os = |what: &str| {
         let what = what.to_string();

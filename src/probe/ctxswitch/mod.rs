@@ -16,7 +16,7 @@ use crate::output::Output;
 use crate::plan::names::Named;
 use crate::probe::options::{CtxswitchPlan, Mode, Pin};
 use crate::report::probes::{CtxswitchReport, CtxswitchResult};
-use crate::shm::SharedRegion;
+use crate::runtime::shm::SharedRegion;
 use anyhow::Context;
 use pair::{PairOutcome, Placement, Rounds};
 use std::sync::atomic::AtomicU32;

@@ -11,7 +11,7 @@
 use super::transport::Endpoint;
 use crate::measure::pin::{pin_current_thread, AffinityGuard};
 use crate::measure::{new_histogram, record, Histogram, Rusage, RusageDelta};
-use crate::shm::SharedRegion;
+use crate::runtime::shm::SharedRegion;
 use nix::sys::wait::{waitpid, WaitStatus};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;

@@ -6,7 +6,7 @@
 
 use super::heap::Heap;
 use crate::measure::Rusage;
-use crate::shm::SharedRegion;
+use crate::runtime::shm::SharedRegion;
 use crate::sys::creation::fork_timed;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

@@ -27,7 +27,7 @@ use super::objects::QueueProxy;
 use super::{Common, Measured, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::measure::{clock::mono_ns, new_histogram, record, Histogram};
 use crate::runtime::interp::Interp;
-use crate::shm::{SharedRegion, Sizer};
+use crate::runtime::shm::{SharedRegion, Sizer};
 use ring::Ring;
 use serde::Deserialize;
 use std::sync::atomic::{AtomicU32, Ordering};

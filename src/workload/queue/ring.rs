@@ -26,7 +26,7 @@
 //! waiter sees the new item or the publisher sees the sleeper. Waits also time out
 //! now and then, so a lost peer can never block a worker forever.
 
-use crate::shm::{Layout, Sizer};
+use crate::runtime::shm::{Layout, Sizer};
 use crate::sys::futex;
 use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -242,7 +242,7 @@ impl<'r> Ring<'r> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shm::SharedRegion;
+    use crate::runtime::shm::SharedRegion;
 
     fn ring_region(capacity: usize, words: usize) -> SharedRegion {
         let mut sizer = Sizer::default();

@@ -1,7 +1,10 @@
 //! The command line: commands and their flags, nothing else.
 //!
 //! Flags are turned into a validated [`crate::plan::Plan`] in one place
-//! (`plan.rs`); nothing here checks more than clap's own parsing.
+//! (`plan/`); nothing here checks more than clap's own parsing. A leaf: it
+//! depends on no other module of the crate, so anything may read flags.
+
+mod probe_help;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -41,13 +44,13 @@ pub enum Command {
   gilbench scenario ./my-scenario.toml")]
     Scenario(ScenarioArgs),
     /// Measure what a context switch costs (threads, processes, the GIL).
-    #[command(after_help = crate::probe::help::CTXSWITCH)]
+    #[command(after_help = probe_help::CTXSWITCH)]
     Ctxswitch(CtxswitchArgs),
     /// Measure what creating a worker costs (threads, fork, posix_spawn, exec).
-    #[command(after_help = crate::probe::help::SPAWN)]
+    #[command(after_help = probe_help::SPAWN)]
     Spawn(SpawnArgs),
     /// Show zombie processes and how they are reaped.
-    #[command(after_help = crate::probe::help::ZOMBIE)]
+    #[command(after_help = probe_help::ZOMBIE)]
     Zombie(ZombieArgs),
     /// Run every built-in scenario briefly and show what each one teaches.
     #[command(after_help = "Examples:

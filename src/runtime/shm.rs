@@ -1,4 +1,6 @@
-//! Typed views of the shared mapping: every piece of cross-worker state.
+//! Typed views of the shared mapping: every piece of cross-worker state (a
+//! `processes` run's GIL, counters, queues) lives here, as CPython's
+//! `multiprocessing.Value` and `Array` live in shared memory.
 //!
 //! A workload lays out its shared state with a [`Layout`]: a deterministic sequence
 //! of `place` calls. Running the same sequence again over the same bytes (in a forked

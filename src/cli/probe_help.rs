@@ -1,4 +1,4 @@
-//! The long `--help` texts of the probe commands: what each mode measures, and
+//! The long `--help` texts of the probe commands (`after_help`): what each mode measures, and
 //! how the figures compare with `perf bench`.
 
 /// `gilbench ctxswitch --help`, after the flags.

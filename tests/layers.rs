@@ -1,0 +1,95 @@
+//! The crate's layers (see `src/lib.rs`): a module may use only modules below it,
+//! so results flow one way and no two modules depend on each other.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// Top to bottom, as `src/lib.rs` lists them.
+const LAYERS: &[&str] = &[
+    "app", "output", "cpython", "report", "probe", "model", "plan", "workload", "manager",
+    "runtime", "measure", "scenario", "cli", "sys",
+];
+
+/// Upward edges still being turned around (probes render themselves for now).
+const KNOWN_EXCEPTIONS: &[(&str, &str)] = &[("probe", "report"), ("probe", "output")];
+
+/// Every `crate::NAME` a module's code (not its comments) names.
+fn uses(module: &str) -> BTreeSet<String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    let file = src.join(format!("{module}.rs"));
+    if file.exists() {
+        files.push(file);
+    }
+    let mut dirs = vec![src.join(module)];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                files.push(path);
+            }
+        }
+    }
+    let mut used = BTreeSet::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for line in text.lines().filter(|l| !l.trim_start().starts_with("//")) {
+            let mut rest = line;
+            while let Some(at) = rest.find("crate::") {
+                rest = &rest[at + "crate::".len()..];
+                if let Some(group) = rest.strip_prefix('{') {
+                    // `use crate::{a::X, b};`
+                    let group = &group[..group.find('}').unwrap_or(group.len())];
+                    used.extend(group.split(',').map(|p| head(p.trim())));
+                } else {
+                    used.insert(head(rest));
+                }
+            }
+        }
+    }
+    used.remove(module);
+    used.remove("");
+    used
+}
+
+/// The first path segment of `path`.
+fn head(path: &str) -> String {
+    path.chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect()
+}
+
+#[test]
+fn every_module_uses_only_the_layers_below_it() {
+    let mut upward = Vec::new();
+    for (level, module) in LAYERS.iter().enumerate() {
+        for used in uses(module) {
+            let Some(used_level) = LAYERS.iter().position(|m| *m == used) else {
+                panic!(
+                    "{module} uses crate::{used}, which is not in LAYERS (add it, in its place)"
+                );
+            };
+            if used_level <= level && !KNOWN_EXCEPTIONS.contains(&(module, used.as_str())) {
+                upward.push(format!("{module} -> {used}"));
+            }
+        }
+    }
+    assert!(
+        upward.is_empty(),
+        "modules using a layer above them: {upward:?}"
+    );
+}
+
+#[test]
+fn every_module_is_in_a_layer() {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    for line in lib.lines() {
+        if let Some(name) = line.trim().strip_prefix("pub mod ") {
+            let name = name.trim_end_matches(';');
+            assert!(LAYERS.contains(&name), "{name} is not in LAYERS");
+        }
+    }
+}
