@@ -9,6 +9,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -69,11 +70,16 @@ pub fn assert_nothing_left(what: &str) {
 /// Entries of the temporary directory whose name starts with `gilbench-` (the
 /// manager's socket directories, say).
 fn temp_entries() -> BTreeSet<String> {
-    std::fs::read_dir(std::env::temp_dir())
+    entries(&std::env::temp_dir(), |n| n.starts_with("gilbench-"))
+}
+
+/// The names in `dir` that `keep` accepts (none if `dir` cannot be read).
+fn entries(dir: &Path, keep: impl Fn(&str) -> bool) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
         .map(|dir| {
             dir.flatten()
                 .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.starts_with("gilbench-"))
+                .filter(|n| keep(n))
                 .collect()
         })
         .unwrap_or_default()
@@ -109,14 +115,9 @@ pub fn children_of(parent: u32) -> (BTreeSet<u32>, BTreeSet<u32>) {
 
 /// Entries of /dev/shm whose name mentions gilbench.
 pub fn shm_leftovers() -> Vec<String> {
-    std::fs::read_dir("/dev/shm")
-        .map(|dir| {
-            dir.flatten()
-                .map(|e| e.file_name().to_string_lossy().into_owned())
-                .filter(|n| n.contains("gilbench"))
-                .collect()
-        })
-        .unwrap_or_default()
+    entries(Path::new("/dev/shm"), |n| n.contains("gilbench"))
+        .into_iter()
+        .collect()
 }
 
 /// Processes anywhere on the machine whose command is gilbench.
