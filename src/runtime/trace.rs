@@ -19,8 +19,9 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// What a span or instant records. The names are the Chrome-trace event names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr)]
 #[serde(rename_all = "kebab-case")]
+#[strum(serialize_all = "kebab-case")]
 pub enum EventKind {
     /// The worker holds the GIL.
     GilHeld,
@@ -41,18 +42,10 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// The event name as it appears in traces.
+    /// The event name as it appears in traces (the same as its JSON name: both
+    /// are the variant's kebab-case).
     pub fn name(self) -> &'static str {
-        match self {
-            EventKind::GilHeld => "gil-held",
-            EventKind::GilWait => "gil-wait",
-            EventKind::IoBlocked => "io-blocked",
-            EventKind::Running => "running",
-            EventKind::GcPause => "gc-pause",
-            EventKind::ManagerRequest => "manager-request",
-            EventKind::DropRequest => "drop-request",
-            EventKind::ForcedSwitch => "forced-switch",
-        }
+        self.into()
     }
 
     /// Instants have no duration.
