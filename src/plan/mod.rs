@@ -57,6 +57,24 @@ pub struct TraceConfig {
     pub window: Option<Duration>,
 }
 
+impl TraceConfig {
+    /// Whether `workers` trace buffers of `limit` events fit in
+    /// [`TRACE_BUDGET_BYTES`]; the error says what limit would.
+    fn check_budget(&self, workers: usize) -> Result<(), String> {
+        let most_events = TRACE_BUDGET_BYTES / crate::runtime::trace::EVENT_BYTES;
+        if !self.enabled || self.limit.saturating_mul(workers) <= most_events {
+            return Ok(());
+        }
+        Err(format!(
+            "{} events for each of {workers} workers need more than {} MiB of trace \
+             buffers; use --trace-limit {} or less",
+            self.limit,
+            TRACE_BUDGET_BYTES >> 20,
+            most_events / workers
+        ))
+    }
+}
+
 /// Most memory the trace buffers of one model run may take: every worker's buffer
 /// is allocated and touched before the run, so `--workers 4096` with the default
 /// limit must be refused rather than swap.
@@ -173,39 +191,11 @@ impl Plan {
 
         let workload = workload::build(&file.workload, &file.params, Common { workers, ops })
             .map_err(|e| merge.bad(e.field.as_deref().unwrap_or("params"), e.message))?;
-        let bad_models =
-            |message: String| merge.bad_setting(models_flag, "--model", "models", message);
-        if workload.needs_concurrency() && models.contains(&ModelKind::Sequential) {
-            return Err(bad_models(format!(
-                "`{}` has no `sequential` baseline: its workers wait for each other, so one \
-                 thread running them in turn would never finish",
-                file.workload
-            )));
-        }
-        let trace_workers = workload.workers().len();
-        let most_events = TRACE_BUDGET_BYTES / crate::runtime::trace::EVENT_BYTES;
-        if trace.enabled && trace.limit.saturating_mul(trace_workers) > most_events {
-            return Err(InputError::flag(
-                "--trace-limit",
-                format!(
-                    "{} events for each of {trace_workers} workers need more than {} MiB of \
-                     trace buffers; use --trace-limit {} or less",
-                    trace.limit,
-                    TRACE_BUDGET_BYTES >> 20,
-                    most_events / trace_workers
-                ),
-            ));
-        }
-        if workload.fork_cow().is_some() {
-            if let Some(m) = models.iter().find(|m| !models::FORK_COW.contains(m)) {
-                let names: Vec<_> = models::FORK_COW.iter().map(|m| m.name()).collect();
-                return Err(bad_models(format!(
-                    "`{m}`: {} runs under {}",
-                    file.name,
-                    names.join(", ")
-                )));
-            }
-        }
+        models::check_runnable(&models, workload.as_ref(), &file.name, &file.workload)
+            .map_err(|e| merge.bad_setting(models_flag, "--model", "models", e))?;
+        trace
+            .check_budget(workload.workers().len())
+            .map_err(|e| InputError::flag("--trace-limit", e))?;
 
         Ok(Plan {
             scenario: file.name,

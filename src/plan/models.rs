@@ -4,6 +4,7 @@
 //! [`parse_models`] is the one place a list of model names is read.
 
 use super::names::parse_name;
+use crate::workload::Workload;
 use std::fmt;
 use strum::{IntoStaticStr, VariantArray};
 
@@ -60,6 +61,29 @@ pub fn parse_models(names: &[String]) -> Result<Vec<ModelKind>, String> {
         return Err("name at least one model".into());
     }
     Ok(models)
+}
+
+/// Whether `workload` (scenario `scenario`, workload kind `kind`) can run under
+/// every one of `models`; the error says why not.
+pub fn check_runnable(
+    models: &[ModelKind],
+    workload: &dyn Workload,
+    scenario: &str,
+    kind: &str,
+) -> Result<(), String> {
+    if workload.needs_concurrency() && models.contains(&ModelKind::Sequential) {
+        return Err(format!(
+            "`{kind}` has no `sequential` baseline: its workers wait for each other, so one \
+             thread running them in turn would never finish"
+        ));
+    }
+    if workload.fork_cow().is_some() {
+        if let Some(m) = models.iter().find(|m| !FORK_COW.contains(m)) {
+            let names: Vec<_> = FORK_COW.iter().map(|m| m.name()).collect();
+            return Err(format!("`{m}`: {scenario} runs under {}", names.join(", ")));
+        }
+    }
+    Ok(())
 }
 
 /// How worker processes start, as in Python's multiprocessing.
