@@ -51,7 +51,7 @@ pub struct ExecImage {
 }
 
 impl ExecImage {
-    /// `path` run with `args` (argv[0] included) and an empty environment.
+    /// `path` run with `args` (`argv[0]` included) and an empty environment.
     pub fn new(path: &CStr, args: &[&CStr]) -> ExecImage {
         let args: Vec<CString> = args.iter().map(|a| CString::from(*a)).collect();
         let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();

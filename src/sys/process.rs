@@ -21,7 +21,7 @@ pub fn thread_count() -> std::io::Result<usize> {
 /// kernel tasks are still being torn down) to disappear.
 const SETTLE: Duration = Duration::from_millis(500);
 
-/// Waits until this process has one thread, or fails after [`SETTLE`].
+/// Waits until this process has one thread, or fails after `SETTLE` (half a second).
 pub fn wait_single_threaded() -> std::io::Result<()> {
     let deadline = Instant::now() + SETTLE;
     loop {

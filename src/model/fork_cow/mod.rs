@@ -1,5 +1,5 @@
 //! The `fork-cow` experiment's runner: each variant (see `workload::fork_cow`)
-//! under `processes` — in forked children, each measuring itself ([`child`]) —
+//! under `processes` — in forked children, each measuring itself (`child`) —
 //! or under `threads` sharing the parent's heap. Each variant becomes one
 //! [`ModelRun`], its `variant` named in the extras. The plan has checked that the
 //! model is one of these two.
