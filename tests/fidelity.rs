@@ -1,12 +1,14 @@
-//! Fidelity: the simulated GIL must behave like CPython's on this machine.
+//! Fidelity (opt-in): the simulated GIL behaves like CPython's on this machine.
 //!
-//! These tests assert on timing, so each holds `common::exclusive()` for its whole
-//! run: no other exclusive test, in this binary or another, shares the CPUs. Bounds are tolerant enough for a
-//! noisy 2-core VM; the exact figures go in the closing notes, beside the CPython
-//! twins' from `scripts/`.
+//! Every test here compares timings, so it is `#[ignore]` and judged by
+//! [`common::fidelity::judge`]: inconclusive on a busy machine, and the median of a
+//! few repeats otherwise. Run with `cargo test --release --test fidelity -- --ignored`
+//! (`.ci/run` does, after the main suite). The figures CPython gives on the same
+//! machine come from the twins in `scripts/`.
 
 mod common;
 
+use common::fidelity::{judge, median, repeat, verdict};
 use common::{json, run};
 
 fn f64_at(v: &serde_json::Value, path: &[&str]) -> f64 {
@@ -18,170 +20,181 @@ fn f64_at(v: &serde_json::Value, path: &[&str]) -> f64 {
 }
 
 #[test]
+#[ignore = "fidelity: needs a quiet machine"]
 fn cpu_bound_gil_gives_no_parallelism_but_threads_do() {
-    let _exclusive = common::exclusive();
-    // Parallelism is shown once it is seen: a VM that preempts a worker for a few
-    // ms spoils one attempt's threads speedup, so take the best of three. The GIL
-    // must never show parallelism, in any attempt.
-    let mut best_threads: f64 = 0.0;
-    for _ in 0..3 {
+    judge(|| {
+        let reports = repeat(3, || {
+            json(&[
+                "scenario",
+                "cpu-bound",
+                "--model",
+                "sequential,gil,threads",
+                "--ops",
+                "60",
+                "--no-calibrate",
+            ])
+        });
+        let med = |model, path: &[&str]| {
+            median(
+                reports
+                    .iter()
+                    .map(|r| f64_at(run(r, model), path))
+                    .collect(),
+            )
+        };
+        let gil = med("gil", &["speedup"]);
+        let hold = med("gil", &["gil", "hold_fraction"]);
+        let threads = med("threads", &["speedup"]);
+        verdict(
+            gil < 1.2 && hold > 0.8 && threads > 1.6,
+            format!(
+                "median of 3: gil speedup {gil:.2} (CPython ~1.0), GIL held {hold:.2} (> 0.8), \
+                 threads speedup {threads:.2} (2 cores: ~2)"
+            ),
+        )
+    });
+}
+
+#[test]
+#[ignore = "fidelity: needs a quiet machine"]
+fn gil_legacy_battles_for_the_lock() {
+    judge(|| {
+        let reports = repeat(3, || {
+            json(&[
+                "scenario",
+                "cpu-bound",
+                "--model",
+                "gil,gil-legacy",
+                "--ops",
+                "20",
+            ])
+        });
+        let ratio = |path: &[&str], floor: f64| {
+            median(
+                reports
+                    .iter()
+                    .map(|r| {
+                        f64_at(run(r, "gil-legacy"), path) / f64_at(run(r, "gil"), path).max(floor)
+                    })
+                    .collect(),
+            )
+        };
+        let takes = ratio(&["gil", "acquisitions"], 1.0);
+        let switches = ratio(&["voluntary_ctx_switches"], 10.0);
+        verdict(
+            takes > 20.0 && switches > 5.0,
+            format!(
+                "median of 3: legacy/gil acquisitions {takes:.0}x (> 20), \
+                 voluntary switches {switches:.1}x (> 5)"
+            ),
+        )
+    });
+}
+
+/// The I/O worker's round-trip p50 under `model` with `interval`, median of 3 runs.
+fn convoy_p50(model: &str, interval: &str) -> f64 {
+    median(repeat(3, || {
         let report = json(&[
             "scenario",
-            "cpu-bound",
+            "convoy",
             "--model",
-            "sequential,gil,threads",
+            model,
             "--ops",
             "60",
-            "--no-calibrate",
+            "--switch-interval",
+            interval,
         ]);
-        let gil = f64_at(run(&report, "gil"), &["speedup"]);
-        assert!(gil < 1.2, "gil speedup {gil:.2} (CPython: ~1.0 or less)");
-        let hold = f64_at(run(&report, "gil"), &["gil", "hold_fraction"]);
-        assert!(
-            hold > 0.8,
-            "two CPU-bound threads keep the GIL busy: {hold:.2}"
-        );
-        best_threads = best_threads.max(f64_at(run(&report, "threads"), &["speedup"]));
-        if best_threads > 1.6 {
-            break;
-        }
-    }
-    assert!(
-        best_threads > 1.6,
-        "threads speedup {best_threads:.2} (2 cores: ~2)"
-    );
+        f64_at(run(&report, model), &["latency_ns", "p50"])
+    }))
 }
 
 #[test]
-fn gil_legacy_battles_for_the_lock() {
-    let _exclusive = common::exclusive();
-    let report = json(&[
-        "scenario",
-        "cpu-bound",
-        "--model",
-        "gil,gil-legacy",
-        "--ops",
-        "20",
-    ]);
-    let acquisitions = |m| f64_at(run(&report, m), &["gil", "acquisitions"]);
-    let switches = |m| f64_at(run(&report, m), &["voluntary_ctx_switches"]);
-    assert!(
-        acquisitions("gil-legacy") > 20.0 * acquisitions("gil"),
-        "legacy {} vs gil {} acquisitions",
-        acquisitions("gil-legacy"),
-        acquisitions("gil")
-    );
-    assert!(
-        switches("gil-legacy") > 5.0 * switches("gil").max(10.0),
-        "legacy {} vs gil {} voluntary switches",
-        switches("gil-legacy"),
-        switches("gil")
-    );
-    assert_eq!(
-        f64_at(run(&report, "gil-legacy"), &["gil", "drop_requests"]),
-        0.0
-    );
-}
-
-/// The I/O worker's round-trip p50 under `model` with `interval`.
-fn convoy_p50(model: &str, interval: &str) -> f64 {
-    let report = json(&[
-        "scenario",
-        "convoy",
-        "--model",
-        model,
-        "--ops",
-        "60",
-        "--switch-interval",
-        interval,
-    ]);
-    f64_at(run(&report, model), &["latency_ns", "p50"])
-}
-
-#[test]
+#[ignore = "fidelity: needs a quiet machine"]
 fn convoy_io_waits_about_a_switch_interval_behind_a_cpu_thread() {
-    let _exclusive = common::exclusive();
-    let gil_5ms = convoy_p50("gil", "5ms");
-    // CPython 3.11 on this VM: 10.2 ms — send and recv each release the GIL, and
-    // the I/O thread usually waits out one full interval after each (see notes).
-    assert!(
-        (3e6..=12e6).contains(&gil_5ms),
-        "gil convoy p50 {:.2} ms, expected 1-2 switch intervals",
-        gil_5ms / 1e6
-    );
-    let gil_1ms = convoy_p50("gil", "1ms");
-    assert!(
-        gil_1ms < gil_5ms / 3.0,
-        "1 ms interval p50 {:.2} ms vs 5 ms interval {:.2} ms",
-        gil_1ms / 1e6,
-        gil_5ms / 1e6
-    );
-    let threads = convoy_p50("threads", "5ms");
-    assert!(
-        threads < 200e3,
-        "threads convoy p50 {:.0} µs",
-        threads / 1e3
-    );
+    judge(|| {
+        // CPython 3.11 on this VM: 10.2 ms at 5 ms — send and recv each release the
+        // GIL, and the I/O thread waits out one full interval after each.
+        let gil_5ms = convoy_p50("gil", "5ms");
+        let gil_1ms = convoy_p50("gil", "1ms");
+        let threads = convoy_p50("threads", "5ms");
+        verdict(
+            (3e6..=12e6).contains(&gil_5ms) && gil_1ms < gil_5ms / 3.0 && threads < 200e3,
+            format!(
+                "median of 3: gil p50 {:.2} ms at 5 ms (1-2 intervals), {:.2} ms at 1 ms, \
+                 threads {:.0} µs (< 200)",
+                gil_5ms / 1e6,
+                gil_1ms / 1e6,
+                threads / 1e3
+            ),
+        )
+    });
 }
 
 #[test]
+#[ignore = "fidelity: needs a quiet machine"]
 fn io_bound_gil_overlaps_the_waits() {
-    let _exclusive = common::exclusive();
-    let report = json(&["scenario", "io-bound", "--model", "gil,threads"]);
-    let gil = f64_at(run(&report, "gil"), &["throughput_ops_per_s"]);
-    let threads = f64_at(run(&report, "threads"), &["throughput_ops_per_s"]);
-    assert!(
-        gil > 0.8 * threads,
-        "gil {gil:.0} ops/s vs threads {threads:.0} ops/s"
-    );
+    judge(|| {
+        let reports = repeat(3, || {
+            json(&["scenario", "io-bound", "--model", "gil,threads"])
+        });
+        let ratio = median(
+            reports
+                .iter()
+                .map(|r| {
+                    f64_at(run(r, "gil"), &["throughput_ops_per_s"])
+                        / f64_at(run(r, "threads"), &["throughput_ops_per_s"])
+                })
+                .collect(),
+        );
+        verdict(
+            ratio > 0.8,
+            format!("median of 3: gil/threads throughput {ratio:.2} (> 0.8)"),
+        )
+    });
 }
 
-fn lost(sync: &str, models: &str) -> serde_json::Value {
-    json(&[
-        "scenario",
-        "shared-counter",
-        "--model",
-        models,
-        "--set",
-        &format!("sync={sync}"),
-    ])
-}
-
-fn lost_in(report: &serde_json::Value, model: &str) -> u64 {
+fn lost(report: &serde_json::Value, model: &str) -> u64 {
     run(report, model)["counter"]["lost"].as_u64().unwrap()
 }
 
 #[test]
-fn counter_plus_equals_is_atomic_only_under_the_new_gil() {
-    let _exclusive = common::exclusive();
-    let report = lost("none", "gil,gil-legacy,threads");
-    assert_eq!(
-        lost_in(&report, "gil"),
-        0,
-        "CPython 3.10+: += loses nothing"
-    );
-    assert!(
-        lost_in(&report, "gil-legacy") > 0,
-        "Python 2 switches mid-increment"
-    );
-    assert!(lost_in(&report, "threads") > 0, "free threads race");
-}
-
-#[test]
-fn counter_with_a_call_between_read_and_write_loses_under_the_gil() {
-    let _exclusive = common::exclusive();
-    let report = lost("none-call", "gil,threads");
-    assert!(lost_in(&report, "gil") > 0, "a call is a check point");
-    assert!(lost_in(&report, "threads") > 0);
-}
-
-#[test]
-fn counter_with_a_lock_or_an_atomic_never_loses() {
-    let _exclusive = common::exclusive();
-    for sync in ["lock", "atomic"] {
-        let report = lost(sync, "sequential,gil,gil-legacy,threads");
-        for r in report["runs"].as_array().unwrap() {
-            assert_eq!(r["counter"]["lost"], 0, "{sync} under {}", r["model"]);
-        }
-    }
+#[ignore = "fidelity: needs a quiet machine"]
+fn racing_increments_lose_updates_when_workers_overlap() {
+    // What never loses (the new GIL's `+=`, a lock, an atomic) is checked at any load
+    // in tests/counter.rs; losing needs the workers to overlap, which a busy machine
+    // may never let them do.
+    judge(|| {
+        let plain = repeat(3, || {
+            json(&[
+                "scenario",
+                "shared-counter",
+                "--model",
+                "gil-legacy,threads",
+                "--set",
+                "sync=none",
+            ])
+        });
+        let call = repeat(3, || {
+            json(&[
+                "scenario",
+                "shared-counter",
+                "--model",
+                "gil,threads",
+                "--set",
+                "sync=none-call",
+            ])
+        });
+        let med = |reports: &[serde_json::Value], model| {
+            median(reports.iter().map(|r| lost(r, model) as f64).collect())
+        };
+        let (legacy, threads) = (med(&plain, "gil-legacy"), med(&plain, "threads"));
+        let (gil_call, threads_call) = (med(&call, "gil"), med(&call, "threads"));
+        verdict(
+            legacy > 0.0 && threads > 0.0 && gil_call > 0.0 && threads_call > 0.0,
+            format!(
+                "median lost of 3: `+=` gil-legacy {legacy}, threads {threads}; \
+                 with a call between read and write: gil {gil_call}, threads {threads_call}"
+            ),
+        )
+    });
 }

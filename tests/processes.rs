@@ -604,3 +604,20 @@ fn a_fork_server_killed_mid_run_fails_the_run_and_leaves_nothing() {
     assert!(lines[0].contains("failed"), "{lines:?}");
     assert_nothing_left("fork server killed");
 }
+
+#[test]
+fn fork_cow_leaves_no_process_behind() {
+    let _exclusive = common::exclusive();
+    let report = json(&[
+        "scenario",
+        "fork-cow",
+        "--model",
+        "processes",
+        "--set",
+        "heap_mib=16",
+        "--set",
+        "repeat=2",
+    ]);
+    assert_eq!(report["runs"].as_array().unwrap().len(), 7);
+    assert_nothing_left("fork-cow");
+}

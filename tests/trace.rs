@@ -2,11 +2,15 @@
 //! `--plot-timeline`, `--trace-limit`.
 //!
 //! What a trace shows depends on timing, so every test here holds
-//! `common::exclusive()` for its whole run (no two share the machine), and the bounds are what must hold on a
-//! noisy 2-core machine, not what one quiet run showed.
+//! `common::exclusive()` for its whole run (no two share the machine). The default
+//! tests assert what a trace shows at any load (exclusion, tracks, limits); how much
+//! the convoy waits, how often the legacy lock changes hands and how much free
+//! threads overlap need a quiet machine, so they are `#[ignore]`d fidelity checks,
+//! judged by [`common::fidelity::judge`].
 
 mod common;
 
+use common::fidelity::{judge, median, repeat, verdict};
 use common::{gilbench, json, run};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -123,7 +127,33 @@ fn convoy_under_gil_shows_exclusion_drop_requests_and_the_io_workers_wait() {
         "a CPU-bound holder is only ever made to drop by a drop request"
     );
 
-    // The convoy: most of the I/O worker's round-trip time is waiting for the GIL.
+    // The I/O worker blocked in I/O and waited for the GIL (how long is a fidelity
+    // check, below).
+    let io = track_of(&trace, "gil/io-0");
+    assert!(all.iter().any(|s| s.track == io && s.name == "io-blocked"));
+    assert!(all.iter().any(|s| s.track == io && s.name == "gil-wait"));
+
+    // The report counts what the trace kept.
+    let gil = run(&report, "gil");
+    assert_eq!(gil["trace"]["dropped"], 0);
+    let kept = all.len() as u64;
+    assert_eq!(gil["trace"]["events"].as_u64(), Some(kept));
+}
+
+/// The share of the I/O worker's round-trip time spent waiting for the GIL, from
+/// a 400 ms convoy trace at a 20 ms switch interval.
+fn convoy_wait_share() -> f64 {
+    let (report, trace) = traced(&[
+        "scenario",
+        "convoy",
+        "--model",
+        "gil",
+        "--duration",
+        "400ms",
+        "--switch-interval",
+        "20ms",
+    ]);
+    let all = spans(&trace);
     let io = track_of(&trace, "gil/io-0");
     let first_io = all
         .iter()
@@ -139,17 +169,20 @@ fn convoy_under_gil_shows_exclusion_drop_requests_and_the_io_workers_wait() {
     let gil = run(&report, "gil");
     let latency =
         gil["latency_ns"]["mean"].as_f64().unwrap() * gil["latency_ns"]["count"].as_f64().unwrap();
-    assert!(
-        waited as f64 > 0.5 * latency,
-        "the I/O worker waited {:.1} ms for the GIL in {:.1} ms of round trips",
-        waited as f64 / 1e6,
-        latency / 1e6
-    );
+    waited as f64 / latency.max(1.0)
+}
 
-    // The report counts what the trace kept.
-    assert_eq!(gil["trace"]["dropped"], 0);
-    let kept = all.len() as u64;
-    assert_eq!(gil["trace"]["events"].as_u64(), Some(kept));
+#[test]
+#[ignore = "fidelity: needs a quiet machine"]
+fn convoy_io_worker_spends_its_round_trips_waiting_for_the_gil() {
+    judge(|| {
+        let shares = repeat(3, convoy_wait_share);
+        let med = median(shares.clone());
+        verdict(
+            med > 0.5,
+            format!("median of 3: share of round-trip time waiting for the GIL {med:.2} (> 0.5): {shares:.2?}"),
+        )
+    });
 }
 
 /// Held spans of all tracks, sorted, must follow each other without overlap.
@@ -183,22 +216,73 @@ fn python2_lock_battle_is_exclusive_and_fits_in_the_buffers() {
     let all = spans(&trace);
     let held = assert_exclusive(&all);
     let legacy = run(&report, "gil-legacy");
-    // Thousands of releases, far fewer events: re-takes nobody contested extend
-    // the hold instead of cutting it.
-    let acquisitions = legacy["gil"]["acquisitions"].as_u64().unwrap();
-    // (How often the lock really changes hands varies with the machine; even a
-    // lively battle leaves most re-takes uncontested.)
-    assert!(
-        acquisitions > 4 * held as u64,
-        "{acquisitions} takes, {held} held spans"
-    );
     assert_eq!(legacy["trace"]["dropped"], 0);
     assert!(held >= 2, "both workers held the lock");
+    assert_eq!(legacy["gil"]["drop_requests"], 0, "Python 2 never asks");
 }
 
 #[test]
-fn threads_run_at_the_same_time() {
+#[ignore = "fidelity: needs a quiet machine"]
+fn python2_lock_is_mostly_retaken_uncontested() {
+    // Thousands of releases, far fewer events: re-takes nobody contested extend
+    // the hold instead of cutting it. How often the lock really changes hands
+    // varies with the machine; even a lively battle leaves most re-takes
+    // uncontested.
+    judge(|| {
+        let ratios = repeat(3, || {
+            let (report, trace) = traced(&[
+                "scenario",
+                "cpu-bound",
+                "--model",
+                "gil-legacy",
+                "--ops",
+                "10",
+                "--trace-limit",
+                "50000",
+            ]);
+            let held = assert_exclusive(&spans(&trace));
+            let takes = run(&report, "gil-legacy")["gil"]["acquisitions"]
+                .as_f64()
+                .unwrap();
+            takes / held.max(1) as f64
+        });
+        let med = median(ratios.clone());
+        verdict(
+            med > 4.0,
+            format!("median of 3: takes per held span {med:.1} (> 4): {ratios:.1?}"),
+        )
+    });
+}
+
+#[test]
+fn threads_trace_shows_both_running_and_no_gil() {
     let _exclusive = common::exclusive();
+    let (_, trace) = traced(&[
+        "scenario",
+        "cpu-bound",
+        "--model",
+        "threads",
+        "--workers",
+        "2",
+        "--ops",
+        "20",
+    ]);
+    let all = spans(&trace);
+    for name in ["threads/cpu-0", "threads/cpu-1"] {
+        let track = track_of(&trace, name);
+        assert!(
+            all.iter().any(|s| s.track == track && s.name == "running"),
+            "{name}"
+        );
+    }
+    assert!(
+        !all.iter().any(|s| s.name.starts_with("gil-")),
+        "no GIL, no GIL events"
+    );
+}
+
+/// How much of the shorter worker's running time the two free threads overlapped.
+fn threads_overlap() -> f64 {
     let (_, trace) = traced(&[
         "scenario",
         "cpu-bound",
@@ -229,14 +313,20 @@ fn threads_run_at_the_same_time() {
         .map(|s| s.1 - s.0)
         .sum::<u64>()
         .min(b.iter().map(|s| s.1 - s.0).sum());
-    assert!(
-        overlap * 2 > shorter,
-        "free threads ran together only {overlap} ns of {shorter} ns"
-    );
-    assert!(
-        !all.iter().any(|s| s.name.starts_with("gil-")),
-        "no GIL, no GIL events"
-    );
+    overlap as f64 / shorter.max(1) as f64
+}
+
+#[test]
+#[ignore = "fidelity: needs a quiet machine"]
+fn threads_run_at_the_same_time() {
+    judge(|| {
+        let overlaps = repeat(3, threads_overlap);
+        let med = median(overlaps.clone());
+        verdict(
+            med > 0.5,
+            format!("median of 3: free threads overlapped {med:.2} of the shorter one's running time (> 0.5): {overlaps:.2?}"),
+        )
+    });
 }
 
 /// Element names of a well-formed XML document, or why it is not one. Enough XML

@@ -407,11 +407,9 @@ fn colour_and_progress_on_a_terminal_only() {
 }
 
 #[test]
-fn tour_visits_every_concept_within_a_minute() {
+fn tour_visits_every_concept() {
     let _exclusive = common::exclusive();
-    let started = std::time::Instant::now();
     let out = ok(&["tour"]);
-    let elapsed = started.elapsed();
     let text = stdout(&out);
     for needle in [
         "concurrency, not parallelism",
@@ -427,8 +425,6 @@ fn tour_visits_every_concept_within_a_minute() {
     for scenario in ["cpu-bound", "io-bound", "convoy", "shared-counter"] {
         assert!(text.contains(scenario), "{scenario}:\n{text}");
     }
-    // Under a minute on two cores, with room for a busy machine.
-    assert!(elapsed.as_secs() < 90, "tour took {elapsed:?}");
     let tour = json(&["tour"]);
     assert_eq!(tour["kind"], "tour");
     let stops = tour["stops"].as_array().unwrap();
@@ -459,4 +455,16 @@ fn a_failed_run_leaves_no_empty_plot_or_hgrm() {
     assert!(!plot.exists(), "an empty plot was left behind");
     let left: Vec<_> = std::fs::read_dir(&hgrm).unwrap().flatten().collect();
     assert!(left.is_empty(), "no .hgrm from a failed run: {left:?}");
+}
+
+#[test]
+#[ignore = "fidelity: needs a quiet machine"]
+fn tour_takes_under_a_minute() {
+    // A time budget, not a comparison: one run, on two free cores.
+    common::fidelity::judge(|| {
+        let started = std::time::Instant::now();
+        ok(&["tour"]);
+        let took = started.elapsed().as_secs_f64();
+        common::fidelity::verdict(took < 60.0, format!("the tour took {took:.1} s (< 60)"))
+    });
 }

@@ -14,6 +14,8 @@ mod leftovers;
 pub use exclusive::{exclusive, Exclusive};
 pub use leftovers::{assert_nothing_left, children_of, gilbench_processes, shm_leftovers};
 
+pub mod fidelity;
+
 use assert_cmd::Command;
 
 /// A `gilbench` command with progress output off.
