@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{gilbench, json, run};
+use common::{bad_input, gilbench, json, run};
 use predicates::prelude::*;
 
 const TINY_CPU: &[&str] = &[
@@ -246,29 +246,6 @@ fn timeout_stops_the_run_with_exit_code_1() {
         .assert()
         .code(1)
         .stderr(predicate::str::contains("timed out"));
-}
-
-/// Runs gilbench with `args`, expects exit code 2 and a single error line
-/// containing every one of `needles`.
-fn bad_input(args: &[&str], needles: &[&str]) {
-    let out = gilbench()
-        .args(args)
-        .timeout(std::time::Duration::from_secs(30))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
-    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
-    for needle in needles {
-        assert!(
-            stderr.contains(needle),
-            "{args:?}: {needle:?} not in {stderr}"
-        );
-    }
-    assert!(
-        out.stdout.is_empty(),
-        "{args:?} printed a report on bad input"
-    );
 }
 
 #[test]

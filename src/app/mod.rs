@@ -1,6 +1,7 @@
 //! The commands, wired together: flags → plan → models → report → output.
 
 pub mod progress;
+pub mod repeat;
 pub mod scenario;
 pub mod tour;
 

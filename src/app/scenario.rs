@@ -7,8 +7,10 @@
 //! writing and colouring all work on the finished report.
 
 use crate::app::progress::Progress;
+use crate::app::repeat;
 use crate::cli::{Format, ScenarioArgs};
 use crate::cpython::{Twin, TwinError};
+use crate::measure::load::Monitor;
 use crate::model::{self, ModelRun, RunError};
 use crate::output::Output;
 use crate::plan::{ModelKind, Plan};
@@ -21,9 +23,11 @@ use std::io::IsTerminal;
 
 /// Runs `gilbench scenario`.
 pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
-    let plan = Plan::from_args(args)?;
+    // One plan per swept value (or the one plan), every value checked before any runs.
+    let steps = crate::plan::sweep::steps(args)?;
+    let plan = &steps[0].plan;
     // A fork server must be forked now, while gilbench is single-threaded.
-    let _forkserver = model::processes::prepare(&plan)?;
+    let _forkserver = model::processes::prepare(plan)?;
     let quiet = args.output.quiet;
     // Output files first: a bad path fails in a millisecond, before any work.
     let mut output = Output::open(&args.output)?;
@@ -33,22 +37,48 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     )?;
     let plot = args.plot.as_deref().map(PlotFile::create).transpose()?;
     let hgrm = args.hgrm.as_deref().map(HgrmDir::create).transpose()?;
-    let twin = if args.cpython {
-        Twin::prepare(&plan, args)
-            .map_err(|why| eprintln!("gilbench: --cpython: {why}"))
-            .ok()
+    let twins: Vec<Option<Twin>> = if args.cpython {
+        let mut said = false;
+        steps
+            .iter()
+            .map(|step| {
+                Twin::prepare(&step.plan, &step.args)
+                    .map_err(|why| {
+                        if !std::mem::replace(&mut said, true) {
+                            eprintln!("gilbench: --cpython: {why}");
+                        }
+                    })
+                    .ok()
+            })
+            .collect()
     } else {
-        None
+        steps.iter().map(|_| None).collect()
     };
 
     // Before the bar exists: it prints a line of its own, and runs threads that
     // must be gone before a fork-based model starts (they are joined inside).
     let calibration = crate::probe::calibrate::for_scenario(args.no_calibrate, quiet);
 
-    let steps = plan.models.len() + usize::from(twin.is_some());
-    let progress = Progress::new(steps as u64, quiet);
-    let runs = run_models(&plan, &progress, "")?;
-    let mut report = ScenarioReport::new(&plan, runs);
+    let twin_steps = twins.iter().filter(|t| t.is_some()).count();
+    let progress_steps = steps.len() * plan.models.len() + twin_steps;
+    let progress = Progress::new(progress_steps as u64, quiet);
+    let mut monitor = Monitor::start();
+    let mut rows = Vec::new();
+    for step in &steps {
+        let mut step_rows =
+            repeat::run_models(&step.plan, &progress, &step_label(step), &mut monitor)?;
+        report::repeats::apply_speedups(&mut step_rows);
+        for row in &mut step_rows {
+            row.repeat.sweep.clone_from(&step.point);
+        }
+        rows.extend(step_rows);
+    }
+    let mut report = ScenarioReport::from_rows(plan, rows);
+    if let Some(spec) = args.sweep.first() {
+        if let Some(config) = report.config.as_object_mut() {
+            config.insert("sweep".into(), spec.as_str().into());
+        }
+    }
 
     // Traces and timelines are of the simulated runs: drawn before CPython's rows
     // (which carry no trace) join the report.
@@ -70,10 +100,17 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     });
     trace_files.write(&report, std::process::id(), &timeline_options)?;
 
-    if let Some(twin) = &twin {
-        progress.begin(format!("{}: CPython twin", plan.scenario));
-        match twin.run() {
-            Ok(rows) => report.runs.extend(rows),
+    for (step, twin) in steps.iter().zip(&twins) {
+        let Some(twin) = twin else { continue };
+        let label = format!("{}: {}", plan.scenario, step_label(step));
+        match repeat::run_twin(twin, step.plan.repeats, &progress, &label, &mut monitor) {
+            Ok(mut rows) => {
+                report::repeats::apply_speedups(&mut rows);
+                for row in &mut rows {
+                    row.repeat.sweep.clone_from(&step.point);
+                }
+                report.runs.extend(rows);
+            }
             Err(TwinError::Interrupted) => return Err(RunError::Interrupted.into()),
             Err(TwinError::Failed(why)) => progress.println(format!("gilbench: --cpython: {why}")),
         }
@@ -82,6 +119,8 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     progress.finish();
     // Prices every row's context switches, the CPython twin's too.
     crate::probe::calibrate::annotate(&mut report, calibration);
+    report.machine.load = monitor.load();
+    report.warnings = report::warnings::warnings(&report);
 
     if let Some(dir) = hgrm {
         let hists: Vec<(String, &crate::measure::Histogram)> = report
@@ -120,20 +159,11 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     output.write(&bytes).context("writing the report")
 }
 
-/// Runs the plan's models in order, one progress step each. `label` goes before
-/// the model's name in the bar (the tour names the scenario there).
-pub fn run_models(
-    plan: &Plan,
-    progress: &Progress,
-    label: &str,
-) -> Result<Vec<ModelRun>, RunError> {
-    let mut runs = Vec::with_capacity(plan.models.len());
-    for &model in &plan.models {
-        progress.begin(format!("{label}{} under {model}", plan.scenario));
-        runs.extend(run_model(plan, model)?);
-        progress.end();
-    }
-    Ok(runs)
+/// What the progress bar says before a model's name: the swept value, if any.
+fn step_label(step: &crate::plan::sweep::Step) -> String {
+    step.point
+        .as_ref()
+        .map_or_else(String::new, |p| format!("{}={}: ", p.key, p.value))
 }
 
 /// Runs one model of the plan: the one place `scenario` and `tour` dispatch a model,

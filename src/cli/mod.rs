@@ -178,6 +178,19 @@ pub struct ScenarioArgs {
     /// with the same workers, ops and parameters, and add its rows.
     #[arg(long)]
     pub cpython: bool,
+    /// Measured runs of each model (and of the CPython twin); every figure is then
+    /// their median with its spread. Default: at least 3, more while a model's runs
+    /// take under 1 s in all (judged from the first run's time), at most 10.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub runs: Option<i64>,
+    /// Unmeasured runs of each model before its measured ones (default 0).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub warmup: Option<i64>,
+    /// Run the scenario once per value of one parameter, each with its runs: a
+    /// `--set` key, or workers, switch_interval, check_interval, ops, duration.
+    /// E.g. `--sweep switch_interval=0.5ms,1ms,5ms`. One row per value and model.
+    #[arg(long, value_name = "KEY=V1,V2,...", allow_hyphen_values = true)]
+    pub sweep: Vec<String>,
     #[command(flatten)]
     pub output: OutputArgs,
 }

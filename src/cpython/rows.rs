@@ -60,6 +60,17 @@ struct TwinRun {
     /// Trace counts belong to gilbench's own traced runs.
     #[serde(default, rename = "trace")]
     _trace: serde::de::IgnoredAny,
+    /// Repeats are gilbench's: each twin run is one sample (`app::repeat`).
+    #[serde(default, rename = "repeats")]
+    _repeats: serde::de::IgnoredAny,
+    #[serde(default, rename = "samples")]
+    _samples: serde::de::IgnoredAny,
+    #[serde(default, rename = "spread")]
+    _spread: serde::de::IgnoredAny,
+    #[serde(default, rename = "modes")]
+    _modes: serde::de::IgnoredAny,
+    #[serde(default, rename = "sweep")]
+    _sweep: serde::de::IgnoredAny,
     /// Everything scenario-specific.
     #[serde(flatten)]
     extra: serde_json::Map<String, serde_json::Value>,
@@ -120,6 +131,7 @@ impl TwinRun {
             histogram: new_histogram(),
             trace: None,
             traces: Vec::new(),
+            repeat: Default::default(),
         }
     }
 }

@@ -107,6 +107,9 @@ pub struct Machine {
     pub cpus: usize,
     /// Kernel release (`uname -r`).
     pub kernel: String,
+    /// How busy the machine was while gilbench measured (absent where not watched).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub load: Option<load::Load>,
 }
 
 impl Machine {
@@ -117,6 +120,7 @@ impl Machine {
             kernel: nix::sys::utsname::uname()
                 .map(|u| u.release().to_string_lossy().into_owned())
                 .unwrap_or_else(|_| "unknown".into()),
+            load: None,
         }
     }
 }

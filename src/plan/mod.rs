@@ -15,10 +15,13 @@ pub mod error;
 pub mod merge;
 pub mod models;
 pub mod names;
+pub mod repeats;
 pub mod source;
+pub mod sweep;
 
 pub use error::InputError;
 pub use models::{ModelKind, StartMethod};
+pub use repeats::Repeats;
 
 use crate::cli::{OnOff, ScenarioArgs};
 use crate::scenario::ScenarioFile;
@@ -113,6 +116,8 @@ pub struct Plan {
     pub params: toml::Table,
     /// The workload itself.
     pub workload: Arc<dyn Workload>,
+    /// How many times each model runs (`--runs`, `--warmup`).
+    pub repeats: Repeats,
 }
 
 impl Plan {
@@ -189,6 +194,8 @@ impl Plan {
             )?,
         };
 
+        let repeats = Repeats::from_flags(args.runs, args.warmup)?;
+
         let workload = workload::build(&file.workload, &file.params, Common { workers, ops })
             .map_err(|e| merge.bad(e.field.as_deref().unwrap_or("params"), e.message))?;
         models::check_runnable(&models, workload.as_ref(), &file.name, &file.workload)
@@ -213,6 +220,7 @@ impl Plan {
             trace,
             params: file.params,
             workload,
+            repeats,
         })
     }
 
@@ -236,6 +244,8 @@ impl Plan {
             "timeout_ns": self.timeout.map(crate::measure::nanos),
             "trace_limit": self.trace.enabled.then_some(self.trace.limit),
             "params": serde_json::to_value(&self.params).unwrap_or_default(),
+            "runs": self.repeats.runs,
+            "warmup": self.repeats.warmup,
         })
     }
 }

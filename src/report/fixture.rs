@@ -47,12 +47,31 @@ fn run(model: &str, wall_ns: u64, speedup: Option<f64>, p50: u64, scale: u64) ->
         histogram,
         trace: None,
         traces: Vec::new(),
+        repeat: Default::default(),
     }
 }
 
 /// A three-model cpu-bound report: sequential, gil (0.97x), threads (1.93x).
+/// A row merged from three repeats whose wall times are `wall_ns` times 1, 0.98
+/// and 1.03 (speedups in proportion), so it carries samples and a spread.
+fn repeated(model: &str, wall_ns: u64, speedup: Option<f64>, p50: u64, scale: u64) -> RunReport {
+    let reps = [1.0, 0.98, 1.03]
+        .iter()
+        .map(|f| {
+            run(
+                model,
+                (wall_ns as f64 * f) as u64,
+                speedup.map(|s| s / f),
+                p50,
+                scale,
+            )
+        })
+        .collect();
+    super::repeats::merge(reps).expect("three repeats")
+}
+
 pub fn scenario() -> ScenarioReport {
-    let mut gil = run("gil", 126_000_000, Some(0.97), 1_530_000, 20);
+    let mut gil = repeated("gil", 126_000_000, Some(0.97), 1_530_000, 20);
     gil.gil = Some(GilReport {
         acquisitions: 21,
         drop_requests: 23,
@@ -65,7 +84,7 @@ pub fn scenario() -> ScenarioReport {
         observed: 160,
         lost: 0,
     });
-    let mut threads = run("threads", 63_000_000, Some(1.93), 1_580_000, 4);
+    let mut threads = repeated("threads", 63_000_000, Some(1.93), 1_580_000, 4);
     threads.counter = Some(CounterOutcome {
         expected: 160,
         observed: 151,
@@ -82,15 +101,17 @@ pub fn scenario() -> ScenarioReport {
         machine: Machine {
             cpus: 2,
             kernel: "6.1.0-fixture".into(),
+            load: None,
         },
         config: serde_json::json!({"workers": 2, "ops": 40}),
         ctx_switch_calibration: None,
         runs: vec![
-            run("sequential", 122_000_000, Some(1.0), 1_520_000, 3),
+            repeated("sequential", 122_000_000, Some(1.0), 1_520_000, 3),
             gil,
             threads,
         ],
         explanation: "Under `gil` the workers take turns.".into(),
+        warnings: Vec::new(),
     }
 }
 

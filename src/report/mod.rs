@@ -20,6 +20,7 @@ pub mod plot;
 pub mod probe_rows;
 pub mod probe_tables;
 pub mod probes;
+pub mod repeats;
 pub mod rows;
 pub mod table;
 #[cfg(test)]
@@ -29,10 +30,11 @@ pub mod timeline_plot;
 pub mod timeline_text;
 pub mod trace_files;
 pub mod traces;
+pub mod warnings;
 
 use crate::measure::{nanos, Machine, Summary};
 use crate::model::{ModelRun, WorkerTrace};
-use crate::plan::{ModelKind, Plan};
+use crate::plan::Plan;
 use crate::workload::CounterOutcome;
 use serde::Serialize;
 
@@ -61,6 +63,9 @@ pub struct ScenarioReport {
     /// The context-switch cost behind each run's `ctx_switch_cost_ns` (null with
     /// `--no-calibrate`).
     pub ctx_switch_calibration: Option<crate::probe::calibrate::Calibration>,
+    /// What the reader should know before trusting the figures: a busy machine, a
+    /// wide spread (one sentence each, with what to do).
+    pub warnings: Vec<String>,
 }
 
 /// One model's row.
@@ -114,6 +119,9 @@ pub struct RunReport {
     /// Per-worker traces (with `--trace`).
     #[serde(skip)]
     pub traces: Vec<WorkerTrace>,
+    /// Repeats: how many, each one's figures, their spread and modes.
+    #[serde(flatten)]
+    pub repeat: repeats::RepeatStats,
 }
 
 /// GIL statistics of one run.
@@ -134,14 +142,16 @@ pub struct GilReport {
 impl ScenarioReport {
     /// Builds the report from the model runs, in order.
     pub fn new(plan: &Plan, runs: Vec<ModelRun>) -> ScenarioReport {
-        let baseline = runs
-            .iter()
-            .find(|r| r.model == ModelKind::Sequential)
-            .map(throughput);
-        let runs = runs
+        let mut rows: Vec<RunReport> = runs
             .into_iter()
-            .map(|run| RunReport::new(run, baseline))
+            .filter_map(|run| repeats::merge(vec![RunReport::new(run)]))
             .collect();
+        repeats::apply_speedups(&mut rows);
+        ScenarioReport::from_rows(plan, rows)
+    }
+
+    /// The report of rows already merged from their repeats.
+    pub fn from_rows(plan: &Plan, runs: Vec<RunReport>) -> ScenarioReport {
         ScenarioReport {
             gilbench: VERSION,
             kind: "scenario",
@@ -152,6 +162,7 @@ impl ScenarioReport {
             runs,
             explanation: plan.explanation.clone(),
             ctx_switch_calibration: None,
+            warnings: Vec::new(),
         }
     }
 }
@@ -166,7 +177,9 @@ fn throughput(run: &ModelRun) -> f64 {
 }
 
 impl RunReport {
-    fn new(run: ModelRun, baseline: Option<f64>) -> RunReport {
+    /// One measured run as a row of its own (speedup unset: see
+    /// [`repeats::apply_speedups`]).
+    pub fn new(run: ModelRun) -> RunReport {
         let tput = throughput(&run);
         let wall_ns = nanos(run.wall);
         let gil = run.gil.as_ref().map(|g| GilReport {
@@ -187,7 +200,7 @@ impl RunReport {
             total_ops: run.total_ops,
             wall_ns,
             throughput_ops_per_s: tput,
-            speedup: baseline.filter(|b| *b > 0.0).map(|b| tput / b),
+            speedup: None,
             latency_ns: Summary::of(&run.latency),
             cpu_user_ns: run.usage.cpu_user_ns,
             cpu_sys_ns: run.usage.cpu_sys_ns,
@@ -202,6 +215,7 @@ impl RunReport {
             histogram: run.latency,
             trace: traces::TraceCounts::of(&run.traces),
             traces: run.traces,
+            repeat: repeats::RepeatStats::default(),
         }
     }
 }

@@ -222,6 +222,19 @@ pub const RUN_MARKDOWN_OMITS: &[&str] = &[
     "gil.wait_ns",
     "counter.expected",
     "counter.observed",
+    // Repeats: min and max of the headline figures (and the speedup's stddev) are
+    // enough to read; the medians are the row's own figures.
+    "spread.throughput_ops_per_s",
+    "spread.latency_p99_ns",
+    "spread.lost",
+    "spread.wall_ns.median",
+    "spread.wall_ns.mean",
+    "spread.wall_ns.stddev",
+    "spread.speedup.median",
+    "spread.speedup.mean",
+    "spread.latency_p50_ns.median",
+    "spread.latency_p50_ns.mean",
+    "spread.latency_p50_ns.stddev",
 ];
 
 /// [`RUN_MARKDOWN_OMITS`], and the scenario's name, which the title already says.
@@ -239,12 +252,49 @@ const SCENARIO_MARKDOWN_OMITS: &[&str] = &[
     "gil.wait_ns",
     "counter.expected",
     "counter.observed",
+    "spread.throughput_ops_per_s",
+    "spread.latency_p99_ns",
+    "spread.lost",
+    "spread.wall_ns.median",
+    "spread.wall_ns.mean",
+    "spread.wall_ns.stddev",
+    "spread.speedup.median",
+    "spread.speedup.mean",
+    "spread.latency_p50_ns.median",
+    "spread.latency_p50_ns.mean",
+    "spread.latency_p50_ns.stddev",
 ];
 
 impl Tabular for super::ScenarioReport {
     fn rows(&self) -> Vec<Row> {
         let context = [("scenario", Cell::Text(self.scenario.clone()))];
-        self.runs.iter().map(|run| Row::of(&context, run)).collect()
+        self.runs
+            .iter()
+            .map(|run| {
+                let mut row = Row::of(&context, run);
+                // One line per row: the per-repeat samples stay in JSON; the spread
+                // columns summarise them; modes become one readable cell.
+                row.0.retain(|(k, _)| k != "samples");
+                let modes = run.repeat.modes.as_ref().map(|modes| {
+                    let groups: Vec<String> = modes
+                        .iter()
+                        .map(|m| {
+                            format!(
+                                "{} of {}: p50 {} ns",
+                                m.runs, run.repeat.repeats, m.latency_p50_ns
+                            )
+                        })
+                        .collect();
+                    groups.join("; ")
+                });
+                for (k, cell) in &mut row.0 {
+                    if k == "modes" {
+                        *cell = modes.clone().map_or(Cell::Null, Cell::Text);
+                    }
+                }
+                row
+            })
+            .collect()
     }
 
     fn title(&self) -> Option<String> {

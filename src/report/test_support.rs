@@ -18,6 +18,7 @@ pub fn report_with(runs: &[(&str, Workers)]) -> ScenarioReport {
         machine: Machine {
             cpus: 2,
             kernel: "test".into(),
+            load: None,
         },
         config: serde_json::json!({}),
         runs: runs
@@ -26,7 +27,13 @@ pub fn report_with(runs: &[(&str, Workers)]) -> ScenarioReport {
             .collect(),
         explanation: String::new(),
         ctx_switch_calibration: None,
+        warnings: Vec::new(),
     }
+}
+
+/// A run with no figures and no traces.
+pub fn bare_run(model: &str) -> RunReport {
+    run(model, &Vec::new())
 }
 
 fn run(model: &str, workers: &Workers) -> RunReport {
@@ -63,5 +70,6 @@ fn run(model: &str, workers: &Workers) -> RunReport {
         histogram: new_histogram(),
         trace: super::traces::TraceCounts::of(&traces),
         traces,
+        repeat: Default::default(),
     }
 }

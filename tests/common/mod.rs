@@ -26,9 +26,18 @@ pub fn gilbench() -> Command {
 }
 
 /// Runs `gilbench ARGS --format json --quiet`, asserts success, returns the JSON.
+/// A `scenario` without `--runs` runs each model once (`--runs 1`): the default
+/// (3 to 10 runs) would multiply the suite's time on a shared machine, and a test
+/// that wants repeats says so.
 pub fn json(args: &[&str]) -> serde_json::Value {
+    let once: &[&str] = if args.first() == Some(&"scenario") && !args.contains(&"--runs") {
+        &["--runs", "1"]
+    } else {
+        &[]
+    };
     let out = gilbench()
         .args(args)
+        .args(once)
         .args(["--format", "json", "--quiet"])
         .output()
         .expect("gilbench runs");
@@ -54,4 +63,28 @@ pub fn run<'a>(report: &'a serde_json::Value, model: &str) -> &'a serde_json::Va
         .iter()
         .find(|r| r["model"] == model)
         .unwrap_or_else(|| panic!("no run for {model} in {report}"))
+}
+
+/// Runs gilbench with `args`, expects exit code 2 and a single error line
+/// containing every one of `needles`; returns stderr.
+pub fn bad_input(args: &[&str], needles: &[&str]) -> String {
+    let out = gilbench()
+        .args(args)
+        .timeout(std::time::Duration::from_secs(30))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    for needle in needles {
+        assert!(
+            stderr.contains(needle),
+            "{args:?}: {needle:?} not in {stderr}"
+        );
+    }
+    assert!(
+        out.stdout.is_empty(),
+        "{args:?} printed a report on bad input"
+    );
+    stderr.into_owned()
 }
