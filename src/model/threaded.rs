@@ -6,13 +6,13 @@
 //! or none. Threads are detached rather than scoped so that a timeout
 //! can give up on a stuck worker: the run reports it, and exiting the process ends it.
 
-use super::worker::{run_worker, Control, WorkerResult};
+use super::worker::{run_worker, Control, StartGate, WorkerResult};
 use super::{merge, ModelRun, RunError};
 use crate::measure::Rusage;
 use crate::plan::{Amount, ModelKind, Plan};
 use crate::runtime::gil::{Gil, LegacyGil};
 use crate::runtime::interp::Lock;
-use crate::runtime::shm::{SharedRegion, Sizer};
+use crate::runtime::shm::{FutexLock, SharedRegion, Sizer};
 use crossbeam::channel;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
@@ -44,10 +44,41 @@ impl SharedLock {
     }
 }
 
+/// The start line as the twins' `threading.Barrier` behaves under a GIL.
+///
+/// A Python barrier is a `Condition` over a `Lock`. The last to arrive wakes every
+/// waiter while it holds that lock, and each woken thread must take the lock back
+/// before it leaves `wait()`: it sleeps on the lock (untimed, GIL released), and
+/// once it has it, waits for the GIL *holding the lock*, then lets it go. So the
+/// threads leave one by one, and only one of them at a time waits for the GIL
+/// (with its timed waits and drop requests) while the holder works. A plain
+/// barrier would let a thousand threads into the GIL's queue at once, each timing
+/// out every switch interval, which CPython never sees.
+struct PythonBarrier {
+    barrier: Barrier,
+    /// The `Condition`'s lock; `None` without a GIL (nothing to queue for).
+    lock: Option<FutexLock>,
+}
+
+impl StartGate for PythonBarrier {
+    fn arrive_and_wait(&self) {
+        self.barrier.wait();
+        if let Some(lock) = &self.lock {
+            lock.lock();
+        }
+    }
+
+    fn departed(&self) {
+        if let Some(lock) = &self.lock {
+            lock.unlock();
+        }
+    }
+}
+
 struct RunState {
     stop: AtomicU32,
     foreground_left: AtomicU64,
-    barrier: Barrier,
+    gate: PythonBarrier,
     lock: SharedLock,
 }
 
@@ -89,7 +120,10 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
     let state = Arc::new(RunState {
         stop: AtomicU32::new(0),
         foreground_left: AtomicU64::new(foreground as u64),
-        barrier: Barrier::new(workers + 1),
+        gate: PythonBarrier {
+            barrier: Barrier::new(workers + 1),
+            lock: (model != ModelKind::Threads).then(FutexLock::default),
+        },
         lock: match model {
             ModelKind::Gil => SharedLock::Gil(Gil::new(plan.gil.switch_interval)),
             ModelKind::Gil39 => SharedLock::Gil39(Gil::new(plan.gil.switch_interval)),
@@ -117,7 +151,7 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
                 let control = Control {
                     stop: &worker_state.stop,
                     foreground_left: &worker_state.foreground_left,
-                    gate: &worker_state.barrier,
+                    gate: &worker_state.gate,
                     epoch,
                     amount,
                     trace,
@@ -148,11 +182,11 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
                 std::thread::spawn({
                     let state = Arc::clone(&state);
                     move || {
-                        state.barrier.wait();
+                        state.gate.barrier.wait();
                     }
                 });
             }
-            state.barrier.wait();
+            state.gate.barrier.wait();
             return Err(os_error(&format!("starting worker thread {index}"))(e));
         }
     }
@@ -161,7 +195,7 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
     // Time zero is taken as the start line opens, not after: a short run can be
     // over before this thread is scheduled again after the barrier.
     let start = Instant::now();
-    state.barrier.wait();
+    state.gate.barrier.wait();
     if let Amount::Duration(d) = amount {
         let state = Arc::clone(&state);
         std::thread::spawn(move || stop_after(d, &state.stop)());

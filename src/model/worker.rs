@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 pub trait StartGate: Sync {
     /// Arrives, and blocks until all have arrived.
     fn arrive_and_wait(&self);
+
+    /// The worker has left the start line: it holds its GIL now (or gave up).
+    fn departed(&self) {}
 }
 
 impl StartGate for std::sync::Barrier {
@@ -96,6 +99,7 @@ pub fn run_worker(
             // Still arrive, or the others would wait for us forever.
             control.stop.store(1, Ordering::Relaxed);
             control.gate.arrive_and_wait();
+            control.gate.departed();
             return Err(e);
         }
     };
@@ -114,6 +118,7 @@ pub fn run_worker(
     control.gate.arrive_and_wait();
     let start = Instant::now();
     interp.enter();
+    control.gate.departed();
     let mut ops = 0;
     let mut result = Ok(());
     let mut t0 = Instant::now();

@@ -36,8 +36,8 @@
 //! the convoy effect (bpo-7946): an I/O thread that released the GIL around a blocking
 //! call waits up to a full interval to get it back from a CPU-bound thread.
 
-use parking_lot::{Condvar, Mutex};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use crate::runtime::sync::{self, AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 /// Identifies a simulated thread state (`PyThreadState *` in CPython).
@@ -110,20 +110,20 @@ impl Gil {
 
     /// Handoffs between different threads so far.
     pub fn switch_number(&self) -> u64 {
-        self.mutex.lock().switch_number
+        sync::lock(&self.mutex).switch_number
     }
 
     /// `take_gil`: blocks until `me` holds the GIL.
     pub fn take(&self, me: ThreadId) -> TakeOutcome {
         let mut outcome = TakeOutcome::default();
-        let mut state = self.mutex.lock();
+        let mut state = sync::lock(&self.mutex);
         if state.locked {
-            self.wait_while_locked(&mut state, &mut outcome);
+            state = self.wait_while_locked(state, &mut outcome);
         }
         {
             // `last_holder` changes only under `switch_mutex`, so a forced-switching
             // `drop` cannot miss the wake-up below (see `drop`).
-            let mut last_holder = self.switch_mutex.lock();
+            let mut last_holder = sync::lock(&self.switch_mutex);
             state.locked = true;
             outcome.previous_holder = *last_holder;
             if *last_holder != Some(me) {
@@ -139,16 +139,19 @@ impl Gil {
         outcome
     }
 
+    /// Each waiter sleeps on `cond` for at most one interval at a time, as
+    /// CPython's `COND_TIMED_WAIT` does; a `drop` wakes exactly one.
     #[cold]
-    fn wait_while_locked(
+    fn wait_while_locked<'a>(
         &self,
-        state: &mut parking_lot::MutexGuard<'_, GilState>,
+        mut state: MutexGuard<'a, GilState>,
         outcome: &mut TakeOutcome,
-    ) {
+    ) -> MutexGuard<'a, GilState> {
         outcome.waited_since = Some(Instant::now());
         while state.locked {
             let saved_switch_number = state.switch_number;
-            let timed_out = self.cond.wait_for(state, self.interval).timed_out();
+            let timed_out;
+            (state, timed_out) = sync::wait_timeout(&self.cond, state, self.interval);
             // Timed out and nobody got the GIL meanwhile: ask the holder to drop it.
             if timed_out && state.locked && state.switch_number == saved_switch_number {
                 self.drop_request.store(true, Ordering::Relaxed);
@@ -156,6 +159,7 @@ impl Gil {
                 outcome.drop_request_at = Some(Instant::now());
             }
         }
+        state
     }
 
     /// `drop_gil`: releases the GIL held by `me`.
@@ -164,21 +168,21 @@ impl Gil {
     /// waits for a forced switch.
     pub fn drop(&self, me: ThreadId, last_time: bool) -> DropOutcome {
         {
-            let mut state = self.mutex.lock();
+            let mut state = sync::lock(&self.mutex);
             debug_assert!(state.locked, "drop of a GIL that is not held");
             state.locked = false;
             self.cond.notify_one();
         }
         let mut outcome = DropOutcome::default();
         if self.forced_switching && !last_time && self.drop_request.load(Ordering::Relaxed) {
-            let mut last_holder = self.switch_mutex.lock();
+            let last_holder = sync::lock(&self.switch_mutex);
             // Not switched yet: wait until a `take` by someone else signals us. Like
             // CPython we wait once; a spurious wake-up only shortens the wait.
             if *last_holder == Some(me) {
                 self.drop_request.store(false, Ordering::Relaxed);
                 outcome.forced_switch = true;
                 let since = Instant::now();
-                self.switch_cond.wait(&mut last_holder);
+                drop(sync::wait(&self.switch_cond, last_holder));
                 outcome.switch_wait_ns = since.elapsed().as_nanos() as u64;
             }
         }

@@ -27,9 +27,9 @@
 
 use crate::measure::Histogram;
 use crate::runtime::gil::{Gil, LegacyGil, TakeOutcome, ThreadId};
+use crate::runtime::sync::{AtomicBool, Ordering};
 use crate::runtime::trace::{EventKind, TraceBuf};
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// The lock (if any) a simulated thread must hold to run bytecode.
@@ -161,7 +161,19 @@ impl GilStats {
     }
 }
 
-static NEVER: AtomicBool = AtomicBool::new(false);
+/// The eval breaker of an interpreter that never looks at a GIL.
+#[cfg(not(loom))]
+fn never() -> &'static AtomicBool {
+    static NEVER: AtomicBool = AtomicBool::new(false);
+    &NEVER
+}
+
+/// Under loom (which model-checks the GIL alone, never an `Interp`) atomics are
+/// not `const`; a leak per interpreter is harmless there.
+#[cfg(loom)]
+fn never() -> &'static AtomicBool {
+    Box::leak(Box::new(AtomicBool::new(false)))
+}
 
 /// Counted ticks from one Python 2 release to the next. 2.7 resets `_Py_Ticker` to
 /// the check interval and releases when `--_Py_Ticker < 0`: on the 101st counted
@@ -201,7 +213,7 @@ impl<'g> Interp<'g> {
         let flavour = lock.flavour();
         let breaker = |kind| match lock.gil() {
             Some(gil) if flavour.checks_drop_request(kind) => gil.drop_request(),
-            _ => &NEVER,
+            _ => never(),
         };
         debug_assert_eq!(
             flavour.counts_toward_check_interval(TickKind::Plain),

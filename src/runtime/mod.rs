@@ -12,4 +12,5 @@ pub mod gil;
 pub mod interp;
 pub mod pymalloc;
 pub mod shm;
+pub(crate) mod sync;
 pub mod trace;
