@@ -260,7 +260,15 @@ pub fn speedup_words(run: &RunReport) -> Option<(String, Style)> {
             Style::Good,
         )
     };
-    Some((format!("{} of {baseline} — {words}", times(s)), style))
+    Some((
+        format!(
+            "{}{} of {baseline}{} — {words}",
+            times(s),
+            super::spread_text::speedup_pm(run),
+            super::spread_text::over_runs(run)
+        ),
+        style,
+    ))
 }
 
 /// One line per non-baseline model: `gil: 0.97x of sequential — no parallelism`.
@@ -333,13 +341,16 @@ mod tests {
         let report = fixture::scenario();
         let gil = &report.runs[1];
         let (text, style) = speedup_words(gil).unwrap();
-        assert_eq!(text, "0.97x of sequential — no parallelism");
+        assert_eq!(
+            text,
+            "0.97x ± 0.02 of sequential over 3 runs — no parallelism"
+        );
         assert_eq!(style, Style::Neutral);
         assert!(speedup_words(&report.runs[0]).is_none());
         let (text, _) = speedup_words(&report.runs[2]).unwrap();
         assert_eq!(
             text,
-            "1.93x of sequential — full parallelism: all 2 workers at once"
+            "1.93x ± 0.05 of sequential over 3 runs — full parallelism: all 2 workers at once"
         );
     }
 
@@ -358,7 +369,7 @@ mod tests {
         assert!(coloured.contains("\x1b[36m"));
         let speed = speedup_lines(&report, Palette::plain());
         assert!(
-            speed.contains("gil: 0.97x of sequential — no parallelism"),
+            speed.contains("gil: 0.97x ± 0.02 of sequential over 3 runs — no parallelism"),
             "{speed}"
         );
     }

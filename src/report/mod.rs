@@ -22,6 +22,7 @@ pub mod probe_tables;
 pub mod probes;
 pub mod repeats;
 pub mod rows;
+pub mod spread_text;
 pub mod table;
 #[cfg(test)]
 mod test_support;

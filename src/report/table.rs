@@ -1,7 +1,7 @@
 //! The terminal report: a row per model, GIL details, and the explanation.
 
 use super::colour::Palette;
-use super::format::{count, duration_ns, rate};
+use super::format::{count, duration_ns};
 use super::ScenarioReport;
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
@@ -30,6 +30,7 @@ pub fn render_styled(report: &ScenarioReport, below: &str, palette: Palette) -> 
     ));
     out.push_str(&main_table(report).to_string());
     out.push('\n');
+    out.push_str(&super::spread_text::notes(report));
     for picture in [
         super::bars::latency_picture(report, palette),
         super::bars::speedup_lines(report, palette),
@@ -66,6 +67,11 @@ pub fn render_styled(report: &ScenarioReport, below: &str, palette: Palette) -> 
     out.push('\n');
     out.push_str(&report.explanation);
     out.push('\n');
+    let warnings = super::spread_text::warnings(report);
+    if !warnings.is_empty() {
+        out.push('\n');
+        out.push_str(&warnings);
+    }
     out.into_bytes()
 }
 
@@ -111,10 +117,10 @@ fn main_table(report: &ScenarioReport) -> Table {
     for run in &report.runs {
         let mut row = vec![
             super::extras::run_label(run),
-            duration_ns(run.wall_ns),
-            rate(run.throughput_ops_per_s),
-            run.speedup.map_or("–".into(), super::bars::times),
-            duration_ns(run.latency_ns.p50),
+            super::spread_text::wall(run),
+            super::spread_text::ops_per_s(run),
+            super::spread_text::speedup(run),
+            super::spread_text::p50(run),
             duration_ns(run.latency_ns.p99),
             duration_ns(run.latency_ns.max),
             duration_ns(run.cpu_user_ns + run.cpu_sys_ns),
