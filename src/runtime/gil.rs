@@ -3,7 +3,8 @@
 //! Two locks live here, one per model:
 //!
 //! * [`Gil`] — the "new GIL" of CPython 3.2+ (Antoine Pitrou's design, still the GIL
-//!   of 3.11–3.13). A thread that finds it held sleeps on a condition variable for at
+//!   of 3.11–3.13), behind both `gil` and `gil-3.9`: those differ only in where the
+//!   interpreter loop looks at the drop request ([`crate::runtime::interp::Flavour`]). A thread that finds it held sleeps on a condition variable for at
 //!   most the *switch interval*; if it times out and no switch happened meanwhile, it
 //!   sets the *drop request*. The holder looks at the request only at its next check
 //!   point (see [`crate::runtime::interp`]) and drops the GIL; with *forced switching* it then
@@ -26,6 +27,12 @@
 //! Invariants: at most one thread sees `locked == true` as its own; `drop_request` is
 //! only ever set while `locked`; a `drop` that waits for a switch is woken by the
 //! `take` that changes `last_holder`.
+//!
+//! Waiting, as in CPython: each waiter sleeps on `cond` in its own timed wait of one
+//! interval; a `drop` signals exactly one. The mutexes, condition variables and the
+//! drop request come from [`crate::runtime::sync`]: std's in a build, loom's under
+//! `--cfg loom`, where `tests/loom.rs` checks the first and third invariants and
+//! that no waiter sleeps through a drop, over every interleaving.
 //!
 //! # Fairness (the switch interval)
 //!
