@@ -1,6 +1,10 @@
 //! Where reports go: standard output or `--output FILE`, opened before any work.
+//! Every output file is an [`atomic::AtomicFile`].
+
+pub mod atomic;
 
 use crate::cli::OutputArgs;
+use atomic::AtomicFile;
 use std::io::Write;
 
 /// A report destination, opened up front so a bad path fails in a millisecond
@@ -9,8 +13,8 @@ use std::io::Write;
 pub enum Output {
     /// Standard output.
     Stdout,
-    /// A file.
-    File(std::fs::File, std::path::PathBuf),
+    /// A file, renamed into place once the report is written.
+    File(AtomicFile),
 }
 
 impl Output {
@@ -18,27 +22,19 @@ impl Output {
     pub fn open(args: &OutputArgs) -> Result<Output, crate::plan::InputError> {
         match &args.output {
             None => Ok(Output::Stdout),
-            Some(path) => std::fs::File::create(path)
-                .map(|f| Output::File(f, path.clone()))
-                .map_err(|e| crate::plan::InputError::Flag {
-                    flag: "--output".into(),
-                    message: format!("cannot create {}: {e}", path.display()),
-                }),
+            Some(path) => AtomicFile::create("--output", path).map(Output::File),
         }
     }
 
     /// Writes the whole report.
-    pub fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+    pub fn write(self, bytes: &[u8]) -> std::io::Result<()> {
         match self {
             Output::Stdout => {
                 let mut out = std::io::stdout().lock();
                 out.write_all(bytes)?;
                 out.flush()
             }
-            Output::File(file, _) => {
-                file.write_all(bytes)?;
-                file.flush()
-            }
+            Output::File(file) => file.commit(bytes).map(drop),
         }
     }
 }

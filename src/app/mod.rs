@@ -43,7 +43,7 @@ fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
 }
 
 fn list(args: &ListArgs) -> anyhow::Result<()> {
-    let mut output = Output::open(&args.output)?;
+    let output = Output::open(&args.output)?;
     let listed = report::listing::ListReport::builtins()?;
     let bytes = match args.output.format {
         Format::Json => report::json::render(&listed),

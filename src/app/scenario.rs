@@ -30,7 +30,7 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     let _forkserver = model::processes::prepare(plan)?;
     let quiet = args.output.quiet;
     // Output files first: a bad path fails in a millisecond, before any work.
-    let mut output = Output::open(&args.output)?;
+    let output = Output::open(&args.output)?;
     let trace_files = report::trace_files::TraceFiles::open(
         args.trace.as_deref(),
         args.plot_timeline.as_deref(),

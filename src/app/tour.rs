@@ -265,7 +265,7 @@ pub struct SeeAlso {
 
 /// Runs `gilbench tour`.
 pub fn run(args: &TourArgs) -> anyhow::Result<()> {
-    let mut output = Output::open(&args.output)?;
+    let output = Output::open(&args.output)?;
     let started = Instant::now();
     let builtins = crate::scenario::builtin_names();
 

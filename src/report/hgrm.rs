@@ -25,9 +25,9 @@
 //! directory fails at once with exit code 2, and written after.
 
 use crate::measure::Histogram;
+use crate::output::atomic::AtomicFile;
 use crate::plan::InputError;
 use std::fmt::Write as _;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Nanoseconds per output unit (milliseconds).
@@ -95,47 +95,74 @@ fn sub_buckets(sigfig: u8) -> u64 {
 #[derive(Debug)]
 pub struct HgrmDir {
     dir: PathBuf,
+    /// Whether this run created the directory (then a run that writes nothing
+    /// removes it again).
+    created: bool,
+    written: std::cell::Cell<bool>,
 }
 
 impl HgrmDir {
-    /// Creates `dir` if needed and proves it writable (a probe file, created and
-    /// removed), so a bad directory fails before any work. The files themselves are
-    /// named after the runs, which a workload with variants knows only at the end.
+    /// Creates `dir` if needed — only its last component: a missing parent is a
+    /// typo, not a request for a tree — and proves it writable (an unnamed
+    /// temporary file), so a bad directory fails before any work. The files
+    /// themselves are named after the runs, which a workload with variants knows
+    /// only at the end.
     pub fn create(dir: &Path) -> Result<HgrmDir, InputError> {
         let bad = |message: String| InputError::Flag {
             flag: "--hgrm".into(),
             message,
         };
-        std::fs::create_dir_all(dir)
-            .map_err(|e| bad(format!("cannot create directory {}: {e}", dir.display())))?;
-        let probe = dir.join(format!(".gilbench-probe-{}", std::process::id()));
-        std::fs::File::create(&probe)
-            .map_err(|e| bad(format!("cannot write in {}: {e}", dir.display())))?;
-        let _ = std::fs::remove_file(&probe);
+        let created = match std::fs::create_dir(dir) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => false,
+            Err(e) => {
+                return Err(bad(format!(
+                    "cannot create directory {}: {e}",
+                    dir.display()
+                )))
+            }
+        };
+        if let Err(e) = tempfile::tempfile_in(dir) {
+            if created {
+                let _ = std::fs::remove_dir(dir);
+            }
+            return Err(bad(format!("cannot write in {}: {e}", dir.display())));
+        }
         Ok(HgrmDir {
             dir: dir.to_path_buf(),
+            created,
+            written: std::cell::Cell::new(false),
         })
     }
 
-    /// Writes `SCENARIO-LABEL.hgrm` for each `(label, histogram)`; returns the paths.
-    /// Runs without a histogram (CPython rows carry only a summary) are skipped.
+    /// Writes `SCENARIO-LABEL.hgrm` for each `(label, histogram)`, each renamed into
+    /// place whole ([`AtomicFile`]); returns the paths. Runs without a histogram
+    /// (CPython rows carry only a summary) are skipped.
     pub fn write(
         &self,
         scenario: &str,
         runs: &[(String, &Histogram)],
     ) -> std::io::Result<Vec<PathBuf>> {
+        self.written.set(true);
         let mut written = Vec::new();
         for (label, hist) in runs {
             if hist.is_empty() {
                 continue;
             }
             let path = self.dir.join(file_name(scenario, label));
-            let mut file = std::fs::File::create(&path)?;
-            file.write_all(&render(hist))?;
-            file.flush()?;
-            written.push(path);
+            let file = AtomicFile::create("--hgrm", &path).map_err(std::io::Error::other)?;
+            written.push(file.commit(&render(hist))?);
         }
         Ok(written)
+    }
+}
+
+impl Drop for HgrmDir {
+    /// A directory this run created stays only if the run wrote into it.
+    fn drop(&mut self) {
+        if self.created && !self.written.get() {
+            let _ = std::fs::remove_dir(&self.dir);
+        }
     }
 }
 
@@ -245,5 +272,17 @@ mod tests {
         let file = tmp.path().join("f");
         std::fs::write(&file, "").unwrap();
         assert!(HgrmDir::create(&file.join("x")).is_err());
+    }
+
+    #[test]
+    fn only_the_last_component_is_created_and_removed_if_unused() {
+        let tmp = tempfile::tempdir().unwrap();
+        assert!(HgrmDir::create(&tmp.path().join("deep/dir")).is_err());
+        assert!(!tmp.path().join("deep").exists());
+        drop(HgrmDir::create(&tmp.path().join("new")).unwrap());
+        assert!(!tmp.path().join("new").exists(), "unused new dir removed");
+        std::fs::create_dir(tmp.path().join("old")).unwrap();
+        drop(HgrmDir::create(&tmp.path().join("old")).unwrap());
+        assert!(tmp.path().join("old").is_dir(), "an existing dir stays");
     }
 }

@@ -14,9 +14,9 @@
 use super::bars::run_label;
 use super::format::{duration_ns, rate};
 use super::{RunReport, ScenarioReport};
+use crate::output::atomic::AtomicFile;
 use crate::plan::InputError;
 use plotters::prelude::*;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 /// Picture size in SVG pixels.
@@ -46,8 +46,7 @@ pub fn colour(index: usize) -> RGBColor {
 /// The `--plot` file, created before measuring.
 #[derive(Debug)]
 pub struct PlotFile {
-    file: Option<std::fs::File>,
-    path: PathBuf,
+    file: AtomicFile,
 }
 
 impl PlotFile {
@@ -66,30 +65,16 @@ impl PlotFile {
                 path.display()
             )));
         }
-        let file = std::fs::File::create(path)
-            .map_err(|e| bad(format!("cannot create {}: {e}", path.display())))?;
         Ok(PlotFile {
-            file: Some(file),
-            path: path.to_path_buf(),
+            file: AtomicFile::create("--plot", path)?,
         })
     }
 
     /// Draws `report` into the file; returns its path.
-    pub fn write(mut self, report: &ScenarioReport) -> anyhow::Result<PathBuf> {
+    /// A run that fails drops the `PlotFile`, leaving the path as it was.
+    pub fn write(self, report: &ScenarioReport) -> anyhow::Result<PathBuf> {
         let svg = render(report).map_err(|e| anyhow::anyhow!("--plot: drawing failed: {e}"))?;
-        let mut file = self.file.take().expect("written once");
-        file.write_all(svg.as_bytes())?;
-        file.flush()?;
-        Ok(self.path.clone())
-    }
-}
-
-impl Drop for PlotFile {
-    /// A file created up front but never drawn (the run failed) is removed.
-    fn drop(&mut self) {
-        if self.file.take().is_some() {
-            let _ = std::fs::remove_file(&self.path);
-        }
+        Ok(self.file.commit(svg.as_bytes())?)
     }
 }
 

@@ -1,75 +1,61 @@
 //! The files `--trace` and `--plot-timeline` write, created before any work.
 //!
 //! Like `--output`, a path that cannot be written fails in a millisecond with exit
-//! code 2, not after the run. If the run then fails, the empty files are removed
-//! again, so a failed run leaves no half-made trace behind.
+//! code 2, not after the run. Both are [`AtomicFile`]s: if the run fails, nothing
+//! at either path changes.
 
 use super::timeline::TimelineOptions;
 use super::{chrome_trace, timeline_plot, ScenarioReport};
+use crate::output::atomic::AtomicFile;
 use crate::plan::InputError;
-use std::fs::File;
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The trace outputs of one `gilbench scenario`.
 #[derive(Debug, Default)]
 pub struct TraceFiles {
-    trace: Option<(File, PathBuf)>,
-    plot: Option<(File, PathBuf)>,
-    written: bool,
+    trace: Option<AtomicFile>,
+    plot: Option<AtomicFile>,
 }
 
 impl TraceFiles {
     /// Creates the files named by `--trace` and `--plot-timeline`.
     pub fn open(trace: Option<&Path>, plot: Option<&Path>) -> Result<TraceFiles, InputError> {
-        let mut files = TraceFiles::default();
-        files.trace = trace.map(|p| create("--trace", p)).transpose()?;
-        files.plot = plot.map(|p| create("--plot-timeline", p)).transpose()?;
-        Ok(files)
+        Ok(TraceFiles {
+            trace: trace
+                .map(|p| AtomicFile::create("--trace", p))
+                .transpose()?,
+            plot: plot
+                .map(|p| AtomicFile::create("--plot-timeline", p))
+                .transpose()?,
+        })
     }
 
     /// Writes the trace and the plot of `report`. `host_pid` is this process's
     /// pid (see [`chrome_trace`] for what it is used for).
     pub fn write(
-        mut self,
+        self,
         report: &ScenarioReport,
         host_pid: u32,
         options: &TimelineOptions,
     ) -> anyhow::Result<()> {
         use anyhow::Context;
-        if let Some((file, path)) = &mut self.trace {
-            file.write_all(&chrome_trace::render(report, host_pid))
-                .and_then(|()| file.flush())
-                .with_context(|| format!("writing --trace {}", path.display()))?;
-        }
-        if let Some((file, path)) = &mut self.plot {
-            let svg = timeline_plot::render(report, options)?;
-            file.write_all(&svg)
-                .and_then(|()| file.flush())
-                .with_context(|| format!("writing --plot-timeline {}", path.display()))?;
-        }
-        self.written = true;
-        Ok(())
-    }
-}
-
-impl Drop for TraceFiles {
-    fn drop(&mut self) {
-        if !self.written {
-            for (_, path) in self.trace.iter().chain(&self.plot) {
-                let _ = std::fs::remove_file(path);
+        // Both drawn before either is renamed into place.
+        let trace = self
+            .trace
+            .map(|file| (chrome_trace::render(report, host_pid), file));
+        let plot = match self.plot {
+            Some(file) => Some((timeline_plot::render(report, options)?, file)),
+            None => None,
+        };
+        for (flag, output) in [("--trace", trace), ("--plot-timeline", plot)] {
+            if let Some((bytes, file)) = output {
+                let shown = file.path().display().to_string();
+                file.commit(&bytes)
+                    .with_context(|| format!("writing {flag} {shown}"))?;
             }
         }
+        Ok(())
     }
-}
-
-fn create(flag: &str, path: &Path) -> Result<(File, PathBuf), InputError> {
-    File::create(path)
-        .map(|f| (f, path.to_path_buf()))
-        .map_err(|e| InputError::Flag {
-            flag: flag.into(),
-            message: format!("cannot create {}: {e}", path.display()),
-        })
 }
 
 #[cfg(test)]
@@ -77,11 +63,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bad_path_is_input_error_and_unused_files_are_removed() {
+    fn bad_path_is_input_error_and_unused_files_are_not_created() {
         let err = TraceFiles::open(Some(Path::new("/nonexistent-dir/t.json")), None).unwrap_err();
         assert!(err
             .to_string()
-            .starts_with("--trace: cannot create /nonexistent-dir/t.json"));
+            .starts_with("--trace: /nonexistent-dir/t.json"));
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.json");
         drop(TraceFiles::open(Some(&path), None).unwrap());

@@ -25,7 +25,7 @@ use transport::{EventfdPair, FutexEndpoint, PipeEndpoint, YieldEndpoint};
 /// Runs the command.
 pub fn run(args: &CtxswitchArgs) -> anyhow::Result<()> {
     let plan = CtxswitchPlan::from_args(args)?;
-    let mut output = Output::open(&args.output)?;
+    let output = Output::open(&args.output)?;
     let mut results = Vec::new();
     for (mode, pin) in jobs(&plan) {
         if !args.output.quiet {

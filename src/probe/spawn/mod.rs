@@ -30,7 +30,7 @@ const MIN_ITERATIONS: u64 = 3;
 /// Runs the command.
 pub fn run(args: &SpawnArgs) -> anyhow::Result<()> {
     let plan = SpawnPlan::from_args(args)?;
-    let mut output = Output::open(&args.output)?;
+    let output = Output::open(&args.output)?;
     let needs_exec = plan
         .methods
         .iter()

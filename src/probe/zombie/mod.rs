@@ -45,7 +45,7 @@ pub struct Brood {
 /// Runs the command.
 pub fn run(args: &ZombieArgs) -> anyhow::Result<()> {
     let plan = ZombiePlan::from_args(args)?;
-    let mut output = Output::open(&args.output)?;
+    let output = Output::open(&args.output)?;
     // Ctrl-C and SIGTERM are noted instead of killing us, so we can reap first.
     let interrupted = Interrupts::catch().context("installing the Ctrl-C handler")?;
     if plan.orphans && plan.subreaper {
