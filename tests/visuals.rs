@@ -379,7 +379,7 @@ fn colour_and_progress_on_a_terminal_only() {
         "progress names the model:\n{tty}"
     );
     assert!(
-        tty.contains(" of sequential — "),
+        tty.contains(" of sequential "),
         "speedup in words:\n{tty}"
     );
     let plain = on_a_terminal(cmd, true).unwrap();
