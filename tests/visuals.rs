@@ -378,10 +378,7 @@ fn colour_and_progress_on_a_terminal_only() {
         tty.contains("cpu-bound under gil"),
         "progress names the model:\n{tty}"
     );
-    assert!(
-        tty.contains(" of sequential "),
-        "speedup in words:\n{tty}"
-    );
+    assert!(tty.contains(" of sequential "), "speedup in words:\n{tty}");
     let plain = on_a_terminal(cmd, true).unwrap();
     assert!(!plain.contains("\x1b[36m"), "NO_COLOR:\n{plain}");
     let quiet = on_a_terminal(&format!("{cmd} --quiet"), false).unwrap();
