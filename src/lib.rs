@@ -9,16 +9,16 @@
 //!
 //! Modules depend only on modules below them in this list, never above; a grep of
 //! `crate::` per module shows it. The exception being turned around: [`probe`]
-//! still renders itself through [`report`] and [`output`]; probes are to return
+//! still renders itself through [`report`]; probes are to return
 //! results that the top level renders.
 //!
 //! | module       | what it is                                                        |
 //! |--------------|-------------------------------------------------------------------|
 //! | [`app`]      | command wiring: dispatch, exit codes, `scenario`, `tour`, progress |
-//! | [`output`]   | where a report goes: standard output or `--output FILE`            |
 //! | [`cpython`]  | the real-CPython twins of the scenarios                            |
 //! | [`report`]   | one serialisable result per command, and its exporters             |
 //! | [`probe`]    | `ctxswitch`, `spawn`, `zombie`: direct measurements of OS costs    |
+//! | [`output`]   | where a report goes: standard output or a file written beside its target and renamed into place |
 //! | [`model`]    | sequential, threaded (gil, gil-legacy, threads), processes, manager; fork-cow's runner |
 //! | [`plan`]     | flags + scenario file → one validated `Plan`: the only input check |
 //! | [`workload`] | what each worker does, one op at a time; never which model runs it |
