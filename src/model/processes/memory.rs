@@ -43,10 +43,7 @@ impl Geometry {
 }
 
 fn page_round(bytes: usize) -> usize {
-    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE)
-        .ok()
-        .flatten()
-        .map_or(4096, |p| p as usize);
+    let page = crate::sys::mem::page_size();
     bytes.max(1).div_ceil(page) * page
 }
 
