@@ -11,7 +11,7 @@ fn main() -> ExitCode {
                 // `gilbench … | head`: the reader has seen enough.
                 return ExitCode::SUCCESS;
             }
-            eprintln!("Error: {error:#}");
+            eprintln!("Error: {}", gilbench::app::error_line(&error));
             ExitCode::from(gilbench::app::exit_code(&error))
         }
     }

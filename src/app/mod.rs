@@ -38,6 +38,27 @@ pub fn exit_code(error: &anyhow::Error) -> u8 {
     1
 }
 
+/// The one line an error is printed as: its causes joined by `: `, each said once.
+/// Errors that show their source in their own message (a thiserror `{source}`)
+/// would otherwise print it twice ("Is a directory (os error 21): Is a directory
+/// (os error 21)"), so a cause the line already ends with, or already holds, is
+/// left out.
+pub fn error_line(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        let text = text.trim();
+        if text.is_empty() || line.contains(text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(text);
+    }
+    line
+}
+
 fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     crate::app::scenario::scenario(args)
 }
@@ -52,4 +73,25 @@ fn list(args: &ListArgs) -> anyhow::Result<()> {
         Format::Table => listed.table(),
     };
     output.write(&bytes).context("writing the list")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_line_says_each_cause_once() {
+        let io = std::io::Error::from_raw_os_error(21);
+        let text = io.to_string();
+        let error = anyhow::Error::new(InputError::Unreadable {
+            path: "x.toml".into(),
+            source: io,
+        })
+        .context("loading the scenario");
+        let line = error_line(&error);
+        assert_eq!(line.matches(&text).count(), 1, "{line}");
+        assert!(line.starts_with("loading the scenario: cannot read scenario file x.toml"));
+        let twice = anyhow::anyhow!("out of memory").context("out of memory");
+        assert_eq!(error_line(&twice), "out of memory");
+    }
 }

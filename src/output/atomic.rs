@@ -97,14 +97,14 @@ fn resolve(path: &Path) -> Result<(PathBuf, Option<Permissions>), String> {
             }
             Ok(target) => Err(format!(
                 "a symlink to {}; name a regular file or a new file",
-                kind(&target.file_type())
+                crate::sys::fs::kind(&target.file_type())
             )),
             Err(_) => Err("a dangling symlink; name a regular file or a new file".into()),
         },
         Ok(meta) if meta.is_file() => Ok((path.to_path_buf(), Some(meta.permissions()))),
         Ok(meta) => Err(format!(
             "is {}; name a regular file or a new file",
-            kind(&meta.file_type())
+            crate::sys::fs::kind(&meta.file_type())
         )),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let parent = match path.parent() {
@@ -121,24 +121,6 @@ fn resolve(path: &Path) -> Result<(PathBuf, Option<Permissions>), String> {
             }
         }
         Err(e) => Err(e.to_string()),
-    }
-}
-
-/// "a directory", "a character device", … for a message.
-fn kind(t: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_dir() {
-        "a directory"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "not a regular file"
     }
 }
 

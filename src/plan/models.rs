@@ -53,10 +53,16 @@ pub const FORK_COW: &[ModelKind] = &[ModelKind::Threads, ModelKind::Processes];
 /// Reads a list of model names (from `--model` or a scenario's `models`); the
 /// error says what was wrong, for the caller to place.
 pub fn parse_models(names: &[String]) -> Result<Vec<ModelKind>, String> {
-    let models = names
-        .iter()
-        .map(|name| parse_name::<ModelKind>(name, "model"))
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut models = Vec::new();
+    for name in names {
+        let model = parse_name::<ModelKind>(name, "model")?;
+        // A model named twice would run twice and print two rows of the same thing;
+        // a list repeated many times would run for ever. Stop at the first repeat.
+        if models.contains(&model) {
+            return Err(format!("`{model}` is named twice; name each model once"));
+        }
+        models.push(model);
+    }
     if models.is_empty() {
         return Err("name at least one model".into());
     }

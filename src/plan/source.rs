@@ -22,14 +22,69 @@ pub fn load_source(name: &str) -> Result<Source, InputError> {
             known: crate::scenario::builtin_names().join(", "),
         });
     }
-    let text = std::fs::read_to_string(name).map_err(|source| InputError::Unreadable {
-        path: name.to_string(),
-        source,
-    })?;
+    let text = read_scenario_file(name)?;
     Ok(Source {
         origin: name.to_string(),
         text,
     })
+}
+
+/// The most a scenario file may hold. A scenario is a few KB of TOML; the cap keeps
+/// `/dev/zero` or a huge file from eating memory before the parser says no.
+pub const MAX_SCENARIO_BYTES: u64 = 1 << 20;
+
+/// Reads the scenario file at `path`: a regular file of at most
+/// [`MAX_SCENARIO_BYTES`]. It is opened non-blocking, so a FIFO nobody writes to
+/// cannot block `open`, and looked at (fstat) before a byte is read, so a device or
+/// a FIFO is refused whatever it would yield.
+fn read_scenario_file(path: &str) -> Result<String, InputError> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let unreadable = |source: std::io::Error| InputError::Unreadable {
+        path: path.to_string(),
+        source,
+    };
+    let refuse = |message: String| InputError::Scenario {
+        origin: path.to_string(),
+        line: None,
+        message,
+    };
+    let file = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.file_type().is_file() {
+        return Err(refuse(format!(
+            "not a regular file ({}): a scenario file must be a .toml file",
+            crate::sys::fs::kind(&meta.file_type())
+        )));
+    }
+    if meta.len() > MAX_SCENARIO_BYTES {
+        return Err(refuse(too_big(meta.len())));
+    }
+    // The file may grow between fstat and read: never read past the cap.
+    let mut bytes = Vec::new();
+    file.take(MAX_SCENARIO_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > MAX_SCENARIO_BYTES {
+        return Err(refuse(too_big(bytes.len() as u64)));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        refuse(format!(
+            "not UTF-8 text (invalid byte at offset {})",
+            e.utf8_error().valid_up_to()
+        ))
+    })
+}
+
+fn too_big(len: u64) -> String {
+    format!(
+        "{len} bytes or more: a scenario file may hold at most {} KiB",
+        MAX_SCENARIO_BYTES / 1024
+    )
 }
 
 /// Applies `--set KEY=VALUE` overrides; returns the keys set.

@@ -8,6 +8,7 @@
 
 pub mod creation;
 pub mod fdpass;
+pub mod fs;
 pub mod futex;
 pub mod malloc;
 pub mod mem;

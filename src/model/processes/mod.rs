@@ -79,6 +79,16 @@ pub fn prepare(plan: &Plan) -> Result<Prepared, RunError> {
 
 /// `gilbench __worker`: the life of a spawned worker process. Never returns.
 pub fn spawned_worker(args: &WorkerArgs) -> anyhow::Result<()> {
+    if let Some(why) = spawn::reached_by_hand(args) {
+        return Err(crate::plan::InputError::flag(
+            spawn::WORKER_COMMAND,
+            format!(
+                "internal: the worker process `--start-method spawn` starts, not a command \
+                 to run by hand ({why}); see `gilbench --help`"
+            ),
+        )
+        .into());
+    }
     spawn::worker_main(args)
 }
 

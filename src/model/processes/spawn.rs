@@ -17,7 +17,7 @@ use crate::cli::{Cli, Command, WorkerArgs};
 use crate::plan::Plan;
 use nix::unistd::Pid;
 use std::fs::File;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::process::Stdio;
 
 /// The hidden subcommand a spawned worker runs.
@@ -44,6 +44,30 @@ pub(super) fn launch(
         .spawn()?;
     // We reap it ourselves with waitpid; `Child` neither waits nor kills on drop.
     Ok(Pid::from_raw(child.id() as i32))
+}
+
+/// Why this `__worker` was not started by a gilbench supervisor, if it was not: a
+/// supervisor is the process's parent, hands it the memory file (a regular file)
+/// on standard input and the result pipe on standard output. Anything else is a
+/// person (or a script) calling the hidden entry point by hand.
+pub(super) fn reached_by_hand(args: &WorkerArgs) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if nix::unistd::getppid().as_raw() != args.parent {
+        return Some("--parent is not this process's parent");
+    }
+    let kind = |fd: BorrowedFd<'_>| {
+        fd.try_clone_to_owned()
+            .map(File::from)
+            .and_then(|f| f.metadata())
+            .map(|m| m.file_type())
+    };
+    if !kind(std::io::stdin().as_fd()).is_ok_and(|t| t.is_file()) {
+        return Some("standard input is not the run's memory file");
+    }
+    if !kind(std::io::stdout().as_fd()).is_ok_and(|t| t.is_fifo()) {
+        return Some("standard output is not the result pipe");
+    }
+    None
 }
 
 /// The spawned worker's whole life; never returns.
