@@ -38,3 +38,37 @@ fn counter_with_a_lock_or_an_atomic_never_loses() {
         }
     }
 }
+
+#[test]
+fn increments_are_timed_one_in_sample_every_as_the_twin_does() {
+    // An increment is a few bytecodes, about what a clock read costs: timing each
+    // would make the harness most of every op and move the GIL's switches between
+    // ops. The histogram holds one sample per `sample_every` increments.
+    for (every, samples) in [("64", 2 * 6400 / 64), ("1", 2 * 6400)] {
+        let report = json(&[
+            "scenario",
+            "shared-counter",
+            "--model",
+            "gil",
+            "--ops",
+            "6400",
+            "--set",
+            &format!("sample_every={every}"),
+        ]);
+        let gil = run(&report, "gil");
+        assert_eq!(gil["total_ops"], 12800);
+        assert_eq!(
+            gil["samples"][0]["latency_ns"]["count"], samples,
+            "sample_every={every}"
+        );
+    }
+}
+
+#[test]
+fn sample_every_below_one_is_refused() {
+    common::gilbench()
+        .args(["scenario", "shared-counter", "--set", "sample_every=0"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("sample_every"));
+}

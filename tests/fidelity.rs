@@ -162,7 +162,11 @@ fn lost(report: &serde_json::Value, model: &str) -> u64 {
 fn racing_increments_lose_updates_when_workers_overlap() {
     // What never loses (the new GIL's `+=`, a lock, an atomic) is checked at any load
     // in tests/counter.rs; losing needs the workers to overlap, which a busy machine
-    // may never let them do.
+    // may never let them do. Each GIL handoff lands mid-increment with some chance
+    // (about 2 bytecodes in 5 under `gil-3.9`), so a run needs tens of handoffs, not
+    // a handful, before "lost none" means "cannot lose": 5M increments per worker
+    // take ~0.2 s, some 30 switch intervals.
+    const OPS: &str = "5000000";
     judge(|| {
         let plain = repeat(3, || {
             json(&[
@@ -170,6 +174,8 @@ fn racing_increments_lose_updates_when_workers_overlap() {
                 "shared-counter",
                 "--model",
                 "gil-3.9,gil-legacy,threads",
+                "--ops",
+                OPS,
                 "--set",
                 "sync=none",
             ])
@@ -180,6 +186,8 @@ fn racing_increments_lose_updates_when_workers_overlap() {
                 "shared-counter",
                 "--model",
                 "gil,threads",
+                "--ops",
+                OPS,
                 "--set",
                 "sync=none-call",
             ])

@@ -2,7 +2,9 @@
 //!
 //! Keeping one loop for all models is what makes their numbers comparable: the
 //! harness costs the same everywhere — one clock read and one histogram record per
-//! op (the end of one op is the start of the next).
+//! timed op (the end of one op is the start of the next), and a workload whose ops
+//! are only a few bytecodes long times one op in N (see
+//! [`Workload::latency_sample_every`]).
 
 use crate::measure::{nanos, new_histogram, record, Histogram};
 use crate::plan::{Amount, TraceConfig};
@@ -121,16 +123,28 @@ pub fn run_worker(
     control.gate.departed();
     let mut ops = 0;
     let mut result = Ok(());
+    // One op in `every` is timed, after `every - 1` untimed ones; with `every == 1`
+    // the end of one op is the start of the next (one clock read per op).
+    let every = workload.latency_sample_every().max(1);
+    let mut untimed = every - 1;
     let mut t0 = Instant::now();
     while ops < limit && control.stop.load(Ordering::Relaxed) == 0 {
         if let Err(e) = body.op(&mut interp) {
             result = Err(e);
             break;
         }
-        let t1 = Instant::now();
-        record(&mut latency, nanos(t1 - t0));
-        t0 = t1;
         ops += 1;
+        if untimed == 0 {
+            let t1 = Instant::now();
+            record(&mut latency, nanos(t1 - t0));
+            t0 = t1;
+            untimed = every - 1;
+        } else {
+            untimed -= 1;
+            if untimed == 0 {
+                t0 = Instant::now();
+            }
+        }
     }
     interp.exit();
     let finished = Instant::now();

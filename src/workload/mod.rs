@@ -103,6 +103,14 @@ pub trait Workload: Send + Sync + std::fmt::Debug {
         shared: &'a SharedRegion,
     ) -> std::io::Result<Box<dyn WorkerBody + 'a>>;
 
+    /// Time one op in this many (1: every op). An op of a few bytecodes lasts tens
+    /// of ns, about what a clock read costs: timing each would make the harness a
+    /// third of every op, and move where the simulated GIL can change hands
+    /// (between ops instead of inside them). The CPython twins sample the same way.
+    fn latency_sample_every(&self) -> u64 {
+        1
+    }
+
     /// Whether workers depend on each other to finish (a producer blocks until a
     /// consumer takes): such a workload has no sequential baseline, as one thread
     /// running the workers one after another would wait forever.
