@@ -8,9 +8,9 @@
 //! # Layers
 //!
 //! Modules depend only on modules below them in this list, never above; a grep of
-//! `crate::` per module shows it. The exception being turned around: [`probe`]
-//! still renders itself through [`report`]; probes are to return
-//! results that the top level renders.
+//! `crate::` per module shows it (`tests/layers.rs`). A probe returns its result
+//! struct; [`app`] hands it to [`report::render::render`], the one place a
+//! `--format` is chosen.
 //!
 //! | module       | what it is                                                        |
 //! |--------------|-------------------------------------------------------------------|

@@ -5,24 +5,67 @@ pub mod repeat;
 pub mod scenario;
 pub mod tour;
 
-use crate::cli::{Cli, Command, Format, ListArgs, ScenarioArgs};
+use crate::cli::{Cli, Command, OutputArgs};
 use crate::model::RunError;
 use crate::output::Output;
 use crate::plan::InputError;
-use crate::report;
+use crate::probe::options::{CtxswitchPlan, SpawnPlan, ZombiePlan};
+use crate::probe::{ctxswitch, spawn, zombie};
+use crate::report::colour::Palette;
+use crate::report::render::{render, Report};
 use anyhow::Context;
 
-/// Runs one command.
+/// Runs one command: its input checked and its output opened first, then the
+/// work, then the one render of its report.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::List(args) => list(&args),
-        Command::Scenario(args) => scenario(&args),
-        Command::Ctxswitch(args) => crate::probe::ctxswitch::run(&args),
-        Command::Spawn(args) => crate::probe::spawn::run(&args),
-        Command::Zombie(args) => crate::probe::zombie::run(&args),
-        Command::Tour(args) => crate::app::tour::run(&args),
+        Command::List(args) => {
+            let output = Output::open(&args.output)?;
+            emit(
+                &crate::report::listing::ListReport::builtins()?,
+                &args.output,
+                output,
+            )
+        }
+        Command::Scenario(args) => crate::app::scenario::scenario(&args),
+        Command::Ctxswitch(args) => {
+            let plan = CtxswitchPlan::from_args(&args)?;
+            let output = Output::open(&args.output)?;
+            emit(
+                &ctxswitch::run(&plan, args.output.quiet)?,
+                &args.output,
+                output,
+            )
+        }
+        Command::Spawn(args) => {
+            let plan = SpawnPlan::from_args(&args)?;
+            let output = Output::open(&args.output)?;
+            emit(&spawn::run(&plan, args.output.quiet)?, &args.output, output)
+        }
+        Command::Zombie(args) => {
+            let plan = ZombiePlan::from_args(&args)?;
+            let output = Output::open(&args.output)?;
+            emit(
+                &zombie::run(&plan, args.output.quiet)?,
+                &args.output,
+                output,
+            )
+        }
+        Command::Tour(args) => {
+            let output = Output::open(&args.output)?;
+            emit(&crate::app::tour::run(&args)?, &args.output, output)
+        }
         Command::Worker(args) => crate::model::processes::spawned_worker(&args),
     }
+}
+
+/// Renders `report` in `--format` and writes it to `output` (opened before the
+/// work began); the table is coloured only on a terminal.
+pub fn emit<R: Report>(report: &R, args: &OutputArgs, output: Output) -> anyhow::Result<()> {
+    let palette = Palette::for_stdout(args.output.is_some());
+    output
+        .write(&render(report, args.format, palette))
+        .context("writing the report")
 }
 
 /// The exit code for an error: 2 for bad input, 130 for an interruption, else 1.
@@ -57,22 +100,6 @@ pub fn error_line(error: &anyhow::Error) -> String {
         line.push_str(text);
     }
     line
-}
-
-fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
-    crate::app::scenario::scenario(args)
-}
-
-fn list(args: &ListArgs) -> anyhow::Result<()> {
-    let output = Output::open(&args.output)?;
-    let listed = report::listing::ListReport::builtins()?;
-    let bytes = match args.output.format {
-        Format::Json => report::json::render(&listed),
-        Format::Csv => report::csv::render(&listed),
-        Format::Markdown => report::markdown::render(&listed),
-        Format::Table => listed.table(),
-    };
-    output.write(&bytes).context("writing the list")
 }
 
 #[cfg(test)]

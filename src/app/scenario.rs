@@ -14,7 +14,6 @@ use crate::measure::load::Monitor;
 use crate::model::{self, ModelRun, RunError};
 use crate::output::Output;
 use crate::plan::{ModelKind, Plan};
-use crate::report::colour::Palette;
 use crate::report::hgrm::HgrmDir;
 use crate::report::plot::PlotFile;
 use crate::report::{self, ScenarioReport};
@@ -118,7 +117,7 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     }
     progress.finish();
     // Prices every row's context switches, the CPython twin's too.
-    crate::probe::calibrate::annotate(&mut report, calibration);
+    report.price_switches(calibration);
     report.machine.load = monitor.load();
     report.warnings = report::warnings::warnings(&report);
 
@@ -143,20 +142,12 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
             eprintln!("gilbench: wrote {}", path.display());
         }
     }
-    let bytes = match (args.output.format, &timeline) {
-        (Format::Table, Some(strips)) => report::table::render_styled(
-            &report,
-            strips,
-            Palette::for_stdout(args.output.output.is_some()),
-        ),
-        (format, strips) => {
-            if let Some(strips) = strips {
-                eprint!("{strips}");
-            }
-            render(&report, format, args.output.output.is_some())
-        }
-    };
-    output.write(&bytes).context("writing the report")
+    match (args.output.format, timeline) {
+        (Format::Table, strips) => report.timeline = strips,
+        (_, Some(strips)) => eprint!("{strips}"),
+        (_, None) => {}
+    }
+    crate::app::emit(&report, &args.output, output)
 }
 
 /// What the progress bar says before a model's name: the swept value, if any.
@@ -173,15 +164,5 @@ pub fn run_model(plan: &Plan, model: ModelKind) -> Result<Vec<ModelRun>, RunErro
     match plan.workload.fork_cow() {
         Some(experiment) => crate::model::fork_cow::run(experiment, model),
         None => Ok(vec![model::run(plan, model)?]),
-    }
-}
-
-/// The report in `format`; the table is coloured when it goes to a terminal.
-pub fn render(report: &ScenarioReport, format: Format, to_file: bool) -> Vec<u8> {
-    match format {
-        Format::Json => report::json::render(report),
-        Format::Csv => report::csv::render(report),
-        Format::Markdown => report::markdown::render(report),
-        Format::Table => report::table::render_styled(report, "", Palette::for_stdout(to_file)),
     }
 }

@@ -9,6 +9,9 @@ mod probe_help;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// gilbench's version, as `--version` and every JSON report state it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// See, on your own machine, how CPython's GIL, OS threads, processes and a
 /// multiprocessing Manager really behave.
 #[derive(Debug, Parser)]

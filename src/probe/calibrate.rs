@@ -15,7 +15,6 @@ use crate::measure::nanos;
 use crate::probe::ctxswitch::pair::Rounds;
 use crate::probe::ctxswitch::{self, per_switch};
 use crate::probe::options::{Mode, Pin};
-use crate::report::ScenarioReport;
 use serde::Serialize;
 use std::time::Instant;
 
@@ -88,15 +87,6 @@ pub fn for_scenario(skip: bool, quiet: bool) -> Option<Calibration> {
             eprintln!("gilbench: warning: context-switch calibration failed ({e}); no estimate");
             None
         }
-    }
-}
-
-/// Puts the calibration and each run's estimate into the report.
-pub fn annotate(report: &mut ScenarioReport, calibration: Option<Calibration>) {
-    report.ctx_switch_calibration = calibration;
-    for run in &mut report.runs {
-        run.ctx_switch_cost_ns = calibration
-            .map(|c| c.cost_ns(run.voluntary_ctx_switches, run.involuntary_ctx_switches));
     }
 }
 

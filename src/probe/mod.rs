@@ -3,5 +3,6 @@
 pub mod calibrate;
 pub mod ctxswitch;
 pub mod options;
+pub mod results;
 pub mod spawn;
 pub mod zombie;

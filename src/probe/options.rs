@@ -6,6 +6,7 @@ use crate::cli::{CtxswitchArgs, SpawnArgs, ZombieArgs};
 use crate::plan::names::{parse_name, Named};
 use crate::plan::InputError;
 use crate::scenario::duration::parse_duration;
+use crate::scenario::size::{human_bytes, parse_size};
 use std::time::Duration;
 use strum::{Display, IntoStaticStr, VariantArray};
 
@@ -326,78 +327,9 @@ impl ZombiePlan {
     }
 }
 
-/// Parses a byte size: `0`, `4096`, `64K`, `64M`, `512MiB`, `2G`, `1.5G`
-/// (K/M/G/T are powers of 1024).
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let why = || format!("`{text}` is not a size (examples: 0, 64M, 512M, 2G)");
-    let value: f64 = number.parse().map_err(|_| why())?;
-    let unit = unit.trim().to_ascii_uppercase();
-    let unit = unit.trim_end_matches("IB").trim_end_matches('B');
-    let scale: u64 = match unit {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        "T" => 1 << 40,
-        _ => return Err(why()),
-    };
-    let bytes = value * scale as f64;
-    if !bytes.is_finite() || bytes >= u64::MAX as f64 / 2.0 {
-        return Err(format!("`{text}` is too large"));
-    }
-    Ok(bytes.round() as u64)
-}
-
-/// `1073741824` → `1.00 GiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    let b = bytes as f64;
-    let (value, unit) = if b >= (1u64 << 40) as f64 {
-        (b / (1u64 << 40) as f64, "TiB")
-    } else if b >= (1u64 << 30) as f64 {
-        (b / (1u64 << 30) as f64, "GiB")
-    } else if b >= (1u64 << 20) as f64 {
-        (b / (1u64 << 20) as f64, "MiB")
-    } else if b >= 1024.0 {
-        (b / 1024.0, "KiB")
-    } else {
-        return format!("{bytes} B");
-    };
-    let digits = if value >= 100.0 {
-        0
-    } else if value >= 10.0 {
-        1
-    } else {
-        2
-    };
-    format!("{value:.digits$} {unit}")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("0"), Ok(0));
-        assert_eq!(parse_size("4096"), Ok(4096));
-        assert_eq!(parse_size("64M"), Ok(64 << 20));
-        assert_eq!(parse_size("512MiB"), Ok(512 << 20));
-        assert_eq!(parse_size("2G"), Ok(2 << 30));
-        assert_eq!(parse_size("2gb"), Ok(2 << 30));
-        assert_eq!(parse_size("1.5K"), Ok(1536));
-        assert!(parse_size("lots").is_err());
-        assert!(parse_size("-1M").is_err());
-        assert!(parse_size("3X").is_err());
-        assert!(parse_size("99999999999T").is_err());
-        assert_eq!(human_bytes(2 << 30), "2.00 GiB");
-        assert_eq!(human_bytes(64 << 20), "64.0 MiB");
-        assert_eq!(human_bytes(12), "12 B");
-    }
 
     #[test]
     fn names_parse_and_list_the_valid_ones() {

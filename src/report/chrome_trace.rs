@@ -201,7 +201,7 @@ fn json_str(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::report_with;
+    use super::super::fixture::report_with;
     use super::*;
 
     fn ev(kind: EventKind, start_ns: u64, dur_ns: u64) -> Event {

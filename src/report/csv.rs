@@ -3,10 +3,11 @@
 //! Values are the JSON report's, unconverted — integer nanoseconds, raw rates — so
 //! a spreadsheet or pandas reads exactly what `--format json` would have said.
 
-use super::rows::{columns, Cell, Tabular};
+use super::render::Report;
+use super::rows::{columns, Cell};
 
 /// Renders any tabular report as CSV.
-pub fn render<T: Tabular + ?Sized>(report: &T) -> Vec<u8> {
+pub fn render<T: Report + ?Sized>(report: &T) -> Vec<u8> {
     let rows = report.rows();
     let keys = columns(&rows);
     let mut out = String::new();

@@ -6,7 +6,7 @@
 //! (one row per run), plain values a `details` table; a latency summary shows its
 //! p50 / p99 / max; names ending in `_ns` print as durations, `_bytes` as sizes.
 
-use super::format::{count, duration_ns};
+use super::format::{bytes, count, duration_ns};
 use super::{RunReport, ScenarioReport};
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table, TableComponent};
 use serde_json::{Map, Value};
@@ -160,22 +160,6 @@ fn scalar(key: &str, value: &Value) -> String {
     }
 }
 
-/// `1536` → `1.5 KiB`.
-fn bytes(n: u64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", units[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,7 +171,7 @@ mod tests {
         assert_eq!(cells[2], ("pause max".to_string(), "3.00 µs".to_string()));
         assert_eq!(
             cell("private_dirty_bytes", &serde_json::json!(3 << 20)),
-            vec![("private dirty".to_string(), "3.0 MiB".to_string())]
+            vec![("private dirty".to_string(), "3.00 MiB".to_string())]
         );
         assert_eq!(
             scalar("by_generation", &serde_json::json!([1, 2, 3])),

@@ -1,10 +1,13 @@
-//! Fixed reports for exporter tests (no measuring, so no timing noise), and a
-//! small snapshot helper: `UPDATE_SNAPSHOTS=1 cargo test` rewrites the files in
+//! Hand-made reports for the exporters' unit tests (no measuring, so no timing
+//! noise): a figured three-model report, runs carrying given traces, and a small
+//! snapshot helper — `UPDATE_SNAPSHOTS=1 cargo test` rewrites the files in
 //! `src/report/snapshots/`; otherwise a difference fails the test.
 
 use super::listing::{ListReport, Listed};
 use super::{GilReport, RunReport, ScenarioReport};
 use crate::measure::{new_histogram, Machine, Summary};
+use crate::model::WorkerTrace;
+use crate::runtime::trace::Event;
 use crate::workload::CounterOutcome;
 
 fn summary(p50: u64, scale: u64) -> Summary {
@@ -26,7 +29,6 @@ fn run(model: &str, wall_ns: u64, speedup: Option<f64>, p50: u64, scale: u64) ->
         histogram.record(p50 + i * p50 / 100).expect("in range");
     }
     RunReport {
-        model: model.into(),
         workers: 2,
         ops: 80,
         total_ops: 80,
@@ -39,15 +41,8 @@ fn run(model: &str, wall_ns: u64, speedup: Option<f64>, p50: u64, scale: u64) ->
         voluntary_ctx_switches: 50,
         involuntary_ctx_switches: 7,
         minor_faults: 12,
-        ctx_switch_cost_ns: None,
-        startup_ns: None,
-        gil: None,
-        counter: None,
-        extra: serde_json::Map::new(),
         histogram,
-        trace: None,
-        traces: Vec::new(),
-        repeat: Default::default(),
+        ..bare_run(model)
     }
 }
 
@@ -112,6 +107,77 @@ pub fn scenario() -> ScenarioReport {
         ],
         explanation: "Under `gil` the workers take turns.".into(),
         warnings: Vec::new(),
+        timeline: None,
+    }
+}
+
+/// One model's workers: (pid, role, events); worker indexes follow the order.
+pub type Workers = Vec<(u32, &'static str, Vec<Event>)>;
+
+/// A scenario report whose runs carry exactly these traces.
+pub fn report_with(runs: &[(&str, Workers)]) -> ScenarioReport {
+    ScenarioReport {
+        gilbench: super::VERSION,
+        kind: "scenario",
+        scenario: "test".into(),
+        summary: String::new(),
+        machine: Machine {
+            cpus: 2,
+            kernel: "test".into(),
+            load: None,
+        },
+        config: serde_json::json!({}),
+        runs: runs
+            .iter()
+            .map(|(model, workers)| traced_run(model, workers))
+            .collect(),
+        explanation: String::new(),
+        ctx_switch_calibration: None,
+        warnings: Vec::new(),
+        timeline: None,
+    }
+}
+
+/// A run with no figures and no traces.
+pub fn bare_run(model: &str) -> RunReport {
+    traced_run(model, &Vec::new())
+}
+
+fn traced_run(model: &str, workers: &Workers) -> RunReport {
+    let traces: Vec<WorkerTrace> = workers
+        .iter()
+        .enumerate()
+        .map(|(index, (pid, role, events))| WorkerTrace {
+            pid: *pid,
+            index,
+            role,
+            events: events.clone(),
+            dropped: 0,
+        })
+        .collect();
+    RunReport {
+        model: model.to_string(),
+        workers: traces.len(),
+        ops: 0,
+        total_ops: 0,
+        wall_ns: 0,
+        throughput_ops_per_s: 0.0,
+        speedup: None,
+        latency_ns: Summary::default(),
+        cpu_user_ns: 0,
+        cpu_sys_ns: 0,
+        voluntary_ctx_switches: 0,
+        involuntary_ctx_switches: 0,
+        minor_faults: 0,
+        ctx_switch_cost_ns: None,
+        startup_ns: None,
+        gil: None,
+        counter: None,
+        extra: serde_json::Map::new(),
+        histogram: new_histogram(),
+        trace: super::traces::TraceCounts::of(&traces),
+        traces,
+        repeat: Default::default(),
     }
 }
 

@@ -1,5 +1,8 @@
 //! Human-readable numbers: durations with a unit chosen to fit, counts with
-//! thousands separators.
+//! thousands separators, sizes (the one byte formatter, shared with the probes'
+//! messages, lives beside the size parser in [`crate::scenario::size`]).
+
+pub use crate::scenario::size::human_bytes as bytes;
 
 /// `1234` ns → `1.23 µs`; three significant digits, the largest fitting unit.
 pub fn duration_ns(ns: u64) -> String {

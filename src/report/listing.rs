@@ -1,6 +1,8 @@
 //! `gilbench list`: the built-in scenarios as one serialisable report.
 
-use super::rows::{Row, Tabular};
+use super::colour::Palette;
+use super::render::Report;
+use super::rows::Row;
 use serde::Serialize;
 
 /// The result of `gilbench list`.
@@ -45,21 +47,9 @@ impl ListReport {
             scenarios,
         })
     }
-
-    /// The plain-text listing.
-    pub fn table(&self) -> Vec<u8> {
-        let mut table = comfy_table::Table::new();
-        table
-            .load_preset(comfy_table::presets::NOTHING)
-            .set_header(vec!["scenario", "models", "what it shows"]);
-        for l in &self.scenarios {
-            table.add_row(vec![l.name.clone(), l.models.join(","), l.summary.clone()]);
-        }
-        format!("{table}\n").into_bytes()
-    }
 }
 
-impl Tabular for ListReport {
+impl Report for ListReport {
     fn rows(&self) -> Vec<Row> {
         self.scenarios.iter().map(|s| Row::of(&[], s)).collect()
     }
@@ -73,5 +63,17 @@ impl Tabular for ListReport {
             "Run one with `gilbench scenario NAME`, or all of them briefly with `gilbench tour`."
                 .into(),
         )
+    }
+
+    /// The plain-text listing.
+    fn table(&self, _palette: Palette) -> String {
+        let mut table = comfy_table::Table::new();
+        table
+            .load_preset(comfy_table::presets::NOTHING)
+            .set_header(vec!["scenario", "models", "what it shows"]);
+        for l in &self.scenarios {
+            table.add_row(vec![l.name.clone(), l.models.join(","), l.summary.clone()]);
+        }
+        format!("{table}\n")
     }
 }

@@ -4,14 +4,15 @@
 //! Unlike CSV it is read by people, so numbers get units: a column whose key says
 //! `_ns` is shown as a duration (`5.02 ms`) and loses the suffix in its header,
 //! rates read `12.3k/s`, speedups `1.93x`. Columns that are empty in every row,
-//! and those the report lists in [`Tabular::markdown_omits`], are left out.
+//! and those the report lists in [`Report::markdown_omits`], are left out.
 
-use super::format::{count, duration_ns, rate};
-use super::rows::{columns, Cell, Tabular};
+use super::format::{bytes, count, duration_ns, rate};
+use super::render::Report;
+use super::rows::{columns, Cell};
 
 /// Renders any tabular report as Markdown.
-pub fn render<T: Tabular + ?Sized>(report: &T) -> Vec<u8> {
-    let rows = report.rows();
+pub fn render<T: Report + ?Sized>(report: &T) -> Vec<u8> {
+    let rows = report.markdown_rows();
     let omits = report.markdown_omits();
     let keys: Vec<String> = columns(&rows)
         .into_iter()
@@ -84,7 +85,7 @@ pub(crate) fn value(key: &str, cell: &Cell) -> String {
             let last = key.rsplit('.').next().unwrap_or(key);
             if let Some(int) = n.as_u64() {
                 if is_duration(key) && int == 0 {
-                    "0".into()
+                    "0 ns".into()
                 } else if is_duration(key) {
                     duration_ns(int)
                 } else if last == "pid" || last.ends_with("_pid") {
@@ -110,21 +111,6 @@ pub(crate) fn value(key: &str, cell: &Cell) -> String {
     }
 }
 
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 4] = ["B", "KiB", "MiB", "GiB"];
-    let mut value = n as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{n} B")
-    } else {
-        format!("{value:.1} {}", UNITS[unit])
-    }
-}
-
 /// A pipe would end the cell; a line break would end the row.
 fn escape(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
@@ -141,7 +127,7 @@ mod tests {
         assert_eq!(header("throughput_ops_per_s"), "throughput ops per s");
         let n = |v: u64| Cell::Number(v.into());
         assert_eq!(value("gil.wait_ns.p99", &n(5_020_000)), "5.02 ms");
-        assert_eq!(value("private_dirty_bytes", &n(3 << 20)), "3.0 MiB");
+        assert_eq!(value("private_dirty_bytes", &n(3 << 20)), "3.00 MiB");
         assert_eq!(value("ops", &n(12_345)), "12,345");
         assert_eq!(escape("a|b"), "a\\|b");
     }

@@ -13,22 +13,20 @@ pub mod extras;
 mod fixture;
 pub mod format;
 pub mod hgrm;
-pub mod json;
+pub mod lessons;
 pub mod listing;
 pub mod markdown;
 pub mod plot;
-pub mod probe_rows;
-pub mod probe_tables;
 pub mod probes;
+pub mod render;
 pub mod repeats;
 pub mod rows;
 pub mod spread_text;
 pub mod table;
-#[cfg(test)]
-mod test_support;
 pub mod timeline;
 pub mod timeline_plot;
 pub mod timeline_text;
+pub mod tour;
 pub mod trace_files;
 pub mod traces;
 pub mod warnings;
@@ -39,8 +37,7 @@ use crate::plan::Plan;
 use crate::workload::CounterOutcome;
 use serde::Serialize;
 
-/// gilbench's version, as every JSON report states it.
-pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub use crate::cli::VERSION;
 
 /// The result of `gilbench scenario`.
 #[derive(Debug, Serialize)]
@@ -67,6 +64,10 @@ pub struct ScenarioReport {
     /// What the reader should know before trusting the figures: a busy machine, a
     /// wide spread (one sentence each, with what to do).
     pub warnings: Vec<String>,
+    /// The `--timeline` strips, drawn in the terminal view between the tables and
+    /// the explanation (other formats leave them to stderr).
+    #[serde(skip)]
+    pub timeline: Option<String>,
 }
 
 /// One model's row.
@@ -151,6 +152,16 @@ impl ScenarioReport {
         ScenarioReport::from_rows(plan, rows)
     }
 
+    /// Prices every run's context switches with `calibration` (see
+    /// [`crate::probe::calibrate`]); without one, every estimate stays null.
+    pub fn price_switches(&mut self, calibration: Option<crate::probe::calibrate::Calibration>) {
+        self.ctx_switch_calibration = calibration;
+        for run in &mut self.runs {
+            run.ctx_switch_cost_ns = calibration
+                .map(|c| c.cost_ns(run.voluntary_ctx_switches, run.involuntary_ctx_switches));
+        }
+    }
+
     /// The report of rows already merged from their repeats.
     pub fn from_rows(plan: &Plan, runs: Vec<RunReport>) -> ScenarioReport {
         ScenarioReport {
@@ -164,6 +175,7 @@ impl ScenarioReport {
             explanation: plan.explanation.clone(),
             ctx_switch_calibration: None,
             warnings: Vec::new(),
+            timeline: None,
         }
     }
 }

@@ -1,183 +1,387 @@
-//! The results of the probe commands (`ctxswitch`, `spawn`, `zombie`): plain
-//! serialisable structs with the field names PRODUCT.md fixes, one doc comment per
-//! field, so any exporter (table, JSON, CSV, Markdown) is a pure function of them.
+//! The probe commands' reports (`ctxswitch`, `spawn`, `zombie`) as a [`Report`]:
+//! their terminal tables, with a few lines underneath saying how to read them, and
+//! their rows for CSV and Markdown — one row per probe result, with the report's
+//! `kind` first so rows from several commands can be told apart.
 
-use crate::measure::{Machine, Summary};
+use super::colour::Palette;
+use super::format::{count, duration_ns};
+use super::render::Report;
+use super::rows::{Cell, Row};
+use crate::measure::Machine;
+use crate::probe::results::{CtxswitchReport, SpawnReport, ZombieReport};
 use crate::probe::zombie::procfs::ProcRow;
-use serde::Serialize;
+use crate::scenario::size::human_bytes;
+use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
-/// The result of `gilbench ctxswitch`.
-#[derive(Debug, Serialize)]
-pub struct CtxswitchReport {
-    /// gilbench's version.
-    pub gilbench: &'static str,
-    /// Always `"ctxswitch"`.
-    pub kind: &'static str,
-    /// Where it was measured.
-    pub machine: Machine,
-    /// Unmeasured round trips run before each probe's measured ones.
-    pub warmup: u64,
-    /// One entry per probe and placement, in the order they ran.
-    pub results: Vec<CtxswitchResult>,
+fn heading(kind: &str, report_version: &str, machine: &Machine) -> String {
+    format!(
+        "gilbench {report_version} · {kind} · {} CPUs · Linux {}",
+        machine.cpus, machine.kernel
+    )
 }
 
-/// One ping-pong probe under one placement.
-#[derive(Debug, Serialize)]
-pub struct CtxswitchResult {
-    /// The probe: `thread-futex`, `thread-pipe`, `process-pipe`, `process-futex`,
-    /// `eventfd`, `yield` or `gil-handoff`.
-    pub mode: &'static str,
-    /// Placement: `same` (one CPU), `cross` (two CPUs) or `none` (unpinned).
-    pub pin: &'static str,
-    /// Whether the two sides are `threads` or `processes`.
-    pub sides: &'static str,
-    /// The CPUs the initiator and the responder were pinned to (empty when unpinned).
-    pub cpus: Vec<usize>,
-    /// Measured round trips.
-    pub rounds: u64,
-    /// Cost of one switch: each round trip / 2 (a round trip is two hand-offs), ns.
-    pub switch_ns: Summary,
-    /// Whole round trips, ns (what `perf bench sched pipe` reports as usecs/op).
-    pub round_trip_ns: Summary,
-    /// Voluntary context switches of both sides over the measured rounds (the
-    /// kernel's count: a side blocked and was woken).
-    pub voluntary_ctx_switches: u64,
-    /// Involuntary context switches of both sides (preempted, or yielded while
-    /// still runnable).
-    pub involuntary_ctx_switches: u64,
-    /// (voluntary + involuntary) / rounds: about 2 when every hand-off is a switch.
-    pub ctx_switches_per_round_trip: f64,
-    /// The `perf bench` command that measures the same thing, if any.
-    pub perf_equivalent: Option<&'static str>,
+impl Report for CtxswitchReport {
+    fn rows(&self) -> Vec<Row> {
+        let context = [("kind", Cell::Text(self.kind.into()))];
+        self.results.iter().map(|r| Row::of(&context, r)).collect()
+    }
+
+    fn title(&self) -> Option<String> {
+        Some(heading("ctxswitch", self.gilbench, &self.machine))
+    }
+
+    fn markdown_omits(&self) -> &'static [&'static str] {
+        &[
+            "kind",
+            "switch_ns.count",
+            "switch_ns.min",
+            "switch_ns.mean",
+            "switch_ns.p90",
+            "switch_ns.p999",
+            "round_trip_ns",
+        ]
+    }
+
+    fn table(&self, _palette: Palette) -> String {
+        ctxswitch(self)
+    }
 }
 
-/// The result of `gilbench spawn`.
-#[derive(Debug, Serialize)]
-pub struct SpawnReport {
-    /// gilbench's version.
-    pub gilbench: &'static str,
-    /// Always `"spawn"`.
-    pub kind: &'static str,
-    /// Where it was measured.
-    pub machine: Machine,
-    /// The page size, bytes.
-    pub page_size: u64,
-    /// The system's transparent-huge-page setting (`always`, `madvise`, `never`).
-    pub transparent_hugepage: String,
-    /// Whether the parent's heap was advised to use huge pages (`--huge-pages`).
-    pub huge_pages: bool,
-    /// One entry per method and heap size, method by method.
-    pub results: Vec<SpawnResult>,
+impl Report for SpawnReport {
+    fn rows(&self) -> Vec<Row> {
+        let context = [("kind", Cell::Text(self.kind.into()))];
+        self.results.iter().map(|r| Row::of(&context, r)).collect()
+    }
+
+    fn title(&self) -> Option<String> {
+        Some(heading("spawn", self.gilbench, &self.machine))
+    }
+
+    fn markdown_omits(&self) -> &'static [&'static str] {
+        &[
+            "kind",
+            "latency_ns.count",
+            "latency_ns.min",
+            "latency_ns.mean",
+            "latency_ns.p90",
+            "latency_ns.p999",
+            "create_ns",
+        ]
+    }
+
+    fn table(&self, _palette: Palette) -> String {
+        spawn(self)
+    }
 }
 
-/// One creation method with one parent heap size.
-#[derive(Debug, Serialize)]
-pub struct SpawnResult {
-    /// `thread`, `fork`, `vfork`, `posix-spawn`, `fork-exec` or `fork-cow`.
-    pub method: &'static str,
-    /// How much heap the parent had allocated and touched, bytes.
-    pub heap_bytes: u64,
-    /// Creations measured.
-    pub iterations: u64,
-    /// Per creation: from the call until the worker is gone and reaped (joined),
-    /// ns. For `fork-cow`: the time the child took to write every page of the heap.
-    pub latency_ns: Summary,
-    /// Per creation: until the creating call returned in the parent (thread spawn,
-    /// fork, posix_spawn, …), ns; null for `fork-cow`.
-    pub create_ns: Option<Summary>,
-    /// Minor page faults per creation, parent and child together (mean). For
-    /// `fork-cow`: the child's faults while writing the heap — one per page copied.
-    pub minor_faults: u64,
-    /// `fork-cow` only: write time per page of heap, ns (a page fault plus a 4 KiB copy).
-    pub ns_per_page: Option<f64>,
-    /// What `latency_ns` times, in words.
-    pub timed: &'static str,
+impl Report for ZombieReport {
+    /// One row: the report itself, without its `ps`-like samples (lists of
+    /// processes do not fit a cell; `--format json` has them).
+    fn rows(&self) -> Vec<Row> {
+        let mut row = Row::of(&[], self);
+        row.0.retain(|(key, _)| {
+            !matches!(
+                key.as_str(),
+                "before" | "after" | "orphans.new_parents" | "orphans.sample"
+            ) && !key.starts_with("machine.")
+        });
+        vec![row]
+    }
+
+    fn title(&self) -> Option<String> {
+        Some(heading("zombie", self.gilbench, &self.machine))
+    }
+
+    fn markdown_omits(&self) -> &'static [&'static str] {
+        &[
+            "gilbench",
+            "kind",
+            "reap_ns.count",
+            "reap_ns.min",
+            "reap_ns.mean",
+            "reap_ns.p90",
+            "reap_ns.p999",
+        ]
+    }
+
+    fn table(&self, _palette: Palette) -> String {
+        zombie(self)
+    }
 }
 
-/// The result of `gilbench zombie`.
-#[derive(Debug, Serialize)]
-pub struct ZombieReport {
-    /// gilbench's version.
-    pub gilbench: &'static str,
-    /// Always `"zombie"`.
-    pub kind: &'static str,
-    /// Where it ran.
-    pub machine: Machine,
-    /// gilbench's own pid: the parent of the children.
-    pub parent_pid: i32,
-    /// How the children were reaped: `waitpid`, `wnohang-loop`, `sigchld`, `pidfd`
-    /// or `none`.
-    pub strategy: &'static str,
-    /// Children forked; each exited at once.
-    pub children: u64,
-    /// Children seen in `/proc` as zombies (state `Z`, parent gilbench) before reaping.
-    pub zombies_seen: u64,
-    /// Children still zombies right after the strategy ran (all of them for `none`).
-    pub zombies_after_reap: u64,
-    /// gilbench's zombie children at the very end, after it reaped whatever was left: 0.
-    pub zombies_left: u64,
-    /// Children the strategy reaped.
-    pub reaped_by_strategy: u64,
-    /// Processes gilbench reaped on its way out (the zombies `none` left, orphans).
-    pub reaped_at_exit: u64,
-    /// Per child reaped: time since the previous reap, ns (empty for `none`).
-    pub reap_ns: Summary,
-    /// From the first wait call to the last reap, ns.
-    pub reap_total_ns: u64,
-    /// Wait-family system calls the strategy made, empty polls included.
-    pub reap_calls: u64,
-    /// `waitpid(-1, WNOHANG)` calls that found nothing to reap.
-    pub empty_polls: u64,
-    /// SIGCHLD signals read (`sigchld` only): one pending signal stands for many
-    /// children, so this is far below `children`.
-    pub sigchld_signals: Option<u64>,
-    /// Time to fork all the children, ns.
-    pub fork_ns: u64,
-    /// How long the zombies were kept on show (`--hold`), ns.
-    pub hold_ns: u64,
-    /// A few of the children as `ps` would show them before reaping.
-    pub before: Vec<ProcRow>,
-    /// The same children after the strategy ran (gone once reaped).
-    pub after: Vec<ProcRow>,
-    /// Re-parenting (`--orphans`), null otherwise.
-    pub orphans: Option<OrphanReport>,
+fn new_table(header: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_HORIZONTAL_ONLY)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header.to_vec());
+    for i in 1..header.len() {
+        if let Some(column) = table.column_mut(i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    table
 }
 
-/// What happened to the grandchildren when their parents exited.
-#[derive(Debug, Serialize)]
-pub struct OrphanReport {
-    /// Whether gilbench had declared itself a child subreaper (PR_SET_CHILD_SUBREAPER).
-    pub subreaper: bool,
-    /// Grandchildren forked, one per child.
-    pub grandchildren: u64,
-    /// Of them, re-parented to gilbench when their parent exited.
-    pub reparented_to_gilbench: u64,
-    /// Every new parent seen, with how many orphans it took.
-    pub new_parents: Vec<NewParent>,
-    /// A few grandchildren with their parent before and after.
-    pub sample: Vec<Reparented>,
-    /// Grandchildren gilbench reaped itself (as their new parent).
-    pub reaped_by_gilbench: u64,
+fn title(command: &str, machine: &Machine, line: &str) -> String {
+    format!("{}\n{line}\n\n", heading(command, super::VERSION, machine))
 }
 
-/// A process that adopted orphans.
-#[derive(Debug, Serialize)]
-pub struct NewParent {
-    /// Its pid.
-    pub pid: i32,
-    /// Its command.
-    pub command: String,
-    /// Orphans it took.
-    pub orphans: u64,
+/// `gilbench ctxswitch` as text.
+fn ctxswitch(report: &CtxswitchReport) -> String {
+    let rounds = report.results.first().map_or(0, |r| r.rounds);
+    let mut out = title(
+        "ctxswitch",
+        &report.machine,
+        &format!(
+            "Ping-pong between two blocked sides: {} round trips per probe after {} warm-up; \
+             one switch = round trip / 2.",
+            count(rounds),
+            count(report.warmup)
+        ),
+    );
+    let mut table = new_table(&[
+        "mode",
+        "pin",
+        "CPUs",
+        "switch p50",
+        "p99",
+        "max",
+        "mean",
+        "round trip p50",
+        "kernel switches/round trip",
+    ]);
+    for r in &report.results {
+        let cpus: Vec<String> = r.cpus.iter().map(|c| c.to_string()).collect();
+        table.add_row(vec![
+            r.mode.to_string(),
+            r.pin.to_string(),
+            if cpus.is_empty() {
+                "any".into()
+            } else {
+                cpus.join("→")
+            },
+            duration_ns(r.switch_ns.p50),
+            duration_ns(r.switch_ns.p99),
+            duration_ns(r.switch_ns.max),
+            duration_ns(r.switch_ns.mean),
+            duration_ns(r.round_trip_ns.p50),
+            format!(
+                "{:.2} ({}/{} vol/invol)",
+                r.ctx_switches_per_round_trip,
+                count(r.voluntary_ctx_switches),
+                count(r.involuntary_ctx_switches)
+            ),
+        ]);
+    }
+    out.push_str(&table.to_string());
+    out.push_str(
+        "\n\nHow to read it: `same` puts both sides on one CPU, so each hand-off is a pure \
+         context switch;\n`cross` and `none` add a wake-up sent to another CPU. \
+         `perf bench sched pipe` (processes, like\nprocess-pipe) and `perf bench sched pipe -T` \
+         (threads, like thread-pipe) print usecs/op for a whole\nround trip: compare them with \
+         the round-trip column, and pin them the same way (`taskset -c 0`\nfor `same`).\n",
+    );
+    out
 }
 
-/// One orphan's re-parenting.
-#[derive(Debug, Serialize)]
-pub struct Reparented {
-    /// The grandchild's pid.
-    pub pid: i32,
-    /// Its parent while that was alive: the child that forked it.
-    pub ppid_before: i32,
-    /// Its parent after that child exited.
-    pub ppid_after: i32,
+/// `gilbench spawn` as text.
+fn spawn(report: &SpawnReport) -> String {
+    let mut out = title(
+        "spawn",
+        &report.machine,
+        &format!(
+            "What creating a worker costs, by the parent's heap size ({} pages; transparent \
+             huge pages: {}{}).",
+            human_bytes(report.page_size),
+            report.transparent_hugepage,
+            if report.huge_pages {
+                ", heap advised to use them"
+            } else {
+                ", heap advised not to use them"
+            }
+        ),
+    );
+    let mut table = new_table(&[
+        "method",
+        "heap",
+        "runs",
+        "call returns p50",
+        "done+reaped p50",
+        "p99",
+        "max",
+        "minor faults",
+    ]);
+    for r in &report.results {
+        let cow = r.ns_per_page.is_some();
+        table.add_row(vec![
+            r.method.to_string(),
+            human_bytes(r.heap_bytes),
+            count(r.iterations),
+            r.create_ns.map_or("–".into(), |s| duration_ns(s.p50)),
+            if cow {
+                format!("{} (child writes)", duration_ns(r.latency_ns.p50))
+            } else {
+                duration_ns(r.latency_ns.p50)
+            },
+            duration_ns(r.latency_ns.p99),
+            duration_ns(r.latency_ns.max),
+            match r.ns_per_page {
+                Some(ns) => format!("{} ({ns:.0} ns/page)", count(r.minor_faults)),
+                None => count(r.minor_faults),
+            },
+        ]);
+    }
+    out.push_str(&table.to_string());
+    out.push_str(
+        "\n\nHow to read it: fork copies the parent's page tables and marks every page \
+         copy-on-write, so its\ncost grows with the heap; vfork and posix_spawn share the \
+         parent's memory until the exec, and a\nthread shares it for good, so they stay flat. \
+         fork-cow is the bill fork defers: a child writing\nthe inherited heap takes one minor \
+         fault and one page copy per page — a shallow copy becoming a deep one.\n",
+    );
+    out
+}
+
+fn ps_table(rows: &[ProcRow], total: u64) -> String {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::NOTHING)
+        .set_header(vec!["PID", "PPID", "S", "COMMAND"]);
+    for i in 0..2 {
+        if let Some(column) = table.column_mut(i) {
+            column.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    for r in rows {
+        table.add_row(vec![
+            r.pid.to_string(),
+            r.ppid.to_string(),
+            r.state.clone(),
+            r.command.clone(),
+        ]);
+    }
+    let mut out = table.to_string();
+    out.push('\n');
+    if total > rows.len() as u64 {
+        out.push_str(&format!(
+            "  … and {} more\n",
+            count(total - rows.len() as u64)
+        ));
+    }
+    out
+}
+
+fn strategy_note(strategy: &str) -> &'static str {
+    match strategy {
+        "waitpid" => "a blocking waitpid(pid) per child — what Popen.wait() and Process.join() do",
+        "wnohang-loop" => {
+            "waitpid(-1, WNOHANG) in a loop: never blocks, but spends calls when nothing is ready"
+        }
+        "sigchld" => {
+            "sleep until SIGCHLD (read from a signalfd), then drain with waitpid(-1, WNOHANG)"
+        }
+        "pidfd" => "pidfd_open + poll + waitid(P_PIDFD) per child: immune to pid reuse",
+        _ => "never wait: the zombies stay until their parent waits or exits",
+    }
+}
+
+/// `gilbench zombie` as text.
+fn zombie(report: &ZombieReport) -> String {
+    let mut out = title(
+        "zombie",
+        &report.machine,
+        &format!(
+            "gilbench (pid {}) forked {} children; each exited at once.",
+            report.parent_pid,
+            count(report.children)
+        ),
+    );
+    out.push_str(&format!(
+        "Before reaping — {} zombies: an exited child keeps its process-table entry (pid, exit \
+         status)\nuntil its parent waits for it; ps shows it in state Z, <defunct>.\n\n",
+        count(report.zombies_seen)
+    ));
+    out.push_str(&ps_table(&report.before, report.zombies_seen));
+    out.push_str(&format!(
+        "\nReaping with {}: {}.\n",
+        report.strategy,
+        strategy_note(report.strategy)
+    ));
+    if report.reaped_by_strategy > 0 {
+        out.push_str(&format!(
+            "  {} reaped in {}: per zombie p50 {}, p99 {}, max {}; {} wait calls ({} found nothing)",
+            count(report.reaped_by_strategy),
+            duration_ns(report.reap_total_ns),
+            duration_ns(report.reap_ns.p50),
+            duration_ns(report.reap_ns.p99),
+            duration_ns(report.reap_ns.max),
+            count(report.reap_calls),
+            count(report.empty_polls),
+        ));
+        if let Some(signals) = report.sigchld_signals {
+            out.push_str(&format!(
+                "; {} SIGCHLD read for {} children (a pending signal is not queued twice)",
+                count(signals),
+                count(report.children)
+            ));
+        }
+        out.push_str(".\n");
+    }
+    if report.after.is_empty() {
+        out.push_str("\nAfter: none of them is left in /proc — reaping removed the entries.\n");
+    } else {
+        out.push_str(&format!(
+            "\nAfter — {} still zombies; they stay until their parent waits or exits:\n\n",
+            count(report.zombies_after_reap)
+        ));
+        out.push_str(&ps_table(&report.after, report.zombies_after_reap));
+    }
+    if let Some(o) = &report.orphans {
+        out.push_str(&format!(
+            "\nOrphans: each child had forked a grandchild before exiting. {}\n\n",
+            if o.subreaper {
+                "gilbench had declared itself a child subreaper (PR_SET_CHILD_SUBREAPER), so the \
+                 orphans came to it."
+            } else {
+                "gilbench was not a subreaper, so the orphans went to PID 1 or the nearest \
+                 subreaper."
+            }
+        ));
+        let mut table = Table::new();
+        table
+            .load_preset(presets::NOTHING)
+            .set_header(vec!["PID", "PPID before", "PPID after"]);
+        for r in &o.sample {
+            table.add_row(vec![
+                r.pid.to_string(),
+                r.ppid_before.to_string(),
+                r.ppid_after.to_string(),
+            ]);
+        }
+        out.push_str(&table.to_string());
+        out.push('\n');
+        for p in &o.new_parents {
+            out.push_str(&format!(
+                "  new parent {} ({}): {} orphans\n",
+                p.pid,
+                p.command,
+                count(p.orphans)
+            ));
+        }
+        out.push_str(&format!(
+            "  {} re-parented to gilbench; gilbench reaped {} of them.\n",
+            count(o.reparented_to_gilbench),
+            count(o.reaped_by_gilbench)
+        ));
+    }
+    out.push_str(&format!(
+        "\nzombies seen {} · left after reaping {} · reaped by gilbench on its way out {} · \
+         left at exit {}\n",
+        count(report.zombies_seen),
+        count(report.zombies_after_reap),
+        count(report.reaped_at_exit),
+        count(report.zombies_left)
+    ));
+    out
 }

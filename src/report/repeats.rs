@@ -318,10 +318,10 @@ fn find_modes(samples: &[Sample]) -> Option<Vec<Mode>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::test_support;
+    use crate::report::fixture;
 
     fn row(model: &str, wall_ns: u64, ops: u64, p50: u64) -> RunReport {
-        let mut r = test_support::bare_run(model);
+        let mut r = fixture::bare_run(model);
         r.wall_ns = wall_ns;
         r.ops = ops;
         r.throughput_ops_per_s = ops as f64 / (wall_ns as f64 / 1e9);

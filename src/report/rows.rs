@@ -6,35 +6,12 @@
 //! Deriving rows from the same `Serialize` impl as `--format json` keeps the three
 //! formats from drifting apart: a field added to a report shows up in all of them.
 //!
-//! A report plugs in by implementing [`Tabular`]: which objects are its rows, plus
-//! a title and notes for Markdown. The probe reports (`ctxswitch`, `spawn`,
-//! `zombie`) implement it the same way [`super::ScenarioReport`] does below.
+//! A report says which objects are its rows in [`Report::rows`]; the scenario
+//! report's view is below, the probes' in `probes.rs`.
 
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use super::render::Report;
 use serde::Serialize;
-use std::fmt;
-
-/// A report that the CSV and Markdown exporters can render.
-pub trait Tabular {
-    /// The rows: one flattened object per result, in report order.
-    fn rows(&self) -> Vec<Row>;
-
-    /// A heading for Markdown (`gilbench · scenario cpu-bound · 2 CPUs`).
-    fn title(&self) -> Option<String> {
-        None
-    }
-
-    /// Text printed under the Markdown table (a scenario's explanation).
-    fn notes(&self) -> Option<String> {
-        None
-    }
-
-    /// Keys (or key prefixes: `gil.wait_ns` drops every `gil.wait_ns.*`) left out
-    /// of the Markdown table, which is read by people; CSV keeps every column.
-    fn markdown_omits(&self) -> &'static [&'static str] {
-        &[]
-    }
-}
+use serde_json::Value;
 
 /// A scalar cell of a flattened row.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,10 +36,9 @@ impl Row {
     /// Flattens anything serialisable to an object; prefixes `context` columns
     /// (such as the scenario's name) so rows from several reports can be mixed.
     pub fn of<T: Serialize>(context: &[(&str, Cell)], item: &T) -> Row {
-        // Through text rather than `serde_json::Value`, whose maps sort their keys:
-        // the columns should come in the order the struct declares its fields.
-        let text = serde_json::to_string(item).expect("reports always serialise");
-        let value: Ordered = serde_json::from_str(&text).expect("serde_json reads its own output");
+        // serde_json's `preserve_order`: the columns come in the order the struct
+        // declares its fields.
+        let value = serde_json::to_value(item).expect("reports always serialise");
         let mut row = Row(context
             .iter()
             .map(|(k, c)| ((*k).to_string(), c.clone()))
@@ -111,18 +87,7 @@ pub fn columns(rows: &[Row]) -> Vec<String> {
     keys
 }
 
-/// A JSON value whose objects keep their key order.
-#[derive(Debug)]
-enum Ordered {
-    Null,
-    Bool(bool),
-    Number(serde_json::Number),
-    Text(String),
-    Array(Vec<Ordered>),
-    Object(Vec<(String, Ordered)>),
-}
-
-fn flatten(prefix: &str, value: Ordered, out: &mut Vec<(String, Cell)>) {
+fn flatten(prefix: &str, value: Value, out: &mut Vec<(String, Cell)>) {
     let key = |k: &str| {
         if prefix.is_empty() {
             k.to_string()
@@ -131,113 +96,33 @@ fn flatten(prefix: &str, value: Ordered, out: &mut Vec<(String, Cell)>) {
         }
     };
     match value {
-        Ordered::Object(fields) => {
+        Value::Object(fields) => {
             for (k, v) in fields {
                 flatten(&key(&k), v, out);
             }
         }
-        Ordered::Null => out.push((prefix.to_string(), Cell::Null)),
-        Ordered::Bool(b) => out.push((prefix.to_string(), Cell::Bool(b))),
-        Ordered::Number(n) => out.push((prefix.to_string(), Cell::Number(n))),
-        Ordered::Text(s) => out.push((prefix.to_string(), Cell::Text(s))),
-        Ordered::Array(items) => {
+        Value::Null => out.push((prefix.to_string(), Cell::Null)),
+        Value::Bool(b) => out.push((prefix.to_string(), Cell::Bool(b))),
+        Value::Number(n) => out.push((prefix.to_string(), Cell::Number(n))),
+        Value::String(s) => out.push((prefix.to_string(), Cell::Text(s))),
+        Value::Array(items) => {
             let items = items.into_iter().map(|item| match item {
-                Ordered::Text(s) => s,
-                Ordered::Number(n) => n.to_string(),
-                Ordered::Bool(b) => b.to_string(),
-                Ordered::Null => String::new(),
+                Value::String(s) => s,
+                Value::Number(n) => n.to_string(),
+                Value::Bool(b) => b.to_string(),
+                Value::Null => String::new(),
                 // Nested structures do not fit a cell; keep them readable.
-                other => format!("{other:?}"),
+                other => other.to_string(),
             });
             out.push((prefix.to_string(), Cell::List(items.collect())));
         }
     }
 }
 
-impl<'de> Deserialize<'de> for Ordered {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Ordered, D::Error> {
-        deserializer.deserialize_any(OrderedVisitor)
-    }
-}
-
-struct OrderedVisitor;
-
-impl<'de> Visitor<'de> for OrderedVisitor {
-    type Value = Ordered;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_unit<E>(self) -> Result<Ordered, E> {
-        Ok(Ordered::Null)
-    }
-    fn visit_none<E>(self) -> Result<Ordered, E> {
-        Ok(Ordered::Null)
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Ordered, E> {
-        Ok(Ordered::Bool(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Ordered, E> {
-        Ok(Ordered::Number(v.into()))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Ordered, E> {
-        Ok(Ordered::Number(v.into()))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Ordered, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Ordered::Null, Ordered::Number))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Ordered, E> {
-        Ok(Ordered::Text(v.to_string()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Ordered, E> {
-        Ok(Ordered::Text(v))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Ordered, A::Error> {
-        let mut items = Vec::new();
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Ordered::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Ordered, A::Error> {
-        let mut fields = Vec::new();
-        while let Some((k, v)) = map.next_entry::<String, Ordered>()? {
-            fields.push((k, v));
-        }
-        Ok(Ordered::Object(fields))
-    }
-}
-
-/// Run fields too detailed for a Markdown table (CSV and JSON keep them).
-pub const RUN_MARKDOWN_OMITS: &[&str] = &[
-    "total_ops",
-    "latency_ns.count",
-    "latency_ns.min",
-    "latency_ns.mean",
-    "latency_ns.p90",
-    "latency_ns.p999",
-    "minor_faults",
-    "gil.acquisitions",
-    "gil.drop_requests",
-    "gil.wait_ns",
-    "counter.expected",
-    "counter.observed",
-    // Repeats: min and max of the headline figures (and the speedup's stddev) are
-    // enough to read; the medians are the row's own figures.
-    "spread.throughput_ops_per_s",
-    "spread.latency_p99_ns",
-    "spread.lost",
-    "spread.wall_ns.median",
-    "spread.wall_ns.mean",
-    "spread.wall_ns.stddev",
-    "spread.speedup.median",
-    "spread.speedup.mean",
-    "spread.latency_p50_ns.median",
-    "spread.latency_p50_ns.mean",
-    "spread.latency_p50_ns.stddev",
-];
-
-/// [`RUN_MARKDOWN_OMITS`], and the scenario's name, which the title already says.
+/// Run fields too detailed for a Markdown table (CSV and JSON keep them), and the
+/// scenario's name, which the title already says. Of the repeats' spread, min and
+/// max of the headline figures (and the speedup's stddev) are enough to read; the
+/// medians are the row's own figures.
 const SCENARIO_MARKDOWN_OMITS: &[&str] = &[
     "scenario",
     "total_ops",
@@ -265,7 +150,7 @@ const SCENARIO_MARKDOWN_OMITS: &[&str] = &[
     "spread.latency_p50_ns.stddev",
 ];
 
-impl Tabular for super::ScenarioReport {
+impl Report for super::ScenarioReport {
     fn rows(&self) -> Vec<Row> {
         let context = [("scenario", Cell::Text(self.scenario.clone()))];
         self.runs
@@ -310,6 +195,10 @@ impl Tabular for super::ScenarioReport {
 
     fn markdown_omits(&self) -> &'static [&'static str] {
         SCENARIO_MARKDOWN_OMITS
+    }
+
+    fn table(&self, palette: super::colour::Palette) -> String {
+        super::table::render(self, palette)
     }
 }
 

@@ -173,7 +173,7 @@ mod tests {
         assert!(speedup_pm(threads).starts_with(" ± 0.0"));
         assert_eq!(p50(threads), "1.58 ms", "same p50 in every run");
         assert!(notes(&report).contains("medians of 3 runs of each model"));
-        let one = crate::report::test_support::bare_run("gil");
+        let one = crate::report::fixture::bare_run("gil");
         assert_eq!(speedup_pm(&one), "");
         assert_eq!(
             range(Spread {
@@ -203,7 +203,7 @@ mod tests {
         let reps = [10_400_000u64, 19_000, 10_350_000, 21_000, 10_500_000]
             .iter()
             .map(|&p| {
-                let mut r = crate::report::test_support::bare_run("gil");
+                let mut r = crate::report::fixture::bare_run("gil");
                 r.latency_ns.count = 10;
                 r.latency_ns.p50 = p;
                 r

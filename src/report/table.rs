@@ -5,20 +5,9 @@ use super::format::{count, duration_ns};
 use super::ScenarioReport;
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
 
-/// Renders a scenario report as text tables, without colour.
-pub fn render(report: &ScenarioReport) -> Vec<u8> {
-    render_styled(report, "", Palette::plain())
-}
-
-/// Renders a scenario report as text tables, with `below` (e.g. `--timeline`)
-/// between the tables and the explanation.
-pub fn render_with(report: &ScenarioReport, below: &str) -> Vec<u8> {
-    render_styled(report, below, Palette::plain())
-}
-
 /// Renders a scenario report as text tables and pictures, coloured by `palette`,
-/// with `below` between the tables and the explanation.
-pub fn render_styled(report: &ScenarioReport, below: &str, palette: Palette) -> Vec<u8> {
+/// with its `--timeline` strips (if any) between the tables and the explanation.
+pub fn render(report: &ScenarioReport, palette: Palette) -> String {
     let mut out = String::new();
     out.push_str(&format!(
         "gilbench {} · scenario {} · {} CPUs · Linux {}\n{}\n\n",
@@ -60,9 +49,9 @@ pub fn render_styled(report: &ScenarioReport, below: &str, palette: Palette) -> 
         out.push_str(&note);
         out.push('\n');
     }
-    if !below.is_empty() {
+    if let Some(strips) = report.timeline.as_deref().filter(|s| !s.is_empty()) {
         out.push('\n');
-        out.push_str(below);
+        out.push_str(strips);
     }
     out.push('\n');
     out.push_str(&report.explanation);
@@ -72,7 +61,7 @@ pub fn render_styled(report: &ScenarioReport, below: &str, palette: Palette) -> 
         out.push('\n');
         out.push_str(&warnings);
     }
-    out.into_bytes()
+    out
 }
 
 fn new_table(header: Vec<&str>) -> Table {

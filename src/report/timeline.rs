@@ -230,7 +230,7 @@ pub fn lanes(run: &RunReport, window: Window, columns: usize) -> Vec<Lane> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::report_with;
+    use super::super::fixture::report_with;
     use super::*;
     use crate::runtime::trace::Event;
 

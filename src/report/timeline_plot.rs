@@ -202,7 +202,7 @@ fn draw_legend<DB: DrawingBackend>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::report_with;
+    use super::super::fixture::report_with;
     use super::*;
     use crate::runtime::trace::{Event, EventKind};
     use std::time::Duration;

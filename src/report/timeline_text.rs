@@ -116,7 +116,7 @@ fn paint(c: char, code: &str, colour: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::report_with;
+    use super::super::fixture::report_with;
     use super::*;
     use crate::runtime::trace::{Event, EventKind};
     use std::time::Duration;

@@ -67,7 +67,7 @@ pub fn note(report: &ScenarioReport) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::test_support::report_with;
+    use super::super::fixture::report_with;
     use super::*;
     use crate::runtime::trace::{Event, EventKind};
 

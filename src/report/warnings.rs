@@ -51,11 +51,11 @@ pub fn warnings(report: &ScenarioReport) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::fixture::bare_run;
     use crate::report::repeats::merge;
-    use crate::report::test_support::bare_run;
 
     fn report_of(walls: &[&[u64]]) -> ScenarioReport {
-        let mut r = crate::report::test_support::report_with(&[]);
+        let mut r = crate::report::fixture::report_with(&[]);
         r.runs = walls
             .iter()
             .map(|w| {

@@ -6,6 +6,7 @@
 //! This module only parses; [`crate::plan`] validates and merges command-line flags.
 
 pub mod duration;
+pub mod size;
 
 use serde::Deserialize;
 

@@ -10,25 +10,21 @@ pub mod gil_handoff;
 pub mod pair;
 pub mod transport;
 
-use crate::cli::{CtxswitchArgs, Format};
 use crate::measure::{Machine, Summary};
-use crate::output::Output;
 use crate::plan::names::Named;
 use crate::probe::options::{CtxswitchPlan, Mode, Pin};
-use crate::report::probes::{CtxswitchReport, CtxswitchResult};
+use crate::probe::results::{CtxswitchReport, CtxswitchResult};
 use crate::runtime::shm::SharedRegion;
 use anyhow::Context;
 use pair::{PairOutcome, Placement, Rounds};
 use std::sync::atomic::AtomicU32;
 use transport::{EventfdPair, FutexEndpoint, PipeEndpoint, YieldEndpoint};
 
-/// Runs the command.
-pub fn run(args: &CtxswitchArgs) -> anyhow::Result<()> {
-    let plan = CtxswitchPlan::from_args(args)?;
-    let output = Output::open(&args.output)?;
+/// Runs every probe of the plan, one after another.
+pub fn run(plan: &CtxswitchPlan, quiet: bool) -> anyhow::Result<CtxswitchReport> {
     let mut results = Vec::new();
-    for (mode, pin) in jobs(&plan) {
-        if !args.output.quiet {
+    for (mode, pin) in jobs(plan) {
+        if !quiet {
             eprintln!("gilbench: ctxswitch {mode} (pin {pin})…");
         }
         let place = placement(pin, &plan.cpus);
@@ -40,20 +36,13 @@ pub fn run(args: &CtxswitchArgs) -> anyhow::Result<()> {
             .with_context(|| format!("ctxswitch {mode} (pin {pin})"))?;
         results.push(result(mode, pin, place, plan.rounds, &outcome));
     }
-    let report = CtxswitchReport {
-        gilbench: crate::report::VERSION,
+    Ok(CtxswitchReport {
+        gilbench: crate::cli::VERSION,
         kind: "ctxswitch",
         machine: Machine::current(),
         warmup: plan.warmup,
         results,
-    };
-    let bytes = match args.output.format {
-        Format::Json => crate::report::json::render(&report),
-        Format::Csv => crate::report::csv::render(&report),
-        Format::Markdown => crate::report::markdown::render(&report),
-        Format::Table => crate::report::probe_tables::ctxswitch(&report),
-    };
-    output.write(&bytes).context("writing the report")
+    })
 }
 
 /// The (mode, placement) pairs to run, mode by mode. `yield` runs once, on one

@@ -11,12 +11,11 @@ pub mod cow;
 pub mod heap;
 pub mod methods;
 
-use crate::cli::{Format, SpawnArgs};
 use crate::measure::{new_histogram, record, Histogram, Machine, Rusage, Summary};
-use crate::output::Output;
 use crate::plan::names::Named;
-use crate::probe::options::{human_bytes, Method, SpawnPlan};
-use crate::report::probes::{SpawnReport, SpawnResult};
+use crate::probe::options::{Method, SpawnPlan};
+use crate::probe::results::{SpawnReport, SpawnResult};
+use crate::scenario::size::human_bytes;
 use anyhow::Context;
 use heap::Heap;
 use std::time::Instant;
@@ -27,10 +26,8 @@ use strum::VariantArray;
 /// can take seconds on a VM).
 const MIN_ITERATIONS: u64 = 3;
 
-/// Runs the command.
-pub fn run(args: &SpawnArgs) -> anyhow::Result<()> {
-    let plan = SpawnPlan::from_args(args)?;
-    let output = Output::open(&args.output)?;
+/// Runs every method with every heap size of the plan.
+pub fn run(plan: &SpawnPlan, quiet: bool) -> anyhow::Result<SpawnReport> {
     let needs_exec = plan
         .methods
         .iter()
@@ -43,7 +40,7 @@ pub fn run(args: &SpawnArgs) -> anyhow::Result<()> {
     }
     let creator = methods::Creator::new().context("preparing posix_spawn")?;
     let note = |msg: String| {
-        if !args.output.quiet {
+        if !quiet {
             eprintln!("gilbench: {msg}");
         }
     };
@@ -62,7 +59,7 @@ pub fn run(args: &SpawnArgs) -> anyhow::Result<()> {
                 continue; // nothing to copy
             }
             note(format!("spawn {method} (heap {})…", human_bytes(size)));
-            let result = cell(method, &creator, &mut heap, &plan)
+            let result = cell(method, &creator, &mut heap, plan)
                 .with_context(|| format!("spawn {method} with a {} heap", human_bytes(size)))?;
             results.push(result);
         }
@@ -72,22 +69,15 @@ pub fn run(args: &SpawnArgs) -> anyhow::Result<()> {
         let m = Method::VARIANTS.iter().position(|m| m.name() == r.method);
         (m, r.heap_bytes)
     });
-    let report = SpawnReport {
-        gilbench: crate::report::VERSION,
+    Ok(SpawnReport {
+        gilbench: crate::cli::VERSION,
         kind: "spawn",
         machine: Machine::current(),
         page_size: crate::sys::mem::page_size() as u64,
         transparent_hugepage: crate::sys::thp::system_setting(),
         huge_pages: plan.huge_pages,
         results,
-    };
-    let bytes = match args.output.format {
-        Format::Json => crate::report::json::render(&report),
-        Format::Csv => crate::report::csv::render(&report),
-        Format::Markdown => crate::report::markdown::render(&report),
-        Format::Table => crate::report::probe_tables::spawn(&report),
-    };
-    output.write(&bytes).context("writing the report")
+    })
 }
 
 /// Whether another creation should run: `--iterations` at most; at least one;

@@ -11,13 +11,11 @@ pub mod orphans;
 pub mod procfs;
 pub mod reap;
 
-use crate::cli::{Format, ZombieArgs};
 use crate::measure::{nanos, Machine, Summary};
 use crate::model::RunError;
-use crate::output::Output;
 use crate::plan::names::Named;
 use crate::probe::options::{Reap, ZombiePlan};
-use crate::report::probes::{NewParent, OrphanReport, Reparented, ZombieReport};
+use crate::probe::results::{NewParent, OrphanReport, Reparented, ZombieReport};
 use crate::sys::signal::Interrupts;
 use anyhow::Context;
 use nix::unistd::Pid;
@@ -42,10 +40,8 @@ pub struct Brood {
     pub hold: Option<OwnedFd>,
 }
 
-/// Runs the command.
-pub fn run(args: &ZombieArgs) -> anyhow::Result<()> {
-    let plan = ZombiePlan::from_args(args)?;
-    let output = Output::open(&args.output)?;
+/// Runs the demo, then reaps everything it made, whatever happened.
+pub fn run(plan: &ZombiePlan, quiet: bool) -> anyhow::Result<ZombieReport> {
     // Ctrl-C and SIGTERM are noted instead of killing us, so we can reap first.
     let interrupted = Interrupts::catch().context("installing the Ctrl-C handler")?;
     if plan.orphans && plan.subreaper {
@@ -56,13 +52,7 @@ pub fn run(args: &ZombieArgs) -> anyhow::Result<()> {
         _ => None,
     };
     let mut brood = Brood::default();
-    let outcome = demo(
-        &plan,
-        &mut brood,
-        sigchld.as_ref(),
-        &interrupted,
-        args.output.quiet,
-    );
+    let outcome = demo(plan, &mut brood, sigchld.as_ref(), &interrupted, quiet);
     // Whatever happened: let everyone go and reap everything.
     brood.release = None;
     brood.hold = None;
@@ -85,13 +75,7 @@ pub fn run(args: &ZombieArgs) -> anyhow::Result<()> {
     }
     report.reaped_at_exit += reaped_at_exit;
     report.zombies_left = zombies_left;
-    let bytes = match args.output.format {
-        Format::Json => crate::report::json::render(&report),
-        Format::Csv => crate::report::csv::render(&report),
-        Format::Markdown => crate::report::markdown::render(&report),
-        Format::Table => crate::report::probe_tables::zombie(&report),
-    };
-    output.write(&bytes).context("writing the report")
+    Ok(report)
 }
 
 fn check(interrupted: &Interrupts) -> anyhow::Result<()> {
@@ -207,7 +191,7 @@ fn demo(
 
     let orphans = first_parents.map(|first| orphan_report(plan, brood, &first, &orphan_rows, me));
     Ok(ZombieReport {
-        gilbench: crate::report::VERSION,
+        gilbench: crate::cli::VERSION,
         kind: "zombie",
         machine: Machine::current(),
         parent_pid: me.as_raw(),
