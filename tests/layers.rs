@@ -106,18 +106,6 @@ fn every_module_uses_only_the_layers_below_it() {
     );
 }
 
-/// An exception whose edge is gone must go too, so the list shrinks as the edges
-/// are turned around and never hides a new one.
-#[test]
-fn every_known_exception_is_still_needed() {
-    for (module, used) in KNOWN_EXCEPTIONS {
-        assert!(
-            uses(module).contains(*used),
-            "{module} no longer uses crate::{used}: remove the exception"
-        );
-    }
-}
-
 /// The parser sees through rustfmt's multi-line groups and nested groups.
 #[test]
 fn groups_are_read_at_their_top_level() {
