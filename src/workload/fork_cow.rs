@@ -27,10 +27,10 @@ use crate::runtime::gc::{Heap, Mode, Object, OBJECT_BYTES};
 use crate::runtime::shm::SharedRegion;
 use parking_lot::{MappedMutexGuard, Mutex, MutexGuard};
 use serde::Deserialize;
-use strum::{IntoStaticStr, VariantArray};
+use strum::{EnumString, IntoStaticStr, VariantArray};
 
 /// One experiment on the heap. See the module table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, IntoStaticStr, VariantArray)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, EnumString, IntoStaticStr, VariantArray)]
 #[strum(serialize_all = "kebab-case")]
 pub enum Variant {
     /// Reads every object's memory.
@@ -184,21 +184,16 @@ impl ForkCow {
             p.variant
                 .split(',')
                 .map(|name| {
-                    Variant::VARIANTS
-                        .iter()
-                        .copied()
-                        .find(|v| v.name() == name.trim())
-                        .ok_or_else(|| {
-                            let names: Vec<_> =
-                                Variant::VARIANTS.iter().map(|v| v.name()).collect();
-                            ParamError::field(
-                                "variant",
-                                format!(
-                                    "unknown variant `{name}` (variants: all, {})",
-                                    names.join(", ")
-                                ),
-                            )
-                        })
+                    name.trim().parse::<Variant>().map_err(|_| {
+                        let names: Vec<_> = Variant::VARIANTS.iter().map(|v| v.name()).collect();
+                        ParamError::field(
+                            "variant",
+                            format!(
+                                "unknown variant `{name}` (variants: all, {})",
+                                names.join(", ")
+                            ),
+                        )
+                    })
                 })
                 .collect::<Result<_, _>>()?
         };
@@ -280,5 +275,38 @@ impl Workload for ForkCow {
 
     fn fork_cow(&self) -> Option<&ForkCow> {
         Some(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(variant: &str) -> ForkCowParams {
+        ForkCowParams {
+            heap_mib: 1,
+            variant: variant.into(),
+            ..ForkCowParams::default()
+        }
+    }
+
+    #[test]
+    fn variants_are_read_by_name() {
+        let common = Common { workers: 2, ops: 1 };
+        let cow = ForkCow::new(params(" write, gc-in-child-frozen"), common).unwrap();
+        assert_eq!(cow.variants(), [Variant::Write, Variant::GcInChildFrozen]);
+        assert_eq!(
+            ForkCow::new(params("all"), common)
+                .unwrap()
+                .variants()
+                .len(),
+            7
+        );
+        let err = ForkCow::new(params("read,copy"), common).unwrap_err();
+        assert_eq!(
+            err.message,
+            "`variant`: unknown variant `copy` (variants: all, read, read-refcounted, \
+             read-immortal, write, gc-in-child, gc-in-child-frozen, deep-copy)"
+        );
     }
 }

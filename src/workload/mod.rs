@@ -162,17 +162,19 @@ impl ParamError {
 }
 
 /// The workload kinds a scenario's `workload` key may name.
-pub const KINDS: &[&str] = &[
-    "cpu-bound",
-    "io-bound",
-    "convoy",
-    "shared-counter",
-    "refcount",
-    "gc-pause",
-    "fork-cow",
-    "alloc",
-    "queue",
-];
+#[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::VariantNames)]
+#[strum(serialize_all = "kebab-case")]
+enum Kind {
+    CpuBound,
+    IoBound,
+    Convoy,
+    SharedCounter,
+    Refcount,
+    GcPause,
+    ForkCow,
+    Alloc,
+    Queue,
+}
 
 /// Builds the workload `kind` from its parameter table.
 pub fn build(
@@ -180,22 +182,26 @@ pub fn build(
     params: &toml::Table,
     common: Common,
 ) -> Result<Arc<dyn Workload>, ParamError> {
-    Ok(match kind {
-        "cpu-bound" => Arc::new(cpu::CpuBound::new(decode(params)?, common)?),
-        "io-bound" => Arc::new(io::IoBound::new(decode(params)?, common)?),
-        "convoy" => Arc::new(convoy::Convoy::new(decode(params)?, common)?),
-        "shared-counter" => Arc::new(counter::SharedCounter::new(decode(params)?, common)?),
-        "refcount" => Arc::new(refcount::Refcount::new(decode(params)?, common)?),
-        "gc-pause" => Arc::new(gc_pause::GcPause::new(decode(params)?, common)?),
-        "fork-cow" => Arc::new(fork_cow::ForkCow::new(decode(params)?, common)?),
-        "alloc" => Arc::new(alloc::Alloc::new(decode(params)?, common)?),
-        "queue" => Arc::new(queue::Queue::new(decode(params)?, common)?),
-        other => {
-            return Err(ParamError::field(
-                "workload",
-                format!("unknown workload `{other}` (known: {})", KINDS.join(", ")),
-            ))
-        }
+    use strum::VariantNames;
+    let known: Kind = kind.parse().map_err(|_| {
+        ParamError::field(
+            "workload",
+            format!(
+                "unknown workload `{kind}` (known: {})",
+                Kind::VARIANTS.join(", ")
+            ),
+        )
+    })?;
+    Ok(match known {
+        Kind::CpuBound => Arc::new(cpu::CpuBound::new(decode(params)?, common)?),
+        Kind::IoBound => Arc::new(io::IoBound::new(decode(params)?, common)?),
+        Kind::Convoy => Arc::new(convoy::Convoy::new(decode(params)?, common)?),
+        Kind::SharedCounter => Arc::new(counter::SharedCounter::new(decode(params)?, common)?),
+        Kind::Refcount => Arc::new(refcount::Refcount::new(decode(params)?, common)?),
+        Kind::GcPause => Arc::new(gc_pause::GcPause::new(decode(params)?, common)?),
+        Kind::ForkCow => Arc::new(fork_cow::ForkCow::new(decode(params)?, common)?),
+        Kind::Alloc => Arc::new(alloc::Alloc::new(decode(params)?, common)?),
+        Kind::Queue => Arc::new(queue::Queue::new(decode(params)?, common)?),
     })
 }
 
@@ -228,4 +234,34 @@ pub fn decode<P: serde::de::DeserializeOwned>(params: &toml::Table) -> Result<P,
 /// Parses a duration parameter such as `"1ms"`.
 pub fn duration_param(field: &str, text: &str) -> Result<std::time::Duration, ParamError> {
     crate::scenario::duration::parse_duration(text).map_err(|e| ParamError::field(field, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_are_named_in_kebab_case_and_an_unknown_one_lists_them() {
+        let common = Common { workers: 1, ops: 1 };
+        for kind in ["cpu-bound", "gc-pause", "queue"] {
+            if let Err(e) = build(kind, &toml::Table::new(), common) {
+                assert_ne!(
+                    e.field.as_deref(),
+                    Some("workload"),
+                    "{kind}: {}",
+                    e.message
+                );
+            }
+        }
+        let err = build("cpu", &toml::Table::new(), common).unwrap_err();
+        assert_eq!(err.field.as_deref(), Some("workload"));
+        assert!(
+            err.message.ends_with(
+                "unknown workload `cpu` (known: cpu-bound, io-bound, convoy, shared-counter, \
+                 refcount, gc-pause, fork-cow, alloc, queue)"
+            ),
+            "{}",
+            err.message
+        );
+    }
 }
