@@ -12,7 +12,7 @@ mod common;
 use common::{assert_nothing_left, children_of, gilbench, run};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
 
 fn gilbench_json(args: &[&str]) -> (Output, Option<serde_json::Value>) {
@@ -218,7 +218,7 @@ fn queue_hands_every_item_through_the_manager() {
 
 /// Starts a long `manager` run in the background.
 fn start_long_run(extra: &[&str]) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("gilbench"))
+    common::gilbench_process()
         .args([
             "scenario",
             "shared-counter",

@@ -275,8 +275,7 @@ fn zombie_refuses_more_children_than_rlimit_nproc_allows() {
 #[test]
 fn zombie_interrupted_during_hold_reaps_and_exits_130() {
     let _exclusive = common::exclusive();
-    let bin = assert_cmd::cargo::cargo_bin("gilbench");
-    let child = std::process::Command::new(bin)
+    let child = common::gilbench_process()
         .args([
             "zombie",
             "--children",

@@ -367,13 +367,12 @@ fn descendants(pid: u32) -> Vec<u32> {
 #[test]
 fn sigint_or_sigterm_mid_run_kills_reaps_and_exits_130() {
     let _exclusive = common::exclusive();
-    let bin = assert_cmd::cargo::cargo_bin("gilbench");
     for method in METHODS {
         for signal in [
             nix::sys::signal::Signal::SIGINT,
             nix::sys::signal::Signal::SIGTERM,
         ] {
-            let child = Command::new(&bin)
+            let child = common::gilbench_process()
                 .args([
                     "scenario",
                     "cpu-bound",
@@ -503,9 +502,8 @@ fn two_hundred_fifty_six_workers_complete_and_are_all_reaped() {
 #[test]
 fn workers_die_with_a_gilbench_killed_outright() {
     let _exclusive = common::exclusive();
-    let bin = assert_cmd::cargo::cargo_bin("gilbench");
     for method in METHODS {
-        let mut child = Command::new(&bin)
+        let mut child = common::gilbench_process()
             .args([
                 "scenario",
                 "cpu-bound",
@@ -567,8 +565,7 @@ fn workers_die_with_a_gilbench_killed_outright() {
 #[test]
 fn a_fork_server_killed_mid_run_fails_the_run_and_leaves_nothing() {
     let _exclusive = common::exclusive();
-    let bin = assert_cmd::cargo::cargo_bin("gilbench");
-    let child = Command::new(&bin)
+    let child = common::gilbench_process()
         .args([
             "scenario",
             "cpu-bound",

@@ -1,6 +1,6 @@
 //! What a gilbench run must not leave behind — processes (alive or zombie),
-//! `/dev/shm` entries, `gilbench-*` entries in the temporary directory — and the
-//! one check of all of them, [`assert_nothing_left`].
+//! `/dev/shm` entries, anything in its temporary directory — and the one check of
+//! all of them, [`assert_nothing_left`].
 //!
 //! Orphans are seen because [`super::exclusive`] makes the test process a child
 //! subreaper: whatever gilbench leaves running becomes a child of ours.
@@ -10,28 +10,17 @@ use nix::sys::wait::{waitpid, WaitPidFlag};
 use nix::unistd::Pid;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a process gilbench started may take to end after gilbench itself
 /// has (a server that sees its parent die, an orphan whose pipe just closed).
 const GRACE: Duration = Duration::from_secs(3);
 
-/// The `gilbench-*` entries of the temporary directory when the running test took
-/// [`super::exclusive`]: the ones it may not add to.
-static TEMP_BEFORE: Mutex<Option<BTreeSet<String>>> = Mutex::new(None);
-
-/// Records the temporary directory's `gilbench-*` entries (by
-/// [`super::exclusive`], when a test starts).
-pub(super) fn note_temp_entries() {
-    *TEMP_BEFORE.lock().unwrap_or_else(|e| e.into_inner()) = Some(temp_entries());
-}
-
 /// Asserts that the run under test left nothing behind: no child of ours once
 /// [`GRACE`] has passed (zombies are reaped as they appear; what is left at the
 /// end is killed and reaped, so one failure does not cascade), nothing of
-/// gilbench's in `/dev/shm`, and no `gilbench-*` entry added to the temporary
-/// directory since the test took [`super::exclusive`].
+/// gilbench's in `/dev/shm`, and nothing in the private temporary directory that
+/// [`super::exclusive`] gave the test's gilbench runs.
 pub fn assert_nothing_left(what: &str) {
     let me = std::process::id();
     let deadline = Instant::now() + GRACE;
@@ -54,23 +43,10 @@ pub fn assert_nothing_left(what: &str) {
     );
     let shm = shm_leftovers();
     assert!(shm.is_empty(), "{what}: left in /dev/shm: {shm:?}");
-    let before = TEMP_BEFORE
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .clone()
+    let tmp = super::exclusive::private_tmp()
         .expect("assert_nothing_left needs the test to hold common::exclusive()");
-    let added: Vec<String> = temp_entries().difference(&before).cloned().collect();
-    assert!(
-        added.is_empty(),
-        "{what}: left in {}: {added:?}",
-        std::env::temp_dir().display()
-    );
-}
-
-/// Entries of the temporary directory whose name starts with `gilbench-` (the
-/// manager's socket directories, say).
-fn temp_entries() -> BTreeSet<String> {
-    entries(&std::env::temp_dir(), |n| n.starts_with("gilbench-"))
+    let left = entries(&tmp, |_| true);
+    assert!(left.is_empty(), "{what}: left in $TMPDIR: {left:?}");
 }
 
 /// The names in `dir` that `keep` accepts (none if `dir` cannot be read).

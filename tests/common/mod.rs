@@ -11,17 +11,27 @@
 mod exclusive;
 mod leftovers;
 
-pub use exclusive::{exclusive, Exclusive};
+pub use exclusive::{exclusive, private_tmp, Exclusive};
 pub use leftovers::{assert_nothing_left, children_of, gilbench_processes, shm_leftovers};
 
 pub mod fidelity;
 
 use assert_cmd::Command;
 
-/// A `gilbench` command with progress output off.
+/// A `gilbench` command, without colour, its `$TMPDIR` the test's private one
+/// while the test holds [`exclusive`] (where [`assert_nothing_left`] looks).
 pub fn gilbench() -> Command {
-    let mut cmd = Command::cargo_bin("gilbench").expect("the binary is built");
+    Command::from_std(gilbench_process())
+}
+
+/// [`gilbench`] as a `std` command, for a run the test starts in the background
+/// (to signal or kill it).
+pub fn gilbench_process() -> std::process::Command {
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("gilbench"));
     cmd.env("NO_COLOR", "1");
+    if let Some(tmp) = private_tmp() {
+        cmd.env("TMPDIR", tmp);
+    }
     cmd
 }
 
