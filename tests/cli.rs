@@ -2,17 +2,8 @@
 
 mod common;
 
-use common::{bad_input, gilbench, json, run};
+use common::{bad_input, gilbench, json, run, SMALL_CPU};
 use predicates::prelude::*;
-
-const TINY_CPU: &[&str] = &[
-    "scenario",
-    "cpu-bound",
-    "--ops",
-    "3",
-    "--set",
-    "ticks_per_op=2000",
-];
 
 /// `gilbench list` in every format: each names every built-in scenario.
 #[test]
@@ -65,7 +56,7 @@ fn every_command_has_help_with_examples() {
 
 #[test]
 fn scenario_json_has_the_contract_fields() {
-    let report = json(TINY_CPU);
+    let report = json(SMALL_CPU);
     for key in ["gilbench", "kind", "scenario", "machine", "config", "runs"] {
         assert!(report.get(key).is_some(), "missing {key}");
     }
@@ -125,7 +116,7 @@ fn scenario_json_has_the_contract_fields() {
 #[test]
 fn table_report_prints_the_explanation() {
     gilbench()
-        .args(TINY_CPU)
+        .args(SMALL_CPU)
         .arg("--quiet")
         .assert()
         .success()
@@ -180,7 +171,7 @@ fn output_file_receives_the_report() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("report.json");
     gilbench()
-        .args(TINY_CPU)
+        .args(SMALL_CPU)
         .args([
             "--model", "threads", "--format", "json", "--quiet", "--output",
         ])

@@ -9,32 +9,11 @@
 
 mod common;
 
-use common::{assert_nothing_left, children_of, gilbench, run};
+use common::{assert_nothing_left, children_of, json, output, run};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
-
-fn gilbench_json(args: &[&str]) -> (Output, Option<serde_json::Value>) {
-    let out = gilbench()
-        .args(args)
-        .args(["--format", "json", "--quiet"])
-        .timeout(Duration::from_secs(120))
-        .output()
-        .expect("gilbench runs");
-    let json = serde_json::from_slice(&out.stdout).ok();
-    (out, json)
-}
-
-fn ok_json(args: &[&str]) -> serde_json::Value {
-    let (out, json) = gilbench_json(args);
-    assert!(
-        out.status.success(),
-        "gilbench {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json.expect("a JSON report")
-}
 
 fn counter(row: &serde_json::Value) -> (u64, u64, u64) {
     let c = &row["counter"];
@@ -49,7 +28,7 @@ fn counter(row: &serde_json::Value) -> (u64, u64, u64) {
 fn lock_and_atomic_lose_nothing_and_get_then_set_loses_updates() {
     let _exclusive = common::exclusive();
     for sync in ["lock", "atomic"] {
-        let report = ok_json(&[
+        let report = json(&[
             "scenario",
             "shared-counter",
             "--model",
@@ -70,7 +49,7 @@ fn lock_and_atomic_lose_nothing_and_get_then_set_loses_updates() {
     }
     // Two round trips between the read and the write: with two workers at it,
     // some increments are lost (the odds of none in 2 x 5000 are nil).
-    let report = ok_json(&[
+    let report = json(&[
         "scenario",
         "shared-counter",
         "--model",
@@ -92,7 +71,7 @@ fn lock_and_atomic_lose_nothing_and_get_then_set_loses_updates() {
 #[test]
 fn the_report_has_the_servers_startup_and_gil() {
     let _exclusive = common::exclusive();
-    let report = ok_json(&[
+    let report = json(&[
         "scenario",
         "shared-counter",
         "--model",
@@ -117,7 +96,7 @@ fn the_report_has_the_servers_startup_and_gil() {
     assert!(row["startup_ns"].as_u64().is_some());
     assert_eq!(report["config"]["manager_gil"], true);
 
-    let report = ok_json(&[
+    let report = json(&[
         "scenario",
         "shared-counter",
         "--model",
@@ -140,7 +119,7 @@ fn the_report_has_the_servers_startup_and_gil() {
 fn every_start_method_finds_the_manager() {
     let _exclusive = common::exclusive();
     for method in ["fork", "spawn", "forkserver"] {
-        let report = ok_json(&[
+        let report = json(&[
             "scenario",
             "shared-counter",
             "--model",
@@ -160,7 +139,7 @@ fn every_start_method_finds_the_manager() {
 #[test]
 fn queue_hands_every_item_through_the_manager() {
     let _exclusive = common::exclusive();
-    let report = ok_json(&[
+    let report = json(&[
         "scenario",
         "queue",
         "--model",
@@ -176,7 +155,7 @@ fn queue_hands_every_item_through_the_manager() {
     assert_eq!(row["ops"], 2000, "every item arrived once: {row}");
     assert_eq!(row["items_left"], 0);
     assert!(row["latency_ns"]["p50"].as_u64().unwrap() > 0);
-    let report = ok_json(&[
+    let report = json(&[
         "scenario",
         "queue",
         "--model",
@@ -187,7 +166,7 @@ fn queue_hands_every_item_through_the_manager() {
     assert!(run(&report, "manager")["ops"].as_u64().unwrap() > 0);
     // A bounded queue (`Manager().Queue(4)`): producers wait for room, and a run
     // for a duration still ends though producers may be waiting when time is up.
-    let report = ok_json(&[
+    let report = json(&[
         "scenario",
         "queue",
         "--model",
@@ -200,7 +179,7 @@ fn queue_hands_every_item_through_the_manager() {
         "producers=2",
     ]);
     assert_eq!(run(&report, "manager")["ops"], 1000);
-    let report = ok_json(&[
+    let report = json(&[
         "scenario",
         "queue",
         "--model",
@@ -326,7 +305,7 @@ fn ctrl_c_and_a_timeout_leave_nothing_behind() {
     assert_eq!(code, Some(130), "{stderr}");
     assert_nothing_left("ctrl-c");
 
-    let (out, _) = gilbench_json(&[
+    let out = output(&[
         "scenario",
         "shared-counter",
         "--model",
@@ -335,6 +314,7 @@ fn ctrl_c_and_a_timeout_leave_nothing_behind() {
         "100000000",
         "--timeout",
         "500ms",
+        "--quiet",
     ]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("timed out"));

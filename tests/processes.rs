@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::{assert_nothing_left, children_of, gilbench, json, run};
+use common::{assert_nothing_left, children_of, gilbench, json, run, stderr};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -27,10 +27,6 @@ fn run_gilbench(args: &[&str], env: &[(&str, &str)]) -> Output {
         cmd.env(k, v);
     }
     cmd.output().expect("gilbench runs")
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Error lines on stderr (a panicking worker also prints its panic message).

@@ -3,20 +3,12 @@
 
 mod common;
 
-use common::{bad_input, json};
+use common::{bad_input, json, with, SMALL_CPU};
 
-const SMALL_CPU: &[&str] = &[
-    "scenario",
-    "cpu-bound",
-    "--ops",
-    "3",
-    "--set",
-    "ticks_per_op=2000",
-    "--no-calibrate",
-];
-
-fn with<'a>(base: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
-    base.iter().chain(more).copied().collect()
+/// The small scenario, without the context-switch calibration (not what these
+/// tests look at).
+fn small(more: &[&'static str]) -> Vec<&'static str> {
+    with(&with(SMALL_CPU, &["--no-calibrate"]), more)
 }
 
 fn assert_spread(spread: &serde_json::Value, field: &str) {
@@ -30,7 +22,7 @@ fn assert_spread(spread: &serde_json::Value, field: &str) {
 
 #[test]
 fn every_run_has_its_samples_and_spread() {
-    let report = json(&with(SMALL_CPU, &["--runs", "5"]));
+    let report = json(&small(&["--runs", "5"]));
     let runs = report["runs"].as_array().unwrap();
     assert!(runs.len() >= 4, "{report}");
     for run in runs {
@@ -87,10 +79,9 @@ fn every_run_has_its_samples_and_spread() {
 
 #[test]
 fn warmups_are_not_samples_and_the_default_runs_at_least_three() {
-    let report = json(&with(
-        SMALL_CPU,
-        &["--model", "threads", "--runs", "2", "--warmup", "1"],
-    ));
+    let report = json(&small(&[
+        "--model", "threads", "--runs", "2", "--warmup", "1",
+    ]));
     assert_eq!(
         common::run(&report, "threads")["samples"]
             .as_array()
@@ -99,10 +90,9 @@ fn warmups_are_not_samples_and_the_default_runs_at_least_three() {
         2
     );
     let out = common::gilbench()
-        .args(with(
-            SMALL_CPU,
-            &["--model", "threads", "--format", "json", "--quiet"],
-        ))
+        .args(small(&[
+            "--model", "threads", "--format", "json", "--quiet",
+        ]))
         .output()
         .unwrap();
     assert!(out.status.success());

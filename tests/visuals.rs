@@ -6,54 +6,13 @@
 
 mod common;
 
-use common::{gilbench, json};
-use std::process::Output;
-
-fn run(args: &[&str]) -> Output {
-    gilbench().args(args).output().expect("gilbench runs")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn ok(args: &[&str]) -> Output {
-    let out = run(args);
-    assert!(
-        out.status.success(),
-        "gilbench {args:?} failed ({:?}):\n{}",
-        out.status,
-        stderr(&out)
-    );
-    out
-}
-
-const SMALL: &[&str] = &[
-    "scenario",
-    "cpu-bound",
-    "--ops",
-    "3",
-    "--set",
-    "ticks_per_op=2000",
-];
-
-fn small(extra: &[&str]) -> Vec<String> {
-    SMALL.iter().chain(extra).map(|s| s.to_string()).collect()
-}
-
-fn args(v: &[String]) -> Vec<&str> {
-    v.iter().map(String::as_str).collect()
-}
+use common::{gilbench, json, ok, output, stderr, stdout, with, SMALL_CPU};
 
 #[test]
 fn csv_has_a_header_and_a_row_per_model() {
     let _exclusive = common::exclusive();
-    let a = small(&["--format", "csv", "--quiet"]);
-    let out = ok(&args(&a));
+    let a = with(SMALL_CPU, &["--format", "csv", "--quiet"]);
+    let out = ok(&a);
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     let header: Vec<&str> = lines[0].split(',').collect();
@@ -78,14 +37,17 @@ fn csv_has_a_header_and_a_row_per_model() {
 #[test]
 fn markdown_is_a_table_with_units_and_the_explanation() {
     let _exclusive = common::exclusive();
-    let a = small(&[
-        "--format",
-        "markdown",
-        "--quiet",
-        "--model",
-        "sequential,gil",
-    ]);
-    let text = stdout(&ok(&args(&a)));
+    let a = with(
+        SMALL_CPU,
+        &[
+            "--format",
+            "markdown",
+            "--quiet",
+            "--model",
+            "sequential,gil",
+        ],
+    );
+    let text = stdout(&ok(&a));
     assert!(text.starts_with("### gilbench "), "{text}");
     assert!(text.contains("| model | workers | ops | wall |"), "{text}");
     assert!(text.contains("| sequential | 2 | 6 |"), "{text}");
@@ -155,7 +117,7 @@ fn bad_output_paths_fail_before_measuring() {
     ] {
         let started = std::time::Instant::now();
         // A scenario that would take minutes if it ran.
-        let out = run(&[
+        let out = output(&[
             "scenario",
             "cpu-bound",
             "--ops",
@@ -176,8 +138,8 @@ fn plot_is_valid_svg_with_a_series_per_model() {
     let _exclusive = common::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cpu.svg");
-    let a = small(&["--plot", path.to_str().unwrap()]);
-    let report = json(&args(&a));
+    let a = with(SMALL_CPU, &["--plot", path.to_str().unwrap()]);
+    let report = json(&a);
     let svg = std::fs::read_to_string(&path).unwrap();
     let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
     assert_eq!(doc.root_element().tag_name().name(), "svg");
@@ -210,8 +172,8 @@ fn hgrm_files_hold_each_models_distribution() {
     let _exclusive = common::exclusive();
     let dir = tempfile::tempdir().unwrap();
     let out_dir = dir.path().join("h");
-    let a = small(&["--hgrm", out_dir.to_str().unwrap()]);
-    let report = json(&args(&a));
+    let a = with(SMALL_CPU, &["--hgrm", out_dir.to_str().unwrap()]);
+    let report = json(&a);
     for run in report["runs"].as_array().unwrap() {
         let model = run["model"].as_str().unwrap();
         let path = out_dir.join(format!("cpu-bound-{model}.hgrm"));
@@ -387,7 +349,7 @@ fn colour_and_progress_on_a_terminal_only() {
         "--quiet hides progress:\n{quiet}"
     );
     // Piped: neither colour nor progress.
-    let piped = run(&[
+    let piped = output(&[
         "scenario",
         "cpu-bound",
         "--ops",
@@ -434,7 +396,7 @@ fn a_failed_run_leaves_no_empty_plot_or_hgrm() {
     let dir = tempfile::tempdir().unwrap();
     let plot = dir.path().join("p.svg");
     let hgrm = dir.path().join("h");
-    let out = run(&[
+    let out = output(&[
         "scenario",
         "cpu-bound",
         "--ops",

@@ -17,6 +17,27 @@ pub use leftovers::{assert_nothing_left, children_of, gilbench_processes, shm_le
 pub mod fidelity;
 
 use assert_cmd::Command;
+use std::process::Output;
+use std::time::Duration;
+
+/// How long any one gilbench run in a test may take: no test may hang.
+pub const LIMIT: Duration = Duration::from_secs(120);
+
+/// A small `cpu-bound` scenario (three ops of 2000 ticks per worker): enough to
+/// produce every field, quick on a busy machine.
+pub const SMALL_CPU: &[&str] = &[
+    "scenario",
+    "cpu-bound",
+    "--ops",
+    "3",
+    "--set",
+    "ticks_per_op=2000",
+];
+
+/// `base` followed by `more`.
+pub fn with<'a>(base: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
+    base.iter().chain(more).copied().collect()
+}
 
 /// A `gilbench` command, without colour, its `$TMPDIR` the test's private one
 /// while the test holds [`exclusive`] (where [`assert_nothing_left`] looks).
@@ -35,6 +56,37 @@ pub fn gilbench_process() -> std::process::Command {
     cmd
 }
 
+/// Runs `gilbench ARGS` to the end (within [`LIMIT`]), whatever its exit code.
+pub fn output(args: &[&str]) -> Output {
+    gilbench()
+        .args(args)
+        .timeout(LIMIT)
+        .output()
+        .expect("gilbench runs")
+}
+
+/// [`output`], asserting that gilbench succeeded.
+pub fn ok(args: &[&str]) -> Output {
+    let out = output(args);
+    assert!(
+        out.status.success(),
+        "gilbench {args:?} failed ({:?}):\n{}",
+        out.status,
+        stderr(&out)
+    );
+    out
+}
+
+/// A run's standard output, as text.
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A run's standard error, as text.
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// Runs `gilbench ARGS --format json --quiet`, asserts success, returns the JSON.
 /// A `scenario` without `--runs` runs each model once (`--runs 1`): the default
 /// (3 to 10 runs) would multiply the suite's time on a shared machine, and a test
@@ -45,18 +97,7 @@ pub fn json(args: &[&str]) -> serde_json::Value {
     } else {
         &[]
     };
-    let out = gilbench()
-        .args(args)
-        .args(once)
-        .args(["--format", "json", "--quiet"])
-        .output()
-        .expect("gilbench runs");
-    assert!(
-        out.status.success(),
-        "gilbench {args:?} failed ({:?}):\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = ok(&with(&with(args, once), &["--format", "json", "--quiet"]));
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "gilbench {args:?}: not JSON ({e}):\n{}",
