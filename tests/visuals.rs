@@ -349,14 +349,7 @@ fn colour_and_progress_on_a_terminal_only() {
         "--quiet hides progress:\n{quiet}"
     );
     // Piped: neither colour nor progress.
-    let piped = output(&[
-        "scenario",
-        "cpu-bound",
-        "--ops",
-        "3",
-        "--set",
-        "ticks_per_op=2000",
-    ]);
+    let piped = output(SMALL_CPU);
     let text = stdout(&piped) + &stderr(&piped);
     assert!(!text.contains('\x1b'), "{text}");
     assert!(
