@@ -160,9 +160,23 @@ fn step_label(step: &crate::plan::sweep::Step) -> String {
 /// Runs one model of the plan: the one place `scenario` and `tour` dispatch a model,
 /// so a workload that runs several variants per model (returning several runs)
 /// hooks in here once.
+///
+/// `--timeout` is the same promise for every model and workload: each model stops
+/// its own work at the deadline, and a run that still took longer than the
+/// timeout from here to its last result (a long setup, results read after the
+/// deadline) fails the same way rather than passing.
 pub fn run_model(plan: &Plan, model: ModelKind) -> Result<Vec<ModelRun>, RunError> {
-    match plan.workload.fork_cow() {
-        Some(experiment) => crate::model::fork_cow::run(experiment, model),
-        None => Ok(vec![model::run(plan, model)?]),
+    let started = std::time::Instant::now();
+    let runs = match plan.workload.fork_cow() {
+        Some(experiment) => crate::model::fork_cow::run(experiment, model, plan.timeout)?,
+        None => vec![model::run(plan, model)?],
+    };
+    match plan.timeout {
+        Some(timeout) if started.elapsed() > timeout => Err(RunError::Timeout {
+            model,
+            timeout,
+            workers: Vec::new(),
+        }),
+        _ => Ok(runs),
     }
 }

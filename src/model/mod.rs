@@ -33,8 +33,9 @@ pub enum RunError {
         /// What went wrong.
         message: String,
     },
-    /// Workers still running at the timeout.
-    #[error("{model}: timed out after {timeout:?}; workers still running: {workers:?}")]
+    /// Workers still running at the timeout (none named when the run as a whole
+    /// took too long: a long setup, or results read after the deadline).
+    #[error("{model}: timed out after {timeout:?}{}", still_running(workers))]
     Timeout {
         /// The model.
         model: ModelKind,
@@ -59,6 +60,15 @@ pub enum RunError {
     /// SIGINT or SIGTERM.
     #[error("interrupted")]
     Interrupted,
+}
+
+/// "; workers still running: [..]", or nothing when none is named.
+fn still_running(workers: &[usize]) -> String {
+    if workers.is_empty() {
+        String::new()
+    } else {
+        format!("; workers still running: {workers:?}")
+    }
 }
 
 /// One worker's trace, ready for exporters.

@@ -3,6 +3,11 @@
 //! Background workers (the CPU hogs of `convoy`) exist only to compete with the
 //! foreground; with nothing running concurrently there is nothing for them to do,
 //! so the baseline runs the foreground workers alone.
+//!
+//! No thread but the caller's: the worker loop itself stops at the end of a
+//! `--duration` and at `--timeout`'s deadline (it reads the clock after every op
+//! anyway), so the baseline runs under any thread limit and never outlives
+//! `--timeout` by more than one op.
 
 use super::worker::{run_worker, Control, NoGate};
 use super::{merge, ModelRun, RunError};
@@ -10,7 +15,7 @@ use crate::measure::Rusage;
 use crate::plan::{Amount, ModelKind, Plan};
 use crate::runtime::interp::Lock;
 use crate::runtime::shm::{SharedRegion, Sizer};
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::time::Instant;
 
 /// Runs the plan's foreground workers one after another on this thread.
@@ -35,8 +40,9 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
 
     let usage_before = Rusage::this_process();
     let epoch = Instant::now();
+    let deadline = plan.timeout.and_then(|t| epoch.checked_add(t));
     let mut results = Vec::with_capacity(foreground.len());
-    for &index in &foreground {
+    for (done, &index) in foreground.iter().enumerate() {
         let stop = AtomicU32::new(0);
         let left = AtomicU64::new(1);
         let control = Control {
@@ -46,23 +52,24 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
             epoch,
             amount,
             trace: plan.trace,
+            stop_after: match amount {
+                Amount::Duration(d) => Some(d),
+                Amount::Ops(_) => None,
+            },
+            deadline,
         };
-        let timer = match amount {
-            Amount::Duration(d) => Some(super::threaded::stop_after(d, &stop)),
-            Amount::Ops(_) => None,
-        };
-        let result = std::thread::scope(|scope| {
-            if let Some(timer) = timer {
-                scope.spawn(timer);
-            }
-            let r = run_worker(workload, index, &shared, Lock::Free, &control);
-            stop.store(1, Ordering::Relaxed);
-            r
-        });
-        results.push(result.map_err(|e| RunError::WorkerFailed {
-            model,
-            index,
-            message: e.to_string(),
+        let result = run_worker(workload, index, &shared, Lock::Free, &control);
+        results.push(result.map_err(|e| match (e.kind(), plan.timeout) {
+            (std::io::ErrorKind::TimedOut, Some(timeout)) => RunError::Timeout {
+                model,
+                timeout,
+                workers: foreground[done..].to_vec(),
+            },
+            _ => RunError::WorkerFailed {
+                model,
+                index,
+                message: e.to_string(),
+            },
         })?);
     }
     let wall = epoch.elapsed();

@@ -155,6 +155,8 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
                     epoch,
                     amount,
                     trace,
+                    stop_after: None,
+                    deadline: None,
                 };
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     run_worker(

@@ -53,6 +53,14 @@ pub struct Control<'c> {
     pub amount: Amount,
     /// Tracing.
     pub trace: TraceConfig,
+    /// The worker stops itself this long after the start line (`--duration` in the
+    /// sequential model, which has no timer thread to set `stop`); `None` when
+    /// something else sets `stop`.
+    pub stop_after: Option<Duration>,
+    /// `--timeout`'s deadline, seen by the worker itself at the clock read it makes
+    /// after every op: past it the worker stops and fails with
+    /// [`std::io::ErrorKind::TimedOut`]. `None` when the model watches the deadline.
+    pub deadline: Option<Instant>,
 }
 
 impl std::fmt::Debug for Control<'_> {
@@ -127,6 +135,10 @@ pub fn run_worker(
     // the end of one op is the start of the next (one clock read per op).
     let every = workload.latency_sample_every().max(1);
     let mut untimed = every - 1;
+    // The end of a duration and the timeout's deadline are looked at whenever the
+    // clock is read (each timed op): one comparison against the earlier of the two.
+    let until = control.stop_after.and_then(|d| start.checked_add(d));
+    let check_at = until.into_iter().chain(control.deadline).min();
     let mut t0 = Instant::now();
     while ops < limit && control.stop.load(Ordering::Relaxed) == 0 {
         if let Err(e) = body.op(&mut interp) {
@@ -139,6 +151,15 @@ pub fn run_worker(
             record(&mut latency, nanos(t1 - t0));
             t0 = t1;
             untimed = every - 1;
+            if check_at.is_some_and(|at| t1 >= at) {
+                if control.deadline.is_some_and(|d| t1 >= d) {
+                    result = Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "--timeout passed",
+                    ));
+                }
+                break;
+            }
         } else {
             untimed -= 1;
             if untimed == 0 {

@@ -70,6 +70,21 @@ pub(super) fn fork_with(
     }
 }
 
+/// The words for a thread the OS refused to create after `started` others of the
+/// same run: the limit that usually did it, RLIMIT_NPROC, which counts every
+/// thread and process of the real user.
+pub fn thread_refused(started: usize) -> String {
+    use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
+    let limit = match getrlimit(Resource::RLIMIT_NPROC) {
+        Ok((soft, _)) if soft != RLIM_INFINITY => soft.to_string(),
+        _ => "unlimited".into(),
+    };
+    format!(
+        "creating a thread ({started} started): refused; RLIMIT_NPROC (`ulimit -u`) allows \
+         {limit} processes and threads for this user"
+    )
+}
+
 /// Ends this process at once with `code`: `_exit(2)`, which flushes nothing and
 /// runs no destructors — right for a forked child, whose buffers and objects are
 /// copies of the parent's.

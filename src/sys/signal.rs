@@ -146,6 +146,13 @@ impl Drop for Interrupts {
     }
 }
 
+/// Whether an [`Interrupts`] alive in this process has caught a signal not yet
+/// taken: for a loop on another thread than the one holding it (a probe's
+/// measuring thread) to stop early. One relaxed load.
+pub fn pending() -> bool {
+    CAUGHT.load(Ordering::Relaxed) != 0
+}
+
 /// In a freshly created child: default dispositions for the signals gilbench may
 /// have caught or ignored, and no signal blocked.
 pub fn reset_in_child() {

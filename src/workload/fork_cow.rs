@@ -239,22 +239,26 @@ impl ForkCow {
         self.threads
     }
 
-    /// The parent's heap, built on first use and kept for every model's variants.
-    pub fn heap(&self) -> MappedMutexGuard<'_, Heap> {
-        MutexGuard::map(self.heap.lock(), |heap| {
-            heap.get_or_insert_with(|| self.build_heap())
-        })
+    /// The parent's heap, built on first use and kept for every model's variants;
+    /// `None` if `keep_going` said stop while it was being built (`--timeout`,
+    /// Ctrl-C: a GiB heap takes seconds), and then nothing is kept.
+    pub fn heap(&self, keep_going: &dyn Fn() -> bool) -> Option<MappedMutexGuard<'_, Heap>> {
+        let mut slot = self.heap.lock();
+        if slot.is_none() {
+            *slot = Some(self.build_heap(keep_going)?);
+        }
+        MutexGuard::try_map(slot, Option::as_mut).ok()
     }
 
-    fn build_heap(&self) -> Heap {
+    fn build_heap(&self, keep_going: &dyn Fn() -> bool) -> Option<Heap> {
         let objects = (self.heap_mib << 20) as usize / OBJECT_BYTES - 16;
         let mut heap = Heap::new(Mode::Off, [700, 10, 10], objects);
         // The roots' references stay counted in the heap: the program's variables,
         // alive for as long as the heap.
-        heap.build_trees(objects, 64, self.cycle_every);
+        heap.build_trees_while(objects, 64, self.cycle_every, keep_going)?;
         heap.collect(2);
         heap.mode = Mode::Generational;
-        heap
+        Some(heap)
     }
 }
 

@@ -71,35 +71,75 @@ impl Drop for Child {
 /// its memory figures); meanwhile the parent runs `feed` on its end of the socket. Returns
 /// the child's report and its whole-life resource usage.
 ///
+/// While the child works the parent looks at `keep_going` every [`WATCH_PERIOD`]:
+/// once it says no (`--timeout` passed, Ctrl-C), the child is killed and reaped and
+/// the call fails with [`std::io::ErrorKind::Interrupted`]. The child dies with the
+/// parent (SIGKILL on its death), so a killed gilbench leaves no child copying pages.
+///
 /// Must be called from a single-threaded process (`sys::process::fork` checks).
 pub fn run_child<T>(
     prepare: impl FnOnce(&mut UnixStream) -> std::io::Result<T>,
     work: impl FnOnce(&mut T) -> (u64, u64),
     feed: impl FnOnce(&mut UnixStream) -> std::io::Result<()>,
+    keep_going: &dyn Fn() -> bool,
 ) -> std::io::Result<(ChildReport, RusageDelta)> {
     let (mut parent_end, mut child_end) = UnixStream::pair()?;
     let usage_before = Rusage::children();
+    let parent = nix::unistd::getpid();
     let forked_at = Instant::now();
     // Relies on a single-threaded parent: fork-cow forks before starting any thread
     // (its threads variants run in scoped threads that have ended by now).
-    let pid =
-        crate::sys::process::fork(
-            || match child_main(&mut child_end, forked_at, prepare, work) {
-                Ok(()) => 0,
-                Err(_) => 1,
-            },
-        )?;
+    let pid = crate::sys::process::fork(|| {
+        if crate::sys::process::die_with_parent(parent).is_err() {
+            return 1;
+        }
+        match child_main(&mut child_end, forked_at, prepare, work) {
+            Ok(()) => 0,
+            Err(_) => 1,
+        }
+    })?;
     let child = Child { pid, reaped: false };
     drop(child_end);
     feed(&mut parent_end)?;
     parent_end.shutdown(std::net::Shutdown::Write)?;
-    let mut bytes = Vec::new();
-    parent_end.read_to_end(&mut bytes)?;
+    let bytes = read_report(&mut parent_end, keep_going)?;
     child.reap()?;
     let usage = Rusage::children().since(&usage_before);
     let report = postcard::from_bytes(&bytes)
         .map_err(|e| std::io::Error::other(format!("child report: {e}")))?;
     Ok((report, usage))
+}
+
+/// How often the parent looks at `keep_going` while a child works.
+const WATCH_PERIOD: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// Reads the child's report (everything until it closes the socket), giving up
+/// with `Interrupted` as soon as `keep_going` says so.
+fn read_report(socket: &mut UnixStream, keep_going: &dyn Fn() -> bool) -> std::io::Result<Vec<u8>> {
+    use std::io::ErrorKind;
+    // A receive timeout wakes the read every period; a signal caught meanwhile
+    // ends it early too (a timed socket read is not restarted after a handler).
+    socket.set_read_timeout(Some(WATCH_PERIOD))?;
+    let mut bytes = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if !keep_going() {
+            return Err(std::io::Error::new(
+                ErrorKind::Interrupted,
+                "stopped while the child worked",
+            ));
+        }
+        match socket.read(&mut buf) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => bytes.extend_from_slice(&buf[..n]),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                ) => {}
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 fn child_main<T>(

@@ -3,6 +3,11 @@
 //! or under `threads` sharing the parent's heap. Each variant becomes one
 //! [`ModelRun`], its `variant` named in the extras. The plan has checked that the
 //! model is one of these two.
+//!
+//! `--timeout`, Ctrl-C and SIGTERM end it the way they end the other models
+//! ([`Watch`]): the heap build, each child's work and each threads pass look at
+//! them, a working child is killed and reaped, and the run fails with
+//! [`RunError::Timeout`] (exit 1) or [`RunError::Interrupted`] (exit 130).
 
 mod child;
 
@@ -10,36 +15,108 @@ use super::{ModelRun, RunError};
 use crate::measure::{nanos, new_histogram, Rusage, RusageDelta};
 use crate::plan::ModelKind;
 use crate::runtime::gc::{Heap, OBJECT_BYTES};
+use crate::sys::signal::Interrupts;
 use crate::workload::fork_cow::{ForkCow, Variant};
 use crate::workload::Outcome;
 use child::{run_child, ChildReport};
 use std::time::{Duration, Instant};
 
+/// What may end a run early: `--timeout`'s deadline, Ctrl-C or SIGTERM (caught for
+/// as long as the watch lives, so a working child is killed and reaped first).
+struct Watch {
+    model: ModelKind,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    interrupts: Interrupts,
+}
+
+impl Watch {
+    fn new(model: ModelKind, timeout: Option<Duration>) -> Result<Watch, RunError> {
+        Ok(Watch {
+            model,
+            timeout,
+            deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+            interrupts: Interrupts::catch().map_err(|source| RunError::Os {
+                model,
+                what: "catching SIGINT and SIGTERM".into(),
+                source,
+            })?,
+        })
+    }
+
+    fn keep_going(&self) -> bool {
+        !self.interrupts.caught() && self.deadline.is_none_or(|d| Instant::now() < d)
+    }
+
+    /// Why the run must end now, if it must.
+    fn check(&self) -> Result<(), RunError> {
+        if self.interrupts.caught() {
+            return Err(RunError::Interrupted);
+        }
+        match (self.deadline, self.timeout) {
+            (Some(deadline), Some(timeout)) if Instant::now() >= deadline => {
+                Err(RunError::Timeout {
+                    model: self.model,
+                    timeout,
+                    workers: Vec::new(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// `error`, unless the run was stopped: then why it was.
+    fn explain(&self, error: RunError) -> RunError {
+        self.check().err().unwrap_or(error)
+    }
+}
+
 /// Runs every selected variant of `experiment` under `model` (`processes`, or
-/// else `threads`).
-pub fn run(experiment: &ForkCow, model: ModelKind) -> Result<Vec<ModelRun>, RunError> {
-    let mut heap = experiment.heap();
+/// else `threads`), within `timeout`.
+pub fn run(
+    experiment: &ForkCow,
+    model: ModelKind,
+    timeout: Option<Duration>,
+) -> Result<Vec<ModelRun>, RunError> {
+    let watch = Watch::new(model, timeout)?;
+    let Some(mut heap) = experiment.heap(&|| watch.keep_going()) else {
+        watch.check()?;
+        return Err(RunError::Interrupted);
+    };
     let mut runs = Vec::new();
     for &variant in experiment.variants() {
+        watch.check()?;
         match model {
-            ModelKind::Processes => runs.push(forked(experiment, &mut heap, variant)?),
-            _ if variant.runs_in_threads() => runs.push(threaded(experiment, &mut heap, variant)),
+            ModelKind::Processes => runs.push(forked(experiment, &mut heap, variant, &watch)?),
+            _ if variant.runs_in_threads() => {
+                runs.push(threaded(experiment, &mut heap, variant, &watch)?)
+            }
             _ => {}
         }
     }
+    watch.check()?;
     Ok(runs)
 }
 
 /// One variant in forked children, `repeat` times.
-fn forked(experiment: &ForkCow, heap: &mut Heap, variant: Variant) -> Result<ModelRun, RunError> {
-    let os = |source: std::io::Error| RunError::Os {
-        model: ModelKind::Processes,
-        what: format!("fork-cow {}", variant.name()),
-        source,
+fn forked(
+    experiment: &ForkCow,
+    heap: &mut Heap,
+    variant: Variant,
+    watch: &Watch,
+) -> Result<ModelRun, RunError> {
+    let os = |source: std::io::Error| {
+        watch.explain(RunError::Os {
+            model: ModelKind::Processes,
+            what: format!("fork-cow {}", variant.name()),
+            source,
+        })
     };
+    let keep_going = || watch.keep_going();
     let mut reports = Vec::new();
     let mut usage = RusageDelta::default();
     for _ in 0..experiment.repeat() {
+        watch.check()?;
         variant.prepare(heap);
         let result = if variant == Variant::DeepCopy {
             let parent: &Heap = heap;
@@ -49,6 +126,7 @@ fn forked(experiment: &ForkCow, heap: &mut Heap, variant: Variant) -> Result<Mod
                 },
                 |copy| Variant::Read.pass(copy),
                 |socket| parent.write_to(socket),
+                &keep_going,
             )
         } else {
             let child_heap = &mut *heap;
@@ -56,6 +134,7 @@ fn forked(experiment: &ForkCow, heap: &mut Heap, variant: Variant) -> Result<Mod
                 |_| Ok(()),
                 move |_: &mut ()| variant.in_child(child_heap),
                 |_| Ok(()),
+                &keep_going,
             )
         };
         variant.restore(heap);
@@ -74,32 +153,56 @@ fn forked(experiment: &ForkCow, heap: &mut Heap, variant: Variant) -> Result<Mod
 }
 
 /// One variant in `threads` threads sharing the heap, `repeat` times.
-fn threaded(experiment: &ForkCow, heap: &mut Heap, variant: Variant) -> ModelRun {
+fn threaded(
+    experiment: &ForkCow,
+    heap: &mut Heap,
+    variant: Variant,
+    watch: &Watch,
+) -> Result<ModelRun, RunError> {
     let mut reports = Vec::new();
     let mut usage = RusageDelta::default();
     for _ in 0..experiment.repeat() {
+        watch.check()?;
         variant.prepare(heap);
         let before = crate::measure::procfs::smaps_rollup().unwrap_or_default();
         let usage_before = Rusage::this_process();
         let spawned_at = Instant::now();
         let slots = heap.slots_mut();
         let chunk = slots.len().div_ceil(experiment.threads()).max(1);
-        let results: Vec<(Instant, Duration, (u64, u64))> = std::thread::scope(|scope| {
-            let handles: Vec<_> = slots
-                .chunks_mut(chunk)
-                .map(|part| {
-                    scope.spawn(move || {
-                        let started = Instant::now();
-                        let out = variant.pass(part);
-                        (started, started.elapsed(), out)
-                    })
-                })
-                .collect();
+        let results = std::thread::scope(|scope| {
+            // A thread the OS refuses (RLIMIT_NPROC) ends the run once the ones
+            // already started have finished their part (the scope joins them).
+            let mut handles = Vec::new();
+            for part in slots.chunks_mut(chunk) {
+                let spawned = std::thread::Builder::new().spawn_scoped(scope, move || {
+                    let started = Instant::now();
+                    let out = variant.pass(part);
+                    (started, started.elapsed(), out)
+                });
+                handles.push(spawned.map_err(|source| RunError::Os {
+                    model: ModelKind::Threads,
+                    what: crate::sys::process::thread_refused(handles.len()),
+                    source,
+                })?);
+            }
             handles
                 .into_iter()
-                .map(|h| h.join().expect("a pass over memory does not panic"))
-                .collect()
+                .map(|h| {
+                    h.join().map_err(|_| RunError::Os {
+                        model: ModelKind::Threads,
+                        what: format!("fork-cow {}", variant.name()),
+                        source: std::io::Error::other("a pass over memory panicked"),
+                    })
+                })
+                .collect::<Result<Vec<(Instant, Duration, (u64, u64))>, RunError>>()
         });
+        let results = match results {
+            Ok(results) => results,
+            Err(e) => {
+                variant.restore(heap);
+                return Err(e);
+            }
+        };
         let run_usage = Rusage::this_process().since(&usage_before);
         let after = crate::measure::procfs::smaps_rollup().unwrap_or_default();
         variant.restore(heap);
@@ -116,14 +219,14 @@ fn threaded(experiment: &ForkCow, heap: &mut Heap, variant: Variant) -> ModelRun
         });
         usage = usage + run_usage;
     }
-    model_run(
+    Ok(model_run(
         ModelKind::Threads,
         experiment.threads(),
         variant,
         &reports,
         usage,
         heap,
-    )
+    ))
 }
 
 fn model_run(

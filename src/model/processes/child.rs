@@ -68,6 +68,8 @@ pub(super) fn run(job: Assignment<'_>) -> i32 {
         epoch: clock::from_mono_ns(job.epoch_mono_ns),
         amount: job.plan.amount,
         trace: job.plan.trace,
+        stop_after: None,
+        deadline: None,
     };
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         fault::inject(job.index);

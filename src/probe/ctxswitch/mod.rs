@@ -11,10 +11,12 @@ pub mod pair;
 pub mod transport;
 
 use crate::measure::{Machine, Summary};
+use crate::model::RunError;
 use crate::plan::names::Named;
 use crate::probe::options::{CtxswitchPlan, Mode, Pin};
 use crate::probe::results::{CtxswitchReport, CtxswitchResult};
 use crate::runtime::shm::SharedRegion;
+use crate::sys::signal::Interrupts;
 use anyhow::Context;
 use pair::{PairOutcome, Placement, Rounds};
 use std::sync::atomic::AtomicU32;
@@ -22,6 +24,9 @@ use transport::{EventfdPair, FutexEndpoint, PipeEndpoint, YieldEndpoint};
 
 /// Runs every probe of the plan, one after another.
 pub fn run(plan: &CtxswitchPlan, quiet: bool) -> anyhow::Result<CtxswitchReport> {
+    // Ctrl-C and SIGTERM stop the ping-pong (the initiator looks every few rounds),
+    // which kills and reaps a responding child, and end the command with 130.
+    let interrupts = Interrupts::catch().context("installing the Ctrl-C handler")?;
     let mut results = Vec::new();
     for (mode, pin) in jobs(plan) {
         if !quiet {
@@ -32,8 +37,11 @@ pub fn run(plan: &CtxswitchPlan, quiet: bool) -> anyhow::Result<CtxswitchReport>
             warmup: plan.warmup,
             measured: plan.rounds,
         };
-        let outcome = measure(mode, place, rounds)
-            .with_context(|| format!("ctxswitch {mode} (pin {pin})"))?;
+        let outcome = measure(mode, place, rounds);
+        if interrupts.caught() {
+            return Err(RunError::Interrupted.into());
+        }
+        let outcome = outcome.with_context(|| format!("ctxswitch {mode} (pin {pin})"))?;
         results.push(result(mode, pin, place, plan.rounds, &outcome));
     }
     Ok(CtxswitchReport {

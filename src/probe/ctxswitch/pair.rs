@@ -54,15 +54,32 @@ fn presized() -> Histogram {
     hist
 }
 
+/// Round trips between two looks at Ctrl-C: a relaxed load every this many
+/// rounds costs nothing measurable, and a stop comes within a millisecond or so.
+const INTERRUPT_CHECK: u64 = 64;
+
+/// The error an initiator stops with when a caught Ctrl-C or SIGTERM is pending.
+fn interrupted(round: u64) -> std::io::Result<()> {
+    if round % INTERRUPT_CHECK == 0 && crate::sys::signal::pending() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::Interrupted,
+            "interrupted",
+        ));
+    }
+    Ok(())
+}
+
 fn initiate(ep: &dyn Endpoint, rounds: Rounds) -> std::io::Result<(Histogram, RusageDelta)> {
-    for _ in 0..rounds.warmup {
+    for round in 0..rounds.warmup {
+        interrupted(round)?;
         ep.signal()?;
         ep.wait()?;
     }
     let mut hist = presized();
     let before = Rusage::this_thread();
     let mut t0 = Instant::now();
-    for _ in 0..rounds.measured {
+    for round in 0..rounds.measured {
+        interrupted(round)?;
         ep.signal()?;
         ep.wait()?;
         let t1 = Instant::now();

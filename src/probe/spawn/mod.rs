@@ -12,10 +12,12 @@ pub mod heap;
 pub mod methods;
 
 use crate::measure::{new_histogram, record, Histogram, Machine, Rusage, Summary};
+use crate::model::RunError;
 use crate::plan::names::Named;
 use crate::probe::options::{Method, SpawnPlan};
 use crate::probe::results::{SpawnReport, SpawnResult};
 use crate::scenario::size::human_bytes;
+use crate::sys::signal::Interrupts;
 use anyhow::Context;
 use heap::Heap;
 use std::time::Instant;
@@ -39,6 +41,16 @@ pub fn run(plan: &SpawnPlan, quiet: bool) -> anyhow::Result<SpawnReport> {
         );
     }
     let creator = methods::Creator::new().context("preparing posix_spawn")?;
+    // Ctrl-C and SIGTERM end the measuring between two creations (each reaps its
+    // child before the next), and the command with 130.
+    let interrupts = Interrupts::catch().context("installing the Ctrl-C handler")?;
+    let stop_if_interrupted = || {
+        if interrupts.caught() {
+            Err(RunError::Interrupted)
+        } else {
+            Ok(())
+        }
+    };
     let note = |msg: String| {
         if !quiet {
             eprintln!("gilbench: {msg}");
@@ -52,14 +64,18 @@ pub fn run(plan: &SpawnPlan, quiet: bool) -> anyhow::Result<SpawnReport> {
                 human_bytes(size)
             ));
         }
+        stop_if_interrupted()?;
         let mut heap = Heap::touched(size, plan.huge_pages)
             .with_context(|| format!("allocating a {} heap", human_bytes(size)))?;
         for &method in &plan.methods {
+            stop_if_interrupted()?;
             if method == Method::ForkCow && heap.is_empty() {
                 continue; // nothing to copy
             }
             note(format!("spawn {method} (heap {})…", human_bytes(size)));
-            let result = cell(method, &creator, &mut heap, plan)
+            let result = cell(method, &creator, &mut heap, plan);
+            stop_if_interrupted()?;
+            let result = result
                 .with_context(|| format!("spawn {method} with a {} heap", human_bytes(size)))?;
             results.push(result);
         }
@@ -84,7 +100,8 @@ pub fn run(plan: &SpawnPlan, quiet: bool) -> anyhow::Result<SpawnReport> {
 /// then while within `--max-time`, or up to [`MIN_ITERATIONS`] within three times it.
 fn more(done: u64, started: Instant, plan: &SpawnPlan) -> bool {
     let elapsed = started.elapsed();
-    done < plan.iterations
+    !crate::sys::signal::pending()
+        && done < plan.iterations
         && (done == 0
             || elapsed < plan.max_time
             || (done < MIN_ITERATIONS && elapsed < 3 * plan.max_time))

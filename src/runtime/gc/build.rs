@@ -11,12 +11,34 @@ impl Heap {
     /// each holding one reference owned by the caller — the program's variables,
     /// which the collector cannot see.
     pub fn build_trees(&mut self, n: usize, cluster: usize, cycle_every: usize) -> Vec<u32> {
+        self.build_trees_while(n, cluster, cycle_every, &|| true)
+            .unwrap_or_default()
+    }
+
+    /// [`Heap::build_trees`], looking at `keep_going` every few thousand objects
+    /// (a GiB heap takes seconds to build): `None` once it says stop, the objects
+    /// built so far left in the heap.
+    pub fn build_trees_while(
+        &mut self,
+        n: usize,
+        cluster: usize,
+        cycle_every: usize,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Option<Vec<u32>> {
         const FANOUT: usize = 4;
+        const CHECK_EVERY: usize = 1 << 14;
         let cluster = cluster.max(1);
         let mut roots = Vec::with_capacity(n.div_ceil(cluster));
         let mut nodes = Vec::with_capacity(cluster);
         let mut built = 0;
+        let mut next_check = 0;
         while built < n {
+            if built >= next_check {
+                if !keep_going() {
+                    return None;
+                }
+                next_check = built + CHECK_EVERY;
+            }
             nodes.clear();
             for j in 0..cluster.min(n - built) {
                 let obj = self.alloc(&[]);
@@ -33,7 +55,7 @@ impl Heap {
             roots.push(nodes[0]);
             built += nodes.len();
         }
-        roots
+        Some(roots)
     }
 
     /// Writes every slot, pickle-style, field by field (a deep copy's wire form).
