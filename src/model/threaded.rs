@@ -5,6 +5,11 @@
 //! looks at it: CPython 3.10+'s GIL, the same GIL looked at as 3.9 did, Python 2's,
 //! or none. Threads are detached rather than scoped so that a timeout
 //! can give up on a stuck worker: the run reports it, and exiting the process ends it.
+//!
+//! The only threads a run creates are its workers: the calling thread waits for
+//! their results and also ends a `--duration`. When the OS refuses a worker thread
+//! (RLIMIT_NPROC), the start line shrinks to the threads that did start, they are
+//! let go with `stop` set, and the run fails once each has reported.
 
 use super::worker::{run_worker, Control, StartGate, WorkerResult};
 use super::{merge, ModelRun, RunError};
@@ -15,7 +20,7 @@ use crate::runtime::interp::Lock;
 use crate::runtime::shm::{FutexLock, SharedRegion, Sizer};
 use crossbeam::channel;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// Stack per worker thread: workers need little, and `--workers 1000` should not
@@ -55,7 +60,7 @@ impl SharedLock {
 /// barrier would let a thousand threads into the GIL's queue at once, each timing
 /// out every switch interval, which CPython never sees.
 struct PythonBarrier {
-    barrier: Barrier,
+    barrier: StartLine,
     /// The `Condition`'s lock; `None` without a GIL (nothing to queue for).
     lock: Option<FutexLock>,
 }
@@ -82,17 +87,40 @@ struct RunState {
     lock: SharedLock,
 }
 
-/// Returns a closure that sets `stop` after `duration`.
-pub(super) fn stop_after(duration: Duration, stop: &AtomicU32) -> impl FnOnce() + Send + '_ {
-    move || {
-        let deadline = Instant::now() + duration;
-        while stop.load(Ordering::Relaxed) == 0 {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                stop.store(1, Ordering::Relaxed);
-                break;
-            }
-            std::thread::sleep(left.min(Duration::from_millis(20)));
+/// A barrier whose party count can drop: when the OS refuses a worker thread, the
+/// line shrinks to the threads that did start (and the caller), so none of them
+/// waits for ever. Used once per run.
+struct StartLine {
+    /// (arrived, needed)
+    count: Mutex<(usize, usize)>,
+    all_here: Condvar,
+}
+
+impl StartLine {
+    fn new(parties: usize) -> StartLine {
+        StartLine {
+            count: Mutex::new((0, parties)),
+            all_here: Condvar::new(),
+        }
+    }
+
+    fn wait(&self) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        count.0 += 1;
+        if count.0 >= count.1 {
+            self.all_here.notify_all();
+        }
+        while count.0 < count.1 {
+            count = self.all_here.wait(count).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// Only `parties` will ever arrive.
+    fn shrink(&self, parties: usize) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        count.1 = parties;
+        if count.0 >= count.1 {
+            self.all_here.notify_all();
         }
     }
 }
@@ -121,7 +149,7 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
         stop: AtomicU32::new(0),
         foreground_left: AtomicU64::new(foreground as u64),
         gate: PythonBarrier {
-            barrier: Barrier::new(workers + 1),
+            barrier: StartLine::new(workers + 1),
             lock: (model != ModelKind::Threads).then(FutexLock::default),
         },
         lock: match model {
@@ -137,7 +165,7 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
     let usage_before = Rusage::this_process();
     let (tx, rx) = channel::unbounded::<(usize, Result<WorkerResult, String>)>();
     for index in 0..workers {
-        let (workload, shared, worker_state, tx) = (
+        let (workload, shared, worker_state, worker_tx) = (
             Arc::clone(&workload),
             shared.clone(),
             Arc::clone(&state),
@@ -175,21 +203,17 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
                 if result.is_err() {
                     worker_state.stop.store(1, Ordering::Relaxed);
                 }
-                let _ = tx.send((index, result));
+                let _ = worker_tx.send((index, result));
             });
         if let Err(e) = spawned {
-            // Release the threads already waiting at the start line, then fail.
+            // Let the threads already at the start line go, with `stop` set so they
+            // run no op, and wait until each has reported: none is left running.
             state.stop.store(1, Ordering::Relaxed);
-            for _ in index..workers {
-                std::thread::spawn({
-                    let state = Arc::clone(&state);
-                    move || {
-                        state.gate.barrier.wait();
-                    }
-                });
-            }
+            state.gate.barrier.shrink(index + 1);
             state.gate.barrier.wait();
-            return Err(os_error(&format!("starting worker thread {index}"))(e));
+            drop(tx);
+            while rx.recv().is_ok() {}
+            return Err(os_error(&crate::sys::process::thread_refused(index))(e));
         }
     }
     drop(tx);
@@ -198,23 +222,38 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
     // over before this thread is scheduled again after the barrier.
     let start = Instant::now();
     state.gate.barrier.wait();
-    if let Amount::Duration(d) = amount {
-        let state = Arc::clone(&state);
-        std::thread::spawn(move || stop_after(d, &state.stop)());
-    }
 
-    let deadline = plan.timeout.map(|t| start + t);
+    // This thread ends a `--duration` itself (no timer thread): it wakes for the
+    // end of the duration, then for the timeout, while it collects results.
+    let mut until = match amount {
+        Amount::Duration(d) => start.checked_add(d),
+        Amount::Ops(_) => None,
+    };
+    let deadline = plan.timeout.and_then(|t| start.checked_add(t));
     let mut results: Vec<Option<WorkerResult>> = (0..workers).map(|_| None).collect();
     let mut received = 0;
     while received < workers {
-        let message = match deadline {
-            Some(deadline) => match rx.recv_deadline(deadline) {
+        let wake = until.into_iter().chain(deadline).min();
+        let message = match wake {
+            Some(wake) => match rx.recv_deadline(wake) {
                 Ok(m) => m,
-                Err(_) => return Err(give_up(&state, &rx, &results, model, plan.timeout.unwrap())),
+                Err(_) if deadline.is_some_and(|d| Instant::now() >= d) => {
+                    let timeout = plan.timeout.unwrap_or_default();
+                    return Err(give_up(&state, &rx, &results, model, timeout));
+                }
+                Err(channel::RecvTimeoutError::Timeout) => {
+                    state.stop.store(1, Ordering::Relaxed);
+                    until = None;
+                    continue;
+                }
+                Err(channel::RecvTimeoutError::Disconnected) => {
+                    return Err(vanished(model, &results))
+                }
             },
-            None => rx
-                .recv()
-                .expect("a worker thread always reports before exiting"),
+            None => match rx.recv() {
+                Ok(m) => m,
+                Err(_) => return Err(vanished(model, &results)),
+            },
         };
         received += 1;
         match message {
@@ -236,6 +275,17 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
     run.usage = usage;
     run.outcome = workload.outcome(&shared, run.total_ops);
     Ok(run)
+}
+
+/// Every worker thread ended without reporting (cannot happen: each sends its
+/// result, even a panic, before it ends); said rather than panicked.
+fn vanished(model: ModelKind, results: &[Option<WorkerResult>]) -> RunError {
+    let index = results.iter().position(Option::is_none).unwrap_or(0);
+    RunError::WorkerFailed {
+        model,
+        index,
+        message: "its thread ended without a result".into(),
+    }
 }
 
 /// After a timeout: ask everyone to stop, give them a moment, report who is stuck.

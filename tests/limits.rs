@@ -1,0 +1,139 @@
+//! Limits gilbench cannot meet: one line naming the limit, exit 1, everything it
+//! started stopped and reaped — never a panic. Here: threads refused under
+//! RLIMIT_NPROC, which counts every thread and process of the real user.
+//!
+//! The limit binds predictably only for a user with no other processes, so as
+//! root each run is `nobody`'s (`setpriv`); as anyone else the test says why it
+//! skips.
+
+mod common;
+
+use common::{assert_nothing_left, exclusive};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+/// gilbench as `nobody` under `prlimit --nproc=N`, or `None` (with the reason
+/// printed) where that cannot be arranged.
+fn as_nobody_with_nproc(nproc: u32, args: &[&str]) -> Option<Output> {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to run gilbench as nobody under RLIMIT_NPROC");
+        return None;
+    }
+    for tool in ["prlimit", "setpriv"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            eprintln!("skipped: {tool} (util-linux) is not installed");
+            return None;
+        }
+    }
+    let bin = assert_cmd::cargo::cargo_bin("gilbench");
+    let mut cmd = assert_cmd::Command::new("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "prlimit",
+    ])
+    .arg(format!("--nproc={nproc}"))
+    .arg("--")
+    .arg(bin)
+    .args(args)
+    .arg("--quiet")
+    .env("NO_COLOR", "1")
+    .current_dir(std::env::temp_dir())
+    .timeout(Duration::from_secs(120));
+    Some(cmd.output().unwrap())
+}
+
+#[test]
+fn a_refused_thread_is_one_line_naming_the_limit() {
+    let _x = exclusive();
+    let cases: &[(u32, &[&str])] = &[
+        (
+            50,
+            &[
+                "scenario",
+                "cpu-bound",
+                "--model",
+                "threads",
+                "--workers",
+                "100",
+                "--ops",
+                "5",
+            ],
+        ),
+        (
+            1,
+            &["scenario", "cpu-bound", "--model", "gil", "--ops", "5"],
+        ),
+        (
+            1,
+            &["scenario", "queue", "--model", "threads", "--ops", "5"],
+        ),
+        (
+            1,
+            &["scenario", "convoy", "--model", "gil-legacy", "--ops", "5"],
+        ),
+        (
+            1,
+            &[
+                "scenario",
+                "fork-cow",
+                "--model",
+                "threads",
+                "--set",
+                "heap_mib=8",
+            ],
+        ),
+    ];
+    for (nproc, args) in cases {
+        let flags: &[&str] = &["--runs", "1", "--no-calibrate"];
+        let Some(out) = as_nobody_with_nproc(*nproc, &[args, flags].concat()) else {
+            return;
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let what = format!("nproc={nproc} {args:?}");
+        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{what}: {stderr}");
+        assert!(
+            stderr.contains("RLIMIT_NPROC") && stderr.contains(&format!("allows {nproc} ")),
+            "{what}: {stderr}"
+        );
+        assert_nothing_left(&what);
+    }
+}
+
+#[test]
+fn the_baseline_and_the_tour_need_no_thread_of_their_own() {
+    let _x = exclusive();
+    let Some(out) = as_nobody_with_nproc(
+        1,
+        &[
+            "scenario",
+            "cpu-bound",
+            "--model",
+            "sequential",
+            "--duration",
+            "0.1s",
+            "--runs",
+            "1",
+            "--no-calibrate",
+        ],
+    ) else {
+        return;
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_nothing_left("sequential under nproc=1");
+    // The tour runs on: the models that need a thread or a process say why they
+    // could not run, and nothing panics.
+    let Some(out) = as_nobody_with_nproc(1, &["tour"]) else {
+        return;
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_ne!(out.status.code(), Some(101), "{stderr}");
+    assert_nothing_left("tour under nproc=1");
+}
