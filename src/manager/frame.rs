@@ -300,4 +300,80 @@ mod tests {
         ));
         assert_eq!(out.len(), 7, "a refused frame is taken back out");
     }
+
+    /// Hands out `bytes` in reads of the sizes in `chunks` (round and round), as a
+    /// peer's writes arrive split anywhere.
+    struct Chunked {
+        bytes: Vec<u8>,
+        at: usize,
+        chunks: Vec<usize>,
+        next: usize,
+    }
+
+    impl Read for Chunked {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let size = self.chunks[self.next % self.chunks.len()];
+            self.next += 1;
+            let n = size.min(buf.len()).min(self.bytes.len() - self.at);
+            buf[..n].copy_from_slice(&self.bytes[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever arrives, however split, the reader returns frames within the
+        /// limit or an error — never a panic — and never holds a buffer larger
+        /// than one frame of the limit (a length claim is checked before any
+        /// allocation).
+        #[test]
+        fn arbitrary_bytes_never_panic_or_overallocate(
+            bytes in prop::collection::vec(any::<u8>(), 0..2048),
+            chunks in prop::collection::vec(1usize..300, 1..8),
+            max in prop_oneof![Just(MAX_HANDSHAKE_FRAME), Just(MAX_FRAME), 0usize..64],
+        ) {
+            let mut src = Chunked { bytes, at: 0, chunks, next: 0 };
+            let mut reader = FrameReader::new();
+            let mut frames = 0;
+            loop {
+                match reader.read(&mut src, max) {
+                    Ok(payload) => prop_assert!(payload.len() <= max),
+                    Err(_) => break,
+                }
+                frames += 1;
+                prop_assert!(frames <= 2048, "more frames than bytes");
+            }
+            prop_assert!(reader.buf.len() <= (HEADER + max).max(4096));
+        }
+
+        /// Frames come back exactly as sent, whatever the chunking, and the end
+        /// between frames is a clean close.
+        #[test]
+        fn frames_survive_any_chunking(
+            payloads in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..600), 0..6),
+            chunks in prop::collection::vec(1usize..700, 1..8),
+        ) {
+            let mut bytes = Vec::new();
+            for p in &payloads {
+                push(&mut bytes, p);
+            }
+            let mut src = Chunked { bytes, at: 0, chunks, next: 0 };
+            let mut reader = FrameReader::new();
+            for p in &payloads {
+                prop_assert_eq!(reader.read(&mut src, MAX_FRAME).unwrap(), &p[..]);
+            }
+            prop_assert!(matches!(reader.read(&mut src, MAX_FRAME), Err(FrameError::Closed)));
+        }
+
+        /// A length claim over the limit is refused with nothing allocated for it.
+        #[test]
+        fn a_huge_length_claim_allocates_nothing(len in (MAX_FRAME as u32 + 1)..=u32::MAX) {
+            let mut reader = FrameReader::new();
+            let err = reader.read(&mut Cursor::new(len.to_be_bytes().to_vec()), MAX_FRAME);
+            prop_assert!(matches!(err, Err(FrameError::Oversized { .. })), "{:?}", err);
+            prop_assert_eq!(reader.buf.len(), 4096);
+        }
+    }
 }

@@ -133,3 +133,102 @@ fn framed(payload: &[u8]) -> Vec<u8> {
     frame::push(&mut out, payload);
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+    use std::time::Duration;
+
+    /// Starts a handshake, feeds it `bytes` from the client in `chunks`, advancing
+    /// it after each, then closes the client; what the handshake came to.
+    fn feed(bytes: &[u8], chunks: &[usize], key: &AuthKey) -> Step {
+        let (server, mut client) = UnixStream::pair().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut pending = Pending::start(1, server, deadline).unwrap();
+        let (mut at, mut next) = (0, 0);
+        while at < bytes.len() {
+            let n = chunks[next % chunks.len()].min(bytes.len() - at);
+            next += 1;
+            if client.write_all(&bytes[at..at + n]).is_err() {
+                break;
+            }
+            at += n;
+            match pending.advance(key) {
+                Step::Waiting => {}
+                done => return done,
+            }
+        }
+        drop(client);
+        pending.advance(key)
+    }
+
+    /// The bytes a client holding `key` sends: its answer to `challenge`, its own
+    /// challenge, and `#WELCOME#` after our proof.
+    fn client_bytes(key: &AuthKey, challenge: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        frame::push(&mut out, &auth::answer(key, challenge).unwrap());
+        frame::push(&mut out, &auth::new_challenge().unwrap());
+        out
+    }
+
+    /// A fresh handshake whose challenge the client has read, and the client.
+    fn started() -> (Pending, UnixStream) {
+        let (server, mut client) = UnixStream::pair().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let pending = Pending::start(1, server, deadline).unwrap();
+        let mut reader = FrameReader::new();
+        let sent = reader
+            .read(&mut client, MAX_HANDSHAKE_FRAME)
+            .unwrap()
+            .to_vec();
+        assert_eq!(sent, pending.challenge);
+        (pending, client)
+    }
+
+    proptest! {
+        /// Bytes from a client that does not know the key never pass, however
+        /// they are split, and never panic.
+        #[test]
+        fn arbitrary_bytes_never_pass(
+            bytes in prop::collection::vec(any::<u8>(), 0..1024),
+            chunks in prop::collection::vec(1usize..200, 1..6),
+        ) {
+            let key = AuthKey::random().unwrap();
+            prop_assert!(!matches!(feed(&bytes, &chunks, &key), Step::Passed));
+        }
+
+        /// A well-formed answer made with another key is refused; the same bytes
+        /// made with the right key pass, whatever the chunking.
+        #[test]
+        fn only_the_key_passes(
+            chunks in prop::collection::vec(1usize..64, 1..6),
+            flip in 0usize..40,
+        ) {
+            let key = AuthKey::random().unwrap();
+            for (answer_key, should_pass) in [(AuthKey::random().unwrap(), false), (key.clone(), true)] {
+                let (mut pending, mut client) = started();
+                let mut bytes = client_bytes(&answer_key, &pending.challenge);
+                let (mut at, mut next, mut step) = (0, 0, Step::Waiting);
+                while at < bytes.len() && matches!(step, Step::Waiting) {
+                    let n = chunks[next % chunks.len()].min(bytes.len() - at);
+                    next += 1;
+                    client.write_all(&bytes[at..at + n]).unwrap();
+                    at += n;
+                    step = pending.advance(&key);
+                }
+                prop_assert_eq!(matches!(step, Step::Passed), should_pass, "{:?}", step);
+                if should_pass {
+                    // One bit off anywhere in the answer: refused.
+                    let (mut pending, mut client) = started();
+                    bytes = client_bytes(&key, &pending.challenge);
+                    let i = frame::HEADER + 8 + flip % 32;
+                    bytes[i] ^= 1;
+                    client.write_all(&bytes).unwrap();
+                    prop_assert!(matches!(pending.advance(&key), Step::Refused));
+                }
+            }
+        }
+    }
+}

@@ -149,4 +149,84 @@ mod tests {
             toml::Value::String("none-call".into())
         );
     }
+
+    use crate::cli::{Cli, Command};
+    use crate::plan::Plan;
+    use proptest::prelude::*;
+
+    /// The plan for `gilbench scenario ARGS`: `Ok`, or bad input — nothing else.
+    fn plan(args: &[&str]) -> Result<Plan, InputError> {
+        let cli =
+            <Cli as clap::Parser>::try_parse_from(["gilbench", "scenario"].iter().chain(args));
+        match cli.map(|c| c.command) {
+            Ok(Command::Scenario(args)) => Plan::from_args(&args),
+            other => panic!("not a scenario command line: {other:?}"),
+        }
+    }
+
+    /// A TOML value, or something that is almost one.
+    fn value() -> impl Strategy<Value = String> {
+        prop_oneof![
+            any::<i64>().prop_map(|v| v.to_string()),
+            (-3i64..100_000).prop_map(|v| v.to_string()),
+            any::<f64>().prop_map(|v| v.to_string()),
+            "\"[a-z0-9,.µ -]{0,12}\"",
+            Just("true".to_string()),
+            Just("[]".to_string()),
+            "\\[(\"[a-z-]{0,9}\", ){0,4}\\]",
+            "[ -~]{0,16}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+
+        /// A built-in scenario file with one line's value replaced by anything is
+        /// a plan or one bad-input error naming the file: never a panic.
+        #[test]
+        fn a_mutated_scenario_file_is_a_plan_or_bad_input(
+            which in 0usize..crate::scenario::BUILTINS.len(),
+            line in any::<prop::sample::Index>(),
+            value in value(),
+        ) {
+            let (_, text) = crate::scenario::BUILTINS[which];
+            let lines: Vec<&str> = text.lines().collect();
+            let settable: Vec<usize> = (0..lines.len())
+                .filter(|&i| lines[i].contains('=') && !lines[i].trim_start().starts_with('#'))
+                .collect();
+            prop_assume!(!settable.is_empty());
+            let target = settable[line.index(settable.len())];
+            let key = lines[target].split('=').next().unwrap_or("").trim();
+            let mut mutated: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+            mutated[target] = format!("{key} = {value}");
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("mutated.toml");
+            std::fs::write(&path, mutated.join("\n")).unwrap();
+            if let Err(e) = plan(&[path.to_str().unwrap()]) {
+                let message = e.to_string();
+                prop_assert!(!message.contains('\n'), "two lines: {}", message);
+            }
+        }
+
+        /// `--set KEY=VALUE` with any value for a key scripts use is a plan or one
+        /// bad-input error.
+        #[test]
+        fn any_set_value_is_a_plan_or_bad_input(
+            which in 0usize..crate::scenario::BUILTINS.len(),
+            key in prop::sample::select(vec![
+                "workers", "ops", "duration", "switch_interval", "check_interval",
+                "ticks_per_op", "io_wait", "cpu_workers", "rounds", "sync", "producers",
+                "consumers", "item_bytes", "counting", "foreign_ratio", "objects",
+                "heap_mib", "gc", "threshold0", "threshold1", "threshold2", "size",
+                "batch", "variant", "repeat", "maxsize", "nonsense",
+            ]),
+            value in value(),
+        ) {
+            let (name, _) = crate::scenario::BUILTINS[which];
+            let set = format!("{key}={value}");
+            if let Err(e) = plan(&[name, "--set", &set]) {
+                prop_assert!(!e.to_string().contains('\n') || set.contains('\n'));
+            }
+        }
+    }
 }

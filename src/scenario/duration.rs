@@ -47,4 +47,29 @@ mod tests {
         assert!(parse_duration("fast").is_err());
         assert!(parse_duration("5 parsecs").is_err());
     }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any text is a duration or a one-line reason, never a panic.
+        #[test]
+        fn any_text_is_a_duration_or_a_reason(text in ".{0,24}") {
+            if let Err(why) = parse_duration(&text) {
+                prop_assert!(!why.contains('\n') || text.contains('\n'));
+            }
+        }
+
+        /// Whole numbers in every unit read back exactly.
+        #[test]
+        fn whole_numbers_round_trip(n in 0u64..1_000_000, unit in 0usize..5) {
+            let (suffix, ns) = [("ns", 1u64), ("us", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000), ("m", 60_000_000_000)][unit];
+            prop_assert_eq!(parse_duration(&format!("{n}{suffix}")), Ok(Duration::from_nanos(n * ns)));
+        }
+
+        /// Digits, dots and units in any order: never a panic, never a negative.
+        #[test]
+        fn number_like_text_never_panics(text in "[0-9.eE+-]{0,12}(ns|us|µs|ms|s|m|min|)") {
+            let _ = parse_duration(&text);
+        }
+    }
 }
