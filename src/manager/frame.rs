@@ -337,11 +337,8 @@ mod tests {
             let mut src = Chunked { bytes, at: 0, chunks, next: 0 };
             let mut reader = FrameReader::new();
             let mut frames = 0;
-            loop {
-                match reader.read(&mut src, max) {
-                    Ok(payload) => prop_assert!(payload.len() <= max),
-                    Err(_) => break,
-                }
+            while let Ok(payload) = reader.read(&mut src, max) {
+                prop_assert!(payload.len() <= max);
                 frames += 1;
                 prop_assert!(frames <= 2048, "more frames than bytes");
             }
