@@ -13,16 +13,15 @@ use common::{assert_nothing_left, children_of, exclusive};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// How long a command may take to start measuring, or to stop once told.
 const BOUND: Duration = Duration::from_secs(60);
 
 fn start(args: &[&str]) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("gilbench"))
+    common::gilbench_process()
         .args(args)
-        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

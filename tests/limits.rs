@@ -39,7 +39,9 @@ fn as_nobody_with_nproc(nproc: u32, args: &[&str]) -> Option<Output> {
     .args(args)
     .arg("--quiet")
     .env("NO_COLOR", "1")
-    .current_dir(std::env::temp_dir())
+    // `nobody` cannot enter the test's private temporary directory.
+    .env("TMPDIR", "/tmp")
+    .current_dir("/tmp")
     .timeout(Duration::from_secs(120));
     Some(cmd.output().unwrap())
 }
@@ -136,4 +138,72 @@ fn the_baseline_and_the_tour_need_no_thread_of_their_own() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_ne!(out.status.code(), Some(101), "{stderr}");
     assert_nothing_left("tour under nproc=1");
+}
+
+/// gilbench under `prlimit --as=BYTES` (address space), or `None` with the reason.
+fn with_address_space(bytes: u64, args: &[&str]) -> Option<Output> {
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return None;
+    }
+    let mut cmd = assert_cmd::Command::new("prlimit");
+    cmd.arg(format!("--as={bytes}"))
+        .arg("--")
+        .arg(assert_cmd::cargo::cargo_bin("gilbench"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .timeout(Duration::from_secs(120));
+    Some(cmd.output().unwrap())
+}
+
+#[test]
+fn a_plan_larger_than_the_address_space_is_refused_up_front() {
+    let _x = exclusive();
+    const GIB: u64 = 1 << 30;
+    let cases: &[(u64, &[&str], &str)] = &[
+        (
+            8 * GIB,
+            &["scenario", "alloc", "--set", "size=65536"],
+            "batch",
+        ),
+        (
+            2 * GIB,
+            &["scenario", "fork-cow", "--set", "heap_mib=2048"],
+            "heap_mib",
+        ),
+        (
+            4 * GIB,
+            &["scenario", "gc-pause", "--set", "objects=40000000"],
+            "objects",
+        ),
+        (
+            2 * GIB,
+            &[
+                "scenario",
+                "cpu-bound",
+                "--model",
+                "threads",
+                "--workers",
+                "64",
+                "--trace",
+                "/dev/null/never",
+                "--trace-limit",
+                "10000000",
+            ],
+            "--trace",
+        ),
+        (2 * GIB, &["spawn", "--heap", "4G"], "--heap"),
+    ];
+    for (bytes, args, needle) in cases {
+        let Some(out) = with_address_space(*bytes, args) else {
+            return;
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let what = format!("--as={bytes} {args:?}");
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{what}: {stderr}");
+        assert!(stderr.contains(needle), "{what}: {stderr}");
+        assert!(out.stdout.is_empty(), "{what}");
+        assert_nothing_left(&what);
+    }
 }

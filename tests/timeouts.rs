@@ -3,6 +3,8 @@
 //! 1, and leaves nothing behind. Each test asks for far more work than the
 //! timeout allows (or a timeout no run can meet), so what it checks holds on a
 //! machine however busy; the bounds on how long gilbench may take are generous.
+//! Every test holds `exclusive()`: another test's `assert_nothing_left` reaps the
+//! children of this process, ours included.
 
 mod common;
 
@@ -78,6 +80,7 @@ fn every_workload_honours_the_timeout() {
 
 #[test]
 fn sequential_stops_a_long_duration_at_the_timeout() {
+    let _x = exclusive();
     times_out(
         &[
             "cpu-bound",
@@ -92,6 +95,7 @@ fn sequential_stops_a_long_duration_at_the_timeout() {
 
 #[test]
 fn sequential_stops_a_huge_op_count_at_the_timeout() {
+    let _x = exclusive();
     times_out(
         &[
             "cpu-bound",

@@ -1,16 +1,35 @@
 //! Memory figures from `/proc`: what the kernel says a process holds.
 //!
-//! - `MemAvailable` (`/proc/meminfo`): how much a scenario may allocate before the
-//!   machine starts to swap or kill, for rejecting a heap that cannot fit;
+//! - `MemAvailable` (`/proc/meminfo`), and the address space left under
+//!   `RLIMIT_AS` (`ulimit -v`; `VmSize` in `/proc/self/status`): how much a scenario
+//!   may allocate before the machine starts to swap or kill, or the allocator fails
+//!   and aborts, for rejecting a plan that cannot fit before it starts;
 //! - `/proc/self/smaps_rollup`: `Private_Dirty` (pages only this process has
 //!   written — after `fork()`, the pages copy-on-write has copied), `Pss`
 //!   (proportional set size: shared pages split among their sharers) and `Rss`;
 //! - `/proc/self/statm`: the resident set, cheaply.
 
-/// Bytes the kernel estimates can be allocated without swapping, if known.
+/// Bytes this process can still allocate: the kernel's estimate of what can be
+/// allocated without swapping, or less if `RLIMIT_AS` leaves less address space
+/// (an allocation past it fails, and Rust aborts); `None` if neither is known.
 pub fn mem_available() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    field_kib(&text, "MemAvailable:").map(|kib| kib * 1024)
+    let meminfo = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| field_kib(&text, "MemAvailable:"))
+        .map(|kib| kib * 1024);
+    [meminfo, address_space_left()].into_iter().flatten().min()
+}
+
+/// Address space left under `RLIMIT_AS` (`ulimit -v`), if it is limited.
+pub fn address_space_left() -> Option<u64> {
+    use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
+    let (soft, _) = getrlimit(Resource::RLIMIT_AS).ok()?;
+    if soft == RLIM_INFINITY {
+        return None;
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let used = field_kib(&status, "VmSize:")? * 1024;
+    Some(soft.saturating_sub(used))
 }
 
 /// The memory of this process as `smaps_rollup` sums it, in bytes.

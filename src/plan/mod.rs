@@ -64,7 +64,10 @@ impl TraceConfig {
     /// Whether `workers` trace buffers of `limit` events fit in
     /// [`TRACE_BUDGET_BYTES`]; the error says what limit would.
     fn check_budget(&self, workers: usize) -> Result<(), String> {
-        let most_events = TRACE_BUDGET_BYTES / crate::runtime::trace::EVENT_BYTES;
+        let event = crate::runtime::trace::EVENT_BYTES;
+        let room = crate::measure::procfs::mem_available()
+            .map_or(TRACE_BUDGET_BYTES, |a| (a as usize).min(TRACE_BUDGET_BYTES));
+        let most_events = room / event;
         if !self.enabled || self.limit.saturating_mul(workers) <= most_events {
             return Ok(());
         }
@@ -72,7 +75,7 @@ impl TraceConfig {
             "{} events for each of {workers} workers need more than {} MiB of trace \
              buffers; use --trace-limit {} or less",
             self.limit,
-            TRACE_BUDGET_BYTES >> 20,
+            room >> 20,
             most_events / workers
         ))
     }

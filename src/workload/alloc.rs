@@ -109,6 +109,46 @@ impl Default for AllocParams {
     }
 }
 
+/// Bytes of a `mixed` object, on average (the mix is mostly 16–128 bytes), with
+/// room to spare.
+const MIXED_MEAN_BYTES: u64 = 128;
+/// The object header each allocation also initialises.
+const HEADER_BYTES: u64 = 16;
+
+/// Whether the objects every worker holds at its peak — a whole batch, and the
+/// last op's survivors — fit in the memory this process can still allocate; the
+/// error says how much the plan needs. An allocation that fails aborts the process
+/// (Rust's allocator does not return an error), so this is checked up front.
+fn check_memory(
+    batch: u64,
+    size: Option<usize>,
+    keep_every: u64,
+    workers: u64,
+) -> Result<(), ParamError> {
+    let object = size.map_or(MIXED_MEAN_BYTES, |s| s as u64) + HEADER_BYTES;
+    let survivors = if keep_every > 0 {
+        batch / keep_every
+    } else {
+        0
+    };
+    let need = (batch + survivors)
+        .saturating_mul(object)
+        .saturating_mul(workers.max(1));
+    match crate::measure::procfs::mem_available() {
+        Some(available) if need > available => Err(ParamError::field(
+            "batch",
+            format!(
+                "{workers} worker(s) × batch {batch} × {object}-byte objects need about {} \
+                 MiB at their peak, more than the {} MiB this process can allocate \
+                 (MemAvailable, or what RLIMIT_AS leaves); use a smaller batch or size",
+                need >> 20,
+                available >> 20
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// N workers allocating and freeing small objects.
 #[derive(Debug)]
 pub struct Alloc {
@@ -140,6 +180,12 @@ impl Alloc {
         if p.keep_every < 0 {
             return Err(ParamError::field("keep_every", "must not be negative"));
         }
+        check_memory(
+            p.batch as u64,
+            size,
+            p.keep_every as u64,
+            common.workers as u64,
+        )?;
         Ok(Alloc {
             allocator: p.allocator,
             pools: p.pools,
