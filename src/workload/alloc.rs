@@ -126,11 +126,7 @@ fn check_memory(
     workers: u64,
 ) -> Result<(), ParamError> {
     let object = size.map_or(MIXED_MEAN_BYTES, |s| s as u64) + HEADER_BYTES;
-    let survivors = if keep_every > 0 {
-        batch / keep_every
-    } else {
-        0
-    };
+    let survivors = batch.checked_div(keep_every).unwrap_or(0);
     let need = (batch + survivors)
         .saturating_mul(object)
         .saturating_mul(workers.max(1));
