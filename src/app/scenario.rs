@@ -9,7 +9,7 @@
 use crate::app::progress::Progress;
 use crate::app::repeat;
 use crate::cli::{Format, ScenarioArgs};
-use crate::cpython::{Twin, TwinError};
+use crate::cpython::{interpreters, Twin, TwinError};
 use crate::measure::load::Monitor;
 use crate::model::{self, ModelRun, RunError};
 use crate::output::Output;
@@ -36,29 +36,13 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     )?;
     let plot = args.plot.as_deref().map(PlotFile::create).transpose()?;
     let hgrm = args.hgrm.as_deref().map(HgrmDir::create).transpose()?;
-    let twins: Vec<Option<Twin>> = if args.cpython {
-        let mut said = false;
-        steps
-            .iter()
-            .map(|step| {
-                Twin::prepare(&step.plan, &step.args)
-                    .map_err(|why| {
-                        if !std::mem::replace(&mut said, true) {
-                            eprintln!("gilbench: --cpython: {why}");
-                        }
-                    })
-                    .ok()
-            })
-            .collect()
-    } else {
-        steps.iter().map(|_| None).collect()
-    };
+    let (twins, mut failed) = prepare_twins(&steps, args)?;
 
     // Before the bar exists: it prints a line of its own, and runs threads that
     // must be gone before a fork-based model starts (they are joined inside).
     let calibration = crate::probe::calibrate::for_scenario(args.no_calibrate, quiet);
 
-    let twin_steps = twins.iter().filter(|t| t.is_some()).count();
+    let twin_steps: usize = twins.iter().map(Vec::len).sum();
     let progress_steps = steps.len() * plan.models.len() + twin_steps;
     let progress = Progress::new(progress_steps as u64, quiet);
     let mut monitor = Monitor::start();
@@ -99,27 +83,44 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     });
     trace_files.write(&report, std::process::id(), &timeline_options)?;
 
-    for (step, twin) in steps.iter().zip(&twins) {
-        let Some(twin) = twin else { continue };
-        let label = format!("{}: {}", plan.scenario, step_label(step));
-        match repeat::run_twin(twin, step.plan.repeats, &progress, &label, &mut monitor) {
-            Ok(mut rows) => {
-                report::repeats::apply_speedups(&mut rows);
-                for row in &mut rows {
-                    row.repeat.sweep.clone_from(&step.point);
+    for (step, step_twins) in steps.iter().zip(&twins) {
+        for twin in step_twins {
+            let label = format!(
+                "{}: {}{} ",
+                plan.scenario,
+                step_label(step),
+                twin.interpreter().short()
+            );
+            match repeat::run_twin(twin, step.plan.repeats, &progress, &label, &mut monitor) {
+                Ok(mut rows) => {
+                    report::repeats::apply_speedups(&mut rows);
+                    for row in &mut rows {
+                        row.repeat.sweep.clone_from(&step.point);
+                    }
+                    report.runs.extend(rows);
                 }
-                report.runs.extend(rows);
+                Err(TwinError::Interrupted) => return Err(RunError::Interrupted.into()),
+                Err(TwinError::Failed(why) | TwinError::Skipped(why)) => {
+                    progress.println(format!("gilbench: --cpython: {why}"));
+                    let mut rows = twin.failed_rows(&why);
+                    for row in &mut rows {
+                        row.repeat.sweep.clone_from(&step.point);
+                    }
+                    report.runs.extend(rows);
+                    failed.push(why);
+                }
             }
-            Err(TwinError::Interrupted) => return Err(RunError::Interrupted.into()),
-            Err(TwinError::Failed(why)) => progress.println(format!("gilbench: --cpython: {why}")),
+            progress.end();
         }
-        progress.end();
     }
     progress.finish();
     // Prices every row's context switches, the CPython twin's too.
     report.price_switches(calibration);
     report.machine.load = monitor.load();
     report.warnings = report::warnings::warnings(&report);
+    report
+        .warnings
+        .extend(failed.iter().map(|why| format!("CPython twin failed: {why}")));
 
     if let Some(dir) = hgrm {
         let hists: Vec<(String, &crate::measure::Histogram)> = report
@@ -147,7 +148,57 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
         (_, Some(strips)) => eprint!("{strips}"),
         (_, None) => {}
     }
-    crate::app::emit(&report, &args.output, output)
+    crate::app::emit(&report, &args.output, output)?;
+    if let Some(first) = failed.first() {
+        // The report is out; the run still failed (exit 1).
+        anyhow::bail!("--cpython: a twin failed: {first}");
+    }
+    Ok(())
+}
+
+/// The twins to run after the models: one per step and chosen interpreter.
+/// `--python` naming something that is not there is bad input (exit 2); without
+/// `--python`, a missing `python3` or twin is one line and no twin rows.
+fn prepare_twins(
+    steps: &[crate::plan::sweep::Step],
+    args: &ScenarioArgs,
+) -> anyhow::Result<(Vec<Vec<Twin>>, Vec<String>)> {
+    let none = || (steps.iter().map(|_| Vec::new()).collect(), Vec::new());
+    if !args.cpython {
+        return Ok(none());
+    }
+    let Some(choice) = interpreters::choose(&args.python)? else {
+        eprintln!(
+            "gilbench: --cpython: {} is not on the PATH; showing the simulated rows only",
+            interpreters::DEFAULT_NAME
+        );
+        return Ok(none());
+    };
+    let mut failed = Vec::new();
+    let mut said: Vec<String> = Vec::new();
+    let mut twins = Vec::with_capacity(steps.len());
+    for step in steps {
+        let mut step_twins = Vec::new();
+        for interp in &choice.interpreters {
+            match Twin::prepare(&step.plan, &step.args, interp, &choice.prefix(interp)) {
+                Ok(twin) => step_twins.push(twin),
+                Err(TwinError::Failed(why)) => {
+                    eprintln!("gilbench: --cpython: {why}");
+                    failed.push(why);
+                }
+                Err(TwinError::Skipped(why)) => {
+                    // Once per interpreter, not once per swept value.
+                    if !said.contains(&why) {
+                        eprintln!("gilbench: --cpython: {why}");
+                        said.push(why);
+                    }
+                }
+                Err(TwinError::Interrupted) => return Err(RunError::Interrupted.into()),
+            }
+        }
+        twins.push(step_twins);
+    }
+    Ok((twins, failed))
 }
 
 /// What the progress bar says before a model's name: the swept value, if any.

@@ -181,6 +181,17 @@ pub struct ScenarioArgs {
     /// with the same workers, ops and parameters, and add its rows.
     #[arg(long)]
     pub cpython: bool,
+    /// Which real interpreters --cpython runs the twin on, comma-separated: names
+    /// (`python3.9`, looked up on the PATH, then under pyenv), versions (`3.9`),
+    /// paths, or `all` (every CPython on the PATH and under pyenv). Default:
+    /// python3. Rows are then named `cpythonX.Y-MODEL`.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST|all",
+        requires = "cpython"
+    )]
+    pub python: Vec<String>,
     /// Measured runs of each model (and of the CPython twin); every figure is then
     /// their median with its spread. Default: at least 3, more while a model's runs
     /// take under 1 s in all (judged from the first run's time), at most 10.

@@ -26,11 +26,13 @@
 //! and the simulated rows print as usual. The twin runs as a child process after
 //! the simulated models, never beside them; `--timeout` bounds it ([`wait`]).
 
+pub mod interpreters;
 pub mod rows;
 pub mod scripts;
 pub mod wait;
 
 use crate::cli::ScenarioArgs;
+use interpreters::Interpreter;
 use crate::plan::{Amount, Plan};
 use crate::report::RunReport;
 use scripts::ScriptDir;
@@ -58,25 +60,26 @@ pub enum TwinError {
     Interrupted,
     /// It failed; the one line to print.
     Failed(String),
+    /// It cannot run on this interpreter (too old for the modules it needs):
+    /// the one line to print. Not a failure.
+    Skipped(String),
 }
 
 /// A twin ready to run: the command line is fixed before measuring starts.
 #[derive(Debug)]
 pub struct Twin {
     python: PathBuf,
+    /// The interpreter, for the rows' `interpreter` field.
+    interpreter: Interpreter,
+    /// `cpython-` or `cpython3.9-`: what the rows' model names start with.
+    prefix: String,
+    /// The twin's models (after `--model`), to name its rows when it fails.
+    models: Vec<String>,
     /// The private directory the scripts were written to; removed with the last twin.
     dir: Arc<ScriptDir>,
     script: PathBuf,
     args: Vec<String>,
     timeout: Option<Duration>,
-}
-
-/// `python3` on the PATH.
-fn find_python() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join("python3"))
-        .find(|p| p.is_file())
 }
 
 /// A TOML parameter as a twin's `--set` value.
@@ -103,34 +106,48 @@ fn twin_model(model: &str) -> &str {
 }
 
 impl Twin {
-    /// Finds and probes the twin for `plan`; `Err` is the one line to print.
-    pub fn prepare(plan: &Plan, args: &ScenarioArgs) -> Result<Twin, String> {
-        let python =
-            find_python().ok_or("python3 is not on the PATH; showing the simulated rows only")?;
+    /// Finds and probes the twin for `plan` on `interpreter`, its rows to be
+    /// named `PREFIX-MODEL`; `Err` is the one line to print.
+    pub fn prepare(
+        plan: &Plan,
+        args: &ScenarioArgs,
+        interpreter: &Interpreter,
+        prefix: &str,
+    ) -> Result<Twin, TwinError> {
+        let python = interpreter.path.clone();
         let file = scripts::twin_file(&plan.workload_kind)
             .or_else(|| scripts::twin_file(&plan.scenario))
             .ok_or_else(|| {
-                format!(
+                TwinError::Skipped(format!(
                     "no CPython twin for `{}`; showing the simulated rows only",
                     plan.workload_kind
-                )
+                ))
             })?;
-        let dir = ScriptDir::create()
-            .map(Arc::new)
-            .map_err(|e| format!("cannot write the twins to a temporary directory: {e}"))?;
+        let needs = scripts::requires_python(file);
+        if interpreter.minor() < needs {
+            return Err(TwinError::Skipped(format!(
+                "{prefix}*: skipped: needs Python ≥ {}.{} ({file} on {})",
+                needs.0,
+                needs.1,
+                interpreter.full_version()
+            )));
+        }
+        let dir = ScriptDir::create().map(Arc::new).map_err(|e| {
+            TwinError::Failed(format!("cannot write the twins to a temporary directory: {e}"))
+        })?;
         let script = dir.script(file);
         let probe = Command::new(&python)
             .arg(&script)
             .arg("--describe")
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| format!("cannot run {}: {e}", python.display()))?;
+            .map_err(|e| TwinError::Failed(format!("cannot run {}: {e}", python.display())))?;
         let info: TwinInfo = serde_json::from_slice(&probe.stdout).map_err(|_| {
-            format!(
-                "{} did not describe itself ({}); showing the simulated rows only",
-                script.display(),
+            TwinError::Failed(format!(
+                "{file} on Python {} did not describe itself ({})",
+                interpreter.full_version(),
                 last_line(&probe.stderr)
-            )
+            ))
         })?;
 
         let user_set = |key: &str| {
@@ -162,21 +179,26 @@ impl Twin {
                 }
             }
         }
+        let mut models: Vec<String> = info.models.clone();
         if !args.model.is_empty() {
             // The user chose models: ask the twin for their CPython counterparts.
-            let mut models: Vec<&str> = Vec::new();
+            let mut chosen: Vec<String> = Vec::new();
             for m in &plan.models {
                 let t = twin_model(m.name());
-                if info.models.iter().any(|k| k == t) && !models.contains(&t) {
-                    models.push(t);
+                if info.models.iter().any(|k| k == t) && !chosen.iter().any(|c| c == t) {
+                    chosen.push(t.to_string());
                 }
             }
-            if !models.is_empty() {
-                argv.extend(["--model".into(), models.join(",")]);
+            if !chosen.is_empty() {
+                argv.extend(["--model".into(), chosen.join(",")]);
+                models = chosen;
             }
         }
         Ok(Twin {
             python,
+            interpreter: interpreter.clone(),
+            prefix: prefix.to_string(),
+            models,
             dir,
             script,
             args: argv,
@@ -245,12 +267,45 @@ impl Twin {
         }
         if !status.success() {
             return Err(TwinError::Failed(format!(
-                "{name} failed ({status}): {}; showing the simulated rows only",
+                "{name} on Python {} failed ({status}): {}",
+                self.interpreter.full_version(),
                 last_line(&stderr)
             )));
         }
-        rows::parse(&stdout)
-            .map_err(|e| TwinError::Failed(format!("{name}: unexpected output: {e}")))
+        let mut rows = rows::parse(&stdout)
+            .map_err(|e| TwinError::Failed(format!("{name}: unexpected output: {e}")))?;
+        for row in &mut rows {
+            self.own(row);
+        }
+        Ok(rows)
+    }
+
+    /// Names `row` after this twin's interpreter and says which one ran it.
+    fn own(&self, row: &mut RunReport) {
+        if let Some(model) = row.model.strip_prefix("cpython-") {
+            row.model = format!("{}{model}", self.prefix);
+        }
+        row.extra
+            .insert("interpreter".into(), self.interpreter.json());
+    }
+
+    /// The interpreter this twin runs on.
+    pub fn interpreter(&self) -> &Interpreter {
+        &self.interpreter
+    }
+
+    /// Rows standing for a twin that failed: one per model it would have run,
+    /// all zero, with `"failed": why`.
+    pub fn failed_rows(&self, why: &str) -> Vec<RunReport> {
+        self.models
+            .iter()
+            .map(|model| {
+                let mut row = rows::empty(&format!("cpython-{model}"));
+                self.own(&mut row);
+                row.extra.insert("failed".into(), why.into());
+                row
+            })
+            .collect()
     }
 }
 

@@ -96,6 +96,13 @@ pub fn parse(stdout: &[u8]) -> Result<Vec<RunReport>, String> {
         .collect())
 }
 
+/// A row with nothing measured, for a twin that failed before printing any.
+pub fn empty(model: &str) -> RunReport {
+    let run: TwinRun = serde_json::from_value(serde_json::json!({ "model": model }))
+        .expect("a model name is a whole twin run");
+    run.into_row(None)
+}
+
 impl TwinRun {
     fn into_row(self, python: Option<&str>) -> RunReport {
         let throughput = self.throughput_ops_per_s.unwrap_or_else(|| {
