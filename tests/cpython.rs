@@ -46,7 +46,13 @@ fn a_file_that_is_not_a_python_is_exit_2() {
 #[test]
 fn a_python_older_than_2_7_is_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let old = stub_python(dir.path(), "python2.6", "2.6.9", &["threads"], StubRun::Crash);
+    let old = stub_python(
+        dir.path(),
+        "python2.6",
+        "2.6.9",
+        &["threads"],
+        StubRun::Crash,
+    );
     let old = old.to_str().unwrap();
     let args = with(&["--cpython", "--python", old]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -72,13 +78,29 @@ fn a_twin_that_crashes_marks_its_rows_failed_and_the_rest_goes_on() {
         &["threads"],
         StubRun::Json(good_json),
     );
-    let bad = stub_python(dir.path(), "python-bad", "3.9.18", &["threads"], StubRun::Crash);
+    let bad = stub_python(
+        dir.path(),
+        "python-bad",
+        "3.9.18",
+        &["threads"],
+        StubRun::Crash,
+    );
     let list = format!("{},{}", good.display(), bad.display());
-    let args = with(&["--cpython", "--python", &list, "--format", "json", "--quiet"]);
+    let args = with(&[
+        "--cpython",
+        "--python",
+        &list,
+        "--format",
+        "json",
+        "--quiet",
+    ]);
     let out = gilbench().args(&args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("3.9.18") && stderr.contains("stub crash"), "{stderr}");
+    assert!(
+        stderr.contains("3.9.18") && stderr.contains("stub crash"),
+        "{stderr}"
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let good_row = common::run(&report, "cpython3.12-threads");
     assert_eq!(good_row["interpreter"]["version"], "3.12.0");
@@ -100,7 +122,13 @@ fn a_twin_that_crashes_marks_its_rows_failed_and_the_rest_goes_on() {
 fn the_default_interpreter_keeps_plain_row_names() {
     let dir = tempfile::tempdir().unwrap();
     let json = r#"{"runs":[{"model":"cpython-threads","ops":2,"wall_ns":1000000}]}"#;
-    stub_python(dir.path(), "python3", "3.11.7", &["threads"], StubRun::Json(json));
+    stub_python(
+        dir.path(),
+        "python3",
+        "3.11.7",
+        &["threads"],
+        StubRun::Json(json),
+    );
     let args = with(&["--cpython", "--format", "json", "--quiet"]);
     let out = gilbench()
         .env("PATH", dir.path())
@@ -108,7 +136,11 @@ fn the_default_interpreter_keeps_plain_row_names() {
         .args(&args)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let row = common::run(&report, "cpython-threads");
     assert_eq!(row["interpreter"]["version"], "3.11.7");
@@ -134,7 +166,13 @@ fn a_shim_that_says_command_not_found_falls_back_to_pyenv() {
     )
     .unwrap();
     let json = r#"{"runs":[{"model":"cpython-threads","ops":2,"wall_ns":1000000}]}"#;
-    let real = stub_python(&bin, "python3.9", "3.9.18", &["threads"], StubRun::Json(json));
+    let real = stub_python(
+        &bin,
+        "python3.9",
+        "3.9.18",
+        &["threads"],
+        StubRun::Json(json),
+    );
     std::fs::copy(&real, bin.join("python")).unwrap();
     for spec in ["python3.9", "3.9"] {
         let args = with(&["--cpython", "--python", spec, "--format", "json", "--quiet"]);
@@ -144,7 +182,11 @@ fn a_shim_that_says_command_not_found_falls_back_to_pyenv() {
             .args(&args)
             .output()
             .unwrap();
-        assert!(out.status.success(), "{spec}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{spec}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let row = common::run(&report, "cpython3.9-threads");
         assert!(row["interpreter"]["path"]

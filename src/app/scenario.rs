@@ -118,9 +118,11 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     report.price_switches(calibration);
     report.machine.load = monitor.load();
     report.warnings = report::warnings::warnings(&report);
-    report
-        .warnings
-        .extend(failed.iter().map(|why| format!("CPython twin failed: {why}")));
+    report.warnings.extend(
+        failed
+            .iter()
+            .map(|why| format!("CPython twin failed: {why}")),
+    );
 
     if let Some(dir) = hgrm {
         let hists: Vec<(String, &crate::measure::Histogram)> = report

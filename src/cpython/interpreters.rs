@@ -180,11 +180,10 @@ impl Finder {
                 .by_version(&version)
                 .or_else(|_| self.by_name(&name))
                 .map_err(|why| bad(format!("no CPython {spec} found: {why}")))?;
-            let matches = version.iter().zip([
-                interp.version.0,
-                interp.version.1,
-                interp.version.2,
-            ]);
+            let matches =
+                version
+                    .iter()
+                    .zip([interp.version.0, interp.version.1, interp.version.2]);
             if matches.clone().any(|(want, got)| *want != got) {
                 return Err(bad(format!(
                     "no CPython {spec} found ({name} is {})",
@@ -358,7 +357,9 @@ pub fn identify(path: &Path) -> Result<Interpreter, String> {
     let err = err.join().unwrap_or_default();
     let status = status.map_err(|why| format!("not a Python ({why})"))?;
     let text = String::from_utf8_lossy(&out);
-    let line = text.lines().find_map(|l| l.strip_prefix("gilbench-python "));
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("gilbench-python "));
     let Some(line) = line.filter(|_| status.success()) else {
         let why = super::last_line(&err);
         return Err(format!("not a Python ({why})"));
@@ -403,7 +404,10 @@ mod tests {
         assert_eq!(i.path, Path::new("/bin/sh"), "sys.executable wins");
         assert_eq!(i.short(), "3.9");
         let t = parse_probe("CPython 3 13 0 1 ", Path::new("/x/python3.13t")).unwrap();
-        assert_eq!((t.short(), t.path.clone()), ("3.13t".into(), "/x/python3.13t".into()));
+        assert_eq!(
+            (t.short(), t.path.clone()),
+            ("3.13t".into(), "/x/python3.13t".into())
+        );
         assert!(parse_probe("PyPy 3 9 0 0 /x", Path::new("/x"))
             .unwrap_err()
             .contains("not CPython"));
@@ -412,7 +416,13 @@ mod tests {
 
     #[test]
     fn names_and_versions() {
-        for yes in ["python", "python3", "python3.12", "python3.13t", "python2.7"] {
+        for yes in [
+            "python",
+            "python3",
+            "python3.12",
+            "python3.13t",
+            "python2.7",
+        ] {
             assert!(is_python_name(yes), "{yes}");
         }
         for no in ["python3-config", "python3.12-gdb.py", "pythonx", "ipython"] {
@@ -432,7 +442,10 @@ mod tests {
             free_threaded: false,
         };
         let why = check_age("python2.6", old).unwrap_err();
-        assert!(why.contains("2.6.9") && why.contains("older than 2.7"), "{why}");
+        assert!(
+            why.contains("2.6.9") && why.contains("older than 2.7"),
+            "{why}"
+        );
     }
 
     #[test]

@@ -32,9 +32,9 @@ pub mod scripts;
 pub mod wait;
 
 use crate::cli::ScenarioArgs;
-use interpreters::Interpreter;
 use crate::plan::{Amount, Plan};
 use crate::report::RunReport;
+use interpreters::Interpreter;
 use scripts::ScriptDir;
 use serde::Deserialize;
 use std::io::Read;
@@ -133,7 +133,9 @@ impl Twin {
             )));
         }
         let dir = ScriptDir::create().map(Arc::new).map_err(|e| {
-            TwinError::Failed(format!("cannot write the twins to a temporary directory: {e}"))
+            TwinError::Failed(format!(
+                "cannot write the twins to a temporary directory: {e}"
+            ))
         })?;
         let script = dir.script(file);
         let probe = Command::new(&python)

@@ -17,14 +17,21 @@ pub enum StubRun<'a> {
 
 /// Writes an executable stub named `name` into `dir` that says it is CPython
 /// `version` (`"3.12.0"`), describes twins with `models`, and runs as `run`.
-pub fn stub_python(dir: &Path, name: &str, version: &str, models: &[&str], run: StubRun) -> PathBuf {
+pub fn stub_python(
+    dir: &Path,
+    name: &str,
+    version: &str,
+    models: &[&str],
+    run: StubRun<'_>,
+) -> PathBuf {
     let v: Vec<&str> = version.split('.').collect();
     let models = models
         .iter()
         .map(|m| format!("\"{m}\""))
         .collect::<Vec<_>>()
         .join(",");
-    let describe = format!(r#"{{"params":[],"models":[{models}],"ops":null,"start_method":false}}"#);
+    let describe =
+        format!(r#"{{"params":[],"models":[{models}],"ops":null,"start_method":false}}"#);
     let run = match run {
         // Shell builtins only: a test may run gilbench with a PATH of stubs alone.
         StubRun::Json(json) => format!("printf '%s\\n' '{json}'\nexit 0"),
