@@ -103,7 +103,9 @@ impl Choice {
 pub fn choose(list: &[String]) -> Result<Option<Choice>, InputError> {
     let finder = Finder::from_env();
     if list.is_empty() {
-        return Ok(finder.by_name(DEFAULT_NAME).ok().map(|interp| Choice {
+        // The default is the PATH's `python3`, as before `--python` existed: not
+        // whichever version pyenv happens to have installed.
+        return Ok(finder.on_path(DEFAULT_NAME).ok().map(|interp| Choice {
             interpreters: vec![interp],
             versioned: false,
         }));
@@ -198,8 +200,9 @@ impl Finder {
         check_age(spec, interp).map_err(bad)
     }
 
-    /// `NAME` on the PATH (the first that runs), then under pyenv's versions.
-    pub fn by_name(&self, name: &str) -> Result<Interpreter, String> {
+    /// `NAME` on the PATH: the first that runs. `Err` says why the last one
+    /// found did not (`None`: there was none).
+    pub fn on_path(&self, name: &str) -> Result<Interpreter, Option<String>> {
         let mut last = None;
         for dir in &self.path {
             let candidate = dir.join(name);
@@ -211,6 +214,15 @@ impl Finder {
                 }
             }
         }
+        Err(last)
+    }
+
+    /// `NAME` on the PATH (the first that runs), then under pyenv's versions.
+    pub fn by_name(&self, name: &str) -> Result<Interpreter, String> {
+        let last = match self.on_path(name) {
+            Ok(interp) => return Ok(interp),
+            Err(last) => last,
+        };
         for dir in self.pyenv_versions() {
             let candidate = dir.join("bin").join(name);
             if candidate.is_file() {
