@@ -1,3 +1,4 @@
+# -*- coding: utf-8 -*-
 """Shared plumbing for gilbench's CPython twins (scripts/*.py).
 
 Each twin runs one of gilbench's scenario shapes with real CPython threads,
@@ -13,8 +14,16 @@ This module holds what every twin needs and nothing scenario-specific:
   the measured wall time excludes process creation);
 * nearest-rank latency summaries and the JSON / table reports.
 
-Stdlib only, Python 3.11.
+Stdlib only. Written to run on Python 2.7 and 3.x alike (no f-strings, no
+digit separators), so that `cpu-bound`, `io-bound`, `convoy` and
+`shared-counter` can put the real Python 2 GIL beside gilbench's `gil-legacy`.
+What 2.7 lacks is filled in below (a monotonic-enough clock, a thread barrier);
+what it cannot do is left out: on 2.7 the twins offer no `processes` or
+`manager` model (no multiprocessing contexts or barriers) and there is no
+switch interval (Python 2 switches every `sys.getcheckinterval()` ticks).
 """
+
+from __future__ import division, print_function
 
 import os
 import sys
@@ -30,7 +39,86 @@ import signal
 import socket
 import threading
 from array import array
-from time import perf_counter_ns
+
+PY2 = sys.version_info[0] == 2
+
+try:
+    from time import perf_counter_ns
+except ImportError:  # Python < 3.7
+    try:
+        from time import perf_counter as _seconds
+
+        def perf_counter_ns():
+            return int(_seconds() * 1e9)
+    except ImportError:  # Python 2: CLOCK_MONOTONIC through ctypes
+        import ctypes
+
+        class _Timespec(ctypes.Structure):
+            _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+        _libc = ctypes.CDLL("libc.so.6")
+        _CLOCK_MONOTONIC = 1
+
+        def perf_counter_ns():
+            ts = _Timespec()  # one per call: ctypes drops the GIL around the call
+            _libc.clock_gettime(_CLOCK_MONOTONIC, ctypes.byref(ts))
+            return ts.tv_sec * 1000000000 + ts.tv_nsec
+
+try:
+    BrokenPipeError = BrokenPipeError
+except NameError:  # Python 2
+    BrokenPipeError = IOError
+
+# 'q' (signed 64-bit) arrived in 3.3; 'l' is 64-bit on every 64-bit Linux.
+_LATENCY_CODE = "l" if PY2 else "q"
+
+
+def latencies():
+    """An empty array of integer nanoseconds (per-op latencies)."""
+    return array(_LATENCY_CODE)
+
+
+def cpu_count():
+    count = getattr(os, "cpu_count", None)
+    return count() if count else multiprocessing.cpu_count()
+
+
+class _BrokenBarrierError(RuntimeError):
+    pass
+
+
+class _Barrier(object):
+    """threading.Barrier's wait() and abort(), for Python 2."""
+
+    def __init__(self, parties):
+        self._parties = parties
+        self._count = 0
+        self._broken = False
+        self._cond = threading.Condition()
+
+    def wait(self, timeout=None):
+        with self._cond:
+            if self._broken:
+                raise _BrokenBarrierError()
+            self._count += 1
+            if self._count >= self._parties:
+                self._cond.notify_all()
+                return
+            while self._count < self._parties and not self._broken:
+                self._cond.wait(timeout)
+            if self._broken:
+                raise _BrokenBarrierError()
+
+    def abort(self):
+        with self._cond:
+            self._broken = True
+            self._cond.notify_all()
+
+
+Barrier = getattr(threading, "Barrier", _Barrier)
+BrokenBarrierError = getattr(threading, "BrokenBarrierError", _BrokenBarrierError)
+# Models that need multiprocessing contexts and barriers (Python 3.4+).
+_PROCESS_MODELS = ("processes", "manager")
 
 MODEL_PREFIX = "cpython-"
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -39,7 +127,7 @@ START_METHODS = ("fork", "spawn", "forkserver")
 # Parameter values
 # ---------------------------------------------------------------------------
 
-_UNITS_NS = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000}
+_UNITS_NS = {"ns": 1, "us": 1000, "µs": 1000, "ms": 1000000, "s": 1000000000}
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ns|us|µs|ms|s)\s*$")
 
 
@@ -49,8 +137,8 @@ def duration_ns(text):
         return 0
     m = _DURATION_RE.match(text)
     if not m:
-        raise ValueError(f"{text!r} is not a duration (use e.g. 5ms, 250us, 2s, 1.5ms)")
-    return round(float(m.group(1)) * _UNITS_NS[m.group(2)])
+        raise ValueError('{0!r} is not a duration (use e.g. 5ms, 250us, 2s, 1.5ms)'.format(text))
+    return int(round(float(m.group(1)) * _UNITS_NS[m.group(2)]))
 
 
 def fmt_ns(ns):
@@ -61,8 +149,8 @@ def fmt_ns(ns):
     for unit, scale in (("s", 1e9), ("ms", 1e6), ("us", 1e3)):
         if abs(ns) >= scale:
             v = ns / scale
-            return f"{v:.3g} {unit}" if v < 100 else f"{v:.0f} {unit}"
-    return f"{ns:.0f} ns"
+            return '{0:.3g} {1}'.format(v, unit) if v < 100 else '{0:.0f} {1}'.format(v, unit)
+    return '{0:.0f} ns'.format(ns)
 
 
 def fmt_count(n):
@@ -71,8 +159,8 @@ def fmt_count(n):
     n = float(n)
     for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= scale:
-            return f"{n / scale:.3g}{unit}"
-    return f"{n:.3g}"
+            return '{0:.3g}{1}'.format(n / scale, unit)
+    return '{0:.3g}'.format(n)
 
 
 def fmt_bytes(n):
@@ -81,8 +169,8 @@ def fmt_bytes(n):
     n = float(n)
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if abs(n) >= scale:
-            return f"{n / scale:.1f} {unit}"
-    return f"{n:.0f} B"
+            return '{0:.1f} {1}'.format(n / scale, unit)
+    return '{0:.0f} B'.format(n)
 
 
 class Param:
@@ -99,11 +187,11 @@ def int_param(default, lo=None, hi=None, help=""):
         try:
             v = int(text.replace("_", ""))
         except ValueError:
-            raise ValueError(f"{text!r} is not an integer") from None
+            raise ValueError('{0!r} is not an integer'.format(text))
         if lo is not None and v < lo:
-            raise ValueError(f"{v} is below the minimum {lo}")
+            raise ValueError('{0} is below the minimum {1}'.format(v, lo))
         if hi is not None and v > hi:
-            raise ValueError(f"{v} is above the maximum {hi}")
+            raise ValueError('{0} is above the maximum {1}'.format(v, hi))
         return v
 
     return Param(default, parse, help)
@@ -114,9 +202,9 @@ def float_param(default, lo=None, hi=None, help=""):
         try:
             v = float(text)
         except ValueError:
-            raise ValueError(f"{text!r} is not a number") from None
+            raise ValueError('{0!r} is not a number'.format(text))
         if (lo is not None and v < lo) or (hi is not None and v > hi):
-            raise ValueError(f"{v} is outside [{lo}, {hi}]")
+            raise ValueError('{0} is outside [{1}, {2}]'.format(v, lo, hi))
         return v
 
     return Param(default, parse, help)
@@ -126,7 +214,7 @@ def duration_param(default_text, lo_ns=0, help=""):
     def parse(text):
         v = duration_ns(text)
         if v < lo_ns:
-            raise ValueError(f"{text!r} is below the minimum {fmt_ns(lo_ns)}")
+            raise ValueError('{0!r} is below the minimum {1}'.format(text, fmt_ns(lo_ns)))
         return v
 
     param = Param(duration_ns(default_text), parse, help)
@@ -137,7 +225,7 @@ def duration_param(default_text, lo_ns=0, help=""):
 def choice_param(default, choices, help=""):
     def parse(text):
         if text not in choices:
-            raise ValueError(f"{text!r} is not one of {', '.join(choices)}")
+            raise ValueError('{0!r} is not one of {1}'.format(text, ', '.join(choices)))
         return text
 
     return Param(default, parse, help)
@@ -150,7 +238,7 @@ def list_param(default, choices, help=""):
         items = [t.strip() for t in text.split(",") if t.strip()]
         bad = [t for t in items if t not in choices]
         if bad or not items:
-            raise ValueError(f"{text!r}: choose from {', '.join(choices)}")
+            raise ValueError('{0!r}: choose from {1}'.format(text, ', '.join(choices)))
         return items
 
     return Param(list(default), parse, help)
@@ -165,7 +253,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, but an error is one line on stderr (exit 2), no usage dump."""
 
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, '{0}: error: {1} (see --help)\n'.format(self.prog, message))
 
 
 class Twin:
@@ -179,32 +267,34 @@ class Twin:
                  workers, ops, params, epilog=None, start_method=False):
         self.name = name
         self.scenario = scenario
+        if PY2:
+            models = [m for m in models if m not in _PROCESS_MODELS]
+            default_models = [m for m in default_models if m not in _PROCESS_MODELS]
         self.models = list(models)
         self.default_models = list(default_models)
         self.params = dict(params)
         self.workers = workers
         self.ops = ops
         self.start_method = start_method
-        shown = {k: f"{k}={getattr(p, 'shown', None) or _show_default(p.default)}"
+        shown = {k: '{0}={1}'.format(k, getattr(p, 'shown', None) or _show_default(p.default))
                  for k, p in self.params.items()}
-        width = max((len(v) for v in shown.values()), default=0)
-        keys = "\n".join(f"  {shown[k]:<{width}}  {p.help}" for k, p in self.params.items())
+        width = max([len(v) for v in shown.values()] or [0])
+        keys = "\n".join('  {0:<{1}}  {2}'.format(shown[k], width, p.help) for k, p in self.params.items())
         self.parser = _Parser(
-            prog=f"{name}.py",
+            prog='{0}.py'.format(name),
             description=description,
             formatter_class=argparse.RawDescriptionHelpFormatter,
             epilog=(epilog + "\n\n" if epilog else "")
-            + f"--set parameters (default shown):\n{keys}",
+            + '--set parameters (default shown):\n{0}'.format(keys),
         )
         p = self.parser
         p.add_argument("--model", default=",".join(self.default_models),
-                       help=f"comma-separated models from: {', '.join(self.models)} "
-                            f"(default: %(default)s); 'cpython-' prefix accepted")
+                       help="comma-separated models from: {0} (default: %(default)s); 'cpython-' prefix accepted".format(', '.join(self.models)))
         p.add_argument("--workers", type=_positive_int, default=None,
-                       help=f"number of workers (default: {workers})")
+                       help='number of workers (default: {0})'.format(workers))
         p.add_argument("--ops", type=_positive_int, default=None,
                        help="operations per worker (default: "
-                            + (f"{ops})" if ops is not None else "per model, see below)"))
+                            + ('{0})'.format(ops) if ops is not None else "per model, see below)"))
         p.add_argument("--switch-interval", type=_duration_arg, default=None,
                        metavar="D", help="sys.setswitchinterval, e.g. 5ms (CPython default 5ms)")
         p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -221,7 +311,7 @@ class Twin:
 
     def error(self, msg):
         """One line on stderr, exit 2."""
-        sys.stderr.write(f"{self.name}.py: error: {msg}\n")
+        sys.stderr.write('{0}.py: error: {1}\n'.format(self.name, msg))
         sys.exit(2)
 
     def describe(self):
@@ -249,8 +339,7 @@ class Twin:
             if not m:
                 continue
             if m not in self.models:
-                self.error(f"--model: unknown model {m!r} for {self.name} "
-                           f"(choose from {', '.join(self.models)})")
+                self.error('--model: unknown model {0!r} for {1} (choose from {2})'.format(m, self.name, ', '.join(self.models)))
             if m not in models:
                 models.append(m)
         if not models:
@@ -263,14 +352,14 @@ class Twin:
             key, eq, value = item.partition("=")
             key = key.strip()
             if not eq:
-                self.error(f"--set {item!r}: expected KEY=VALUE")
+                self.error('--set {0!r}: expected KEY=VALUE'.format(item))
             if key not in self.params:
                 known = ", ".join(self.params) or "none"
-                self.error(f"--set: unknown parameter {key!r} for {self.scenario} (known: {known})")
+                self.error('--set: unknown parameter {0!r} for {1} (known: {2})'.format(key, self.scenario, known))
             try:
                 params[key] = self.params[key].parse(value.strip())
             except ValueError as e:
-                self.error(f"--set {key}: {e}")
+                self.error('--set {0}: {1}'.format(key, e))
             args.params_given.add(key)
         args.params = params
         args.ops_given = args.ops is not None
@@ -282,8 +371,10 @@ class Twin:
         if args.switch_interval is not None:
             if args.switch_interval <= 0:
                 self.error("--switch-interval must be greater than 0")
-            sys.setswitchinterval(args.switch_interval / 1e9)
-        args.switch_interval_ns = round(sys.getswitchinterval() * 1e9)
+            if not PY2:  # Python 2 has no switch interval: ticks only
+                sys.setswitchinterval(args.switch_interval / 1e9)
+        args.switch_interval_ns = None if PY2 else int(round(sys.getswitchinterval() * 1e9))
+        args.check_interval = sys.getcheckinterval() if PY2 else None
         if not self.start_method:
             args.start_method = None
         return args
@@ -299,9 +390,9 @@ def _positive_int(text):
     try:
         v = int(text.replace("_", ""))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        raise argparse.ArgumentTypeError('{0!r} is not an integer'.format(text))
     if v < 1:
-        raise argparse.ArgumentTypeError(f"{v} must be at least 1")
+        raise argparse.ArgumentTypeError('{0} must be at least 1'.format(v))
     return v
 
 
@@ -309,7 +400,7 @@ def _duration_arg(text):
     try:
         return duration_ns(text)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
+        raise argparse.ArgumentTypeError(str(e))
 
 
 # ---------------------------------------------------------------------------
@@ -327,12 +418,12 @@ def summarize(samples):
         return {k: 0 for k in SUMMARY_KEYS}
 
     def rank(p):
-        return xs[max(1, math.ceil(p / 100.0 * n)) - 1]
+        return xs[max(1, int(math.ceil(p / 100.0 * n))) - 1]
 
     return {
         "count": n,
         "min": xs[0],
-        "mean": round(sum(xs) / n),
+        "mean": int(round(sum(xs) / n)),
         "p50": rank(50),
         "p90": rank(90),
         "p99": rank(99),
@@ -341,7 +432,7 @@ def summarize(samples):
     }
 
 
-def warm_up(fn, min_ns=150_000_000):
+def warm_up(fn, min_ns=150000000):
     """Call fn() repeatedly for at least min_ns before measuring."""
     end = perf_counter_ns() + min_ns
     while perf_counter_ns() < end:
@@ -350,7 +441,7 @@ def warm_up(fn, min_ns=150_000_000):
 
 def merge(arrays):
     """Concatenate per-worker latency arrays."""
-    out = array("q")
+    out = latencies()
     for a in arrays:
         out.extend(a)
     return out
@@ -375,8 +466,8 @@ class Usage:
     def stop(self):
         a, b = self.before, _rusage_both()
         return {
-            "cpu_user_ns": round((b[0] - a[0]) * 1e9),
-            "cpu_sys_ns": round((b[1] - a[1]) * 1e9),
+            "cpu_user_ns": int(round((b[0] - a[0]) * 1e9)),
+            "cpu_sys_ns": int(round((b[1] - a[1]) * 1e9)),
             "voluntary_ctx_switches": b[2] - a[2],
             "involuntary_ctx_switches": b[3] - a[3],
             "minor_faults": b[4] - a[4],
@@ -398,7 +489,7 @@ def run_sequential(target, workers, args_for):
 
 def run_threads(target, workers, args_for):
     """One threading.Thread per worker, released together by a barrier."""
-    barrier = threading.Barrier(workers + 1)
+    barrier = Barrier(workers + 1)
     results = [None] * workers
     starts = [0] * workers
     ends = [0] * workers
@@ -414,13 +505,13 @@ def run_threads(target, workers, args_for):
             barrier.abort()
         ends[i] = perf_counter_ns()
 
-    threads = [threading.Thread(target=body, args=(i, args_for(i)), name=f"worker-{i}")
+    threads = [threading.Thread(target=body, args=(i, args_for(i)), name='worker-{0}'.format(i))
                for i in range(workers)]
     for t in threads:
         t.start()
     try:
         barrier.wait()
-    except threading.BrokenBarrierError:
+    except BrokenBarrierError:
         pass
     for t in threads:
         t.join()
@@ -440,10 +531,10 @@ def _proc_entry(conn, barrier, interval_s, target, args):
         conn.send(("ok", res, (start, end)))
     except KeyboardInterrupt:
         # Ctrl-C reaches the whole process group: the parent reports it
-        raise SystemExit(130) from None
+        raise SystemExit(130)
     except BaseException as e:
         try:
-            conn.send(("err", f"{type(e).__name__}: {e}", 0))
+            conn.send(("err", '{0}: {1}'.format(type(e).__name__, e), 0))
         except Exception:
             pass
         raise
@@ -468,7 +559,7 @@ def run_processes(ctx, target, workers, args_for, start_timeout_s=60):
     try:
         for i in range(workers):
             r, w = ctx.Pipe(duplex=False)
-            p = ctx.Process(target=_proc_entry, name=f"worker-{i}",
+            p = ctx.Process(target=_proc_entry, name='worker-{0}'.format(i),
                             args=(w, barrier, sys.getswitchinterval(), target, args_for(i)))
             p.start()
             w.close()
@@ -476,8 +567,8 @@ def run_processes(ctx, target, workers, args_for, start_timeout_s=60):
             conns.append(r)
         try:
             barrier.wait(timeout=start_timeout_s)
-        except threading.BrokenBarrierError:
-            raise WorkerFailed("a worker process did not start") from None
+        except BrokenBarrierError:
+            raise WorkerFailed("a worker process did not start")
         t0 = perf_counter_ns()
         startup = t0 - t_create
         results, starts, ends = [], [], []
@@ -486,10 +577,9 @@ def run_processes(ctx, target, workers, args_for, start_timeout_s=60):
                 status, res, span = r.recv()
             except EOFError:
                 procs[i].join(1)
-                raise WorkerFailed(f"worker process {i} died "
-                                   f"(exit code {procs[i].exitcode})") from None
+                raise WorkerFailed('worker process {0} died (exit code {1})'.format(i, procs[i].exitcode))
             if status != "ok":
-                raise WorkerFailed(f"worker process {i} failed: {res}")
+                raise WorkerFailed('worker process {0} failed: {1}'.format(i, res))
             results.append(res)
             starts.append(span[0])
             ends.append(span[1])
@@ -601,7 +691,7 @@ def set_speedups(runs):
 
 
 def machine(args=None):
-    m = {"cpus": os.cpu_count(), "kernel": platform.release()}
+    m = {"cpus": cpu_count(), "kernel": platform.release()}
     if args is not None:
         m["loadavg_at_start"] = [round(x, 2) for x in args.loadavg_at_start]
     return m
@@ -610,10 +700,9 @@ def machine(args=None):
 def busy_note(args):
     """A warning line when other processes were already competing for the
     CPUs (1-minute load average above half the CPUs before the run), else None."""
-    load, cpus = args.loadavg_at_start[0], os.cpu_count() or 1
+    load, cpus = args.loadavg_at_start[0], cpu_count() or 1
     if load > cpus / 2:
-        return (f"note: load average {load:.2f} on {cpus} CPUs before the run: other processes "
-                "were competing for the CPUs; thread-scheduling results may differ on a quiet machine.")
+        return ('note: load average {0:.2f} on {1} CPUs before the run: other processes were competing for the CPUs; thread-scheduling results may differ on a quiet machine.'.format(load, cpus))
     return None
 
 
@@ -637,7 +726,7 @@ DEFAULT_COLUMNS = [
     ("ops", lambda r: fmt_count(r["ops"])),
     ("wall", lambda r: fmt_ns(r["wall_ns"])),
     ("ops/s", lambda r: fmt_count(r["throughput_ops_per_s"])),
-    ("speedup", lambda r: "-" if r["speedup"] is None else f"{r['speedup']:.2f}x"),
+    ("speedup", lambda r: "-" if r["speedup"] is None else '{0:.2f}x'.format(r['speedup'])),
     ("p50", lambda r: fmt_ns(r["latency_ns"]["p50"])),
     ("p99", lambda r: fmt_ns(r["latency_ns"]["p99"])),
     ("max", lambda r: fmt_ns(r["latency_ns"]["max"])),
@@ -675,8 +764,7 @@ def emit(twin, args, runs, explanation, extra_columns=(), columns=None, extra=No
         sys.stdout.write("\n")
         return
     cols = list(columns if columns is not None else DEFAULT_COLUMNS) + list(extra_columns)
-    print(f"{twin.scenario} (CPython {platform.python_version()} twin, "
-          f"switch interval {fmt_ns(args.switch_interval_ns)}, {os.cpu_count()} CPUs)")
+    print('{0} (CPython {1} twin, switch interval {2}, {3} CPUs)'.format(twin.scenario, platform.python_version(), fmt_ns(args.switch_interval_ns), cpu_count()))
     print(table(runs, cols))
     if isinstance(explanation, str):
         explanation = [explanation]
@@ -717,7 +805,7 @@ def _run_main(main):
     try:
         main()
     except WorkerFailed as e:
-        sys.stderr.write(f"error: {e}\n")
+        sys.stderr.write('error: {0}\n'.format(e))
         sys.exit(1)
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# requires-python: >=2.7
 """CPython twin of gilbench's `convoy` scenario (bpo-7946, the convoy effect).
 
 One I/O worker does `rounds` request/response round trips of 64 bytes over a
@@ -25,11 +27,12 @@ default) = the CPU workers are processes, with their own GIL: no convoy.
 explicit --set wins.
 """
 
+from __future__ import division, print_function
+
 import threading
-from array import array
-from time import perf_counter_ns
 
 import _twin
+from _twin import latencies, perf_counter_ns  # noqa: F401  (2.7-safe)
 
 MESSAGE_BYTES = 64
 
@@ -59,7 +62,7 @@ def io_worker(sock, rounds):
     the round trips, and their send() and receive halves. Both halves are
     system calls that release the GIL, so beside a CPU-bound thread each half
     can cost a switch interval to take the GIL back."""
-    lat, sends, recvs = array("q"), array("q"), array("q")
+    lat, sends, recvs = latencies(), latencies(), latencies()
     now = perf_counter_ns
     payload = b"x" * MESSAGE_BYTES
     buf = bytearray(MESSAGE_BYTES)
@@ -101,7 +104,7 @@ def cpu_spinner_process(stop, ready, loops_value):
     try:
         cpu_spinner(stop, loops, 0)
     except KeyboardInterrupt:  # Ctrl-C reaches the whole group: the parent reports it
-        raise SystemExit(130) from None
+        raise SystemExit(130)
     loops_value.value = loops[0]
 
 
@@ -115,7 +118,7 @@ def run_threads(sock, rounds, cpu_workers):
     # the spinner starves; see the README.)
     spinning = threading.Semaphore(0)
     loops = [0] * cpu_workers
-    spinners = [threading.Thread(target=cpu_spinner, args=(stop, loops, i, spinning), name=f"cpu-{i}")
+    spinners = [threading.Thread(target=cpu_spinner, args=(stop, loops, i, spinning), name='cpu-{0}'.format(i))
                 for i in range(cpu_workers)]
     result = {}
 
@@ -142,7 +145,7 @@ def run_threads(sock, rounds, cpu_workers):
         for t in spinners:
             t.join()
     if "lat" not in result:
-        raise _twin.WorkerFailed(f"the I/O thread failed: {result.get('error')!r}")
+        raise _twin.WorkerFailed('the I/O thread failed: {0!r}'.format(result.get('error')))
     return result["wall"], result["lat"], sum(loops)
 
 
@@ -150,7 +153,7 @@ def run_processes(ctx, sock, rounds, cpu_workers):
     stop = ctx.Event()
     ready = ctx.Semaphore(0)
     values = [ctx.Value("q", 0) for _ in range(cpu_workers)]
-    procs = [ctx.Process(target=cpu_spinner_process, args=(stop, ready, values[i]), name=f"cpu-{i}")
+    procs = [ctx.Process(target=cpu_spinner_process, args=(stop, ready, values[i]), name='cpu-{0}'.format(i))
              for i in range(cpu_workers)]
     try:
         for p in procs:
@@ -215,18 +218,19 @@ def explain(runs, args):
     si_ns = args.switch_interval_ns
     si = _twin.fmt_ns(si_ns)
     if not (seq and thr and thr["cpu_workers"] > 0):
-        return f"sequential is the I/O worker alone: the baseline round trip (switch interval {si})."
+        return 'sequential is the I/O worker alone: the baseline round trip (switch interval {0}).'.format(si)
     p50 = thr["latency_ns"]["p50"]
+    if si_ns is None:  # Python 2: no switch interval, a re-take every check interval
+        return ["The round trip's p50 went from {0} alone to {1} beside {2} CPU thread(s): Python 2's "
+                "GIL is released and re-taken every {3} ticks, and the I/O thread must win one of "
+                "those races.".format(_twin.fmt_ns(seq['latency_ns']['p50']), _twin.fmt_ns(p50),
+                                      thr['cpu_workers'], args.check_interval)]
     ratio = p50 / max(1, seq["latency_ns"]["p50"])
     slow = [name for name, key in (("send()", "send_ns"), ("recv()", "recv_ns"))
             if thr[key]["p50"] > si_ns / 2]
-    lines = [f"The round trip's p50 went from {_twin.fmt_ns(seq['latency_ns']['p50'])} alone to "
-             f"{_twin.fmt_ns(p50)} beside {thr['cpu_workers']} CPU thread(s) ({ratio:.0f}x, "
-             f"switch interval {si}); send p50 {_twin.fmt_ns(thr['send_ns']['p50'])}, "
-             f"recv p50 {_twin.fmt_ns(thr['recv_ns']['p50'])}."]
+    lines = ["The round trip's p50 went from {0} alone to {1} beside {2} CPU thread(s) ({3:.0f}x, switch interval {4}); send p50 {5}, recv p50 {6}.".format(_twin.fmt_ns(seq['latency_ns']['p50']), _twin.fmt_ns(p50), thr['cpu_workers'], ratio, si, _twin.fmt_ns(thr['send_ns']['p50']), _twin.fmt_ns(thr['recv_ns']['p50']))]
     if slow:
-        lines.append(f"{' and '.join(slow)} released the GIL; a CPU thread took it, and to get it back "
-                     "the I/O thread waited a switch interval, then asked for a drop (the convoy effect).")
+        lines.append('{0} released the GIL; a CPU thread took it, and to get it back the I/O thread waited a switch interval, then asked for a drop (the convoy effect).'.format(' and '.join(slow)))
     else:
         lines.append("This time the I/O thread mostly won the race to retake the GIL after each system "
                      "call; rerun: usually each call costs a switch interval.")

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# requires-python: >=2.7
 """CPython twin of gilbench's `cpu-bound` scenario.
 
 Each worker does --ops operations; one operation is `ticks_per_op` ticks of pure
@@ -15,10 +17,11 @@ with the CPUs.
         [--switch-interval 5ms] [--start-method fork] [--json]
 """
 
-from time import perf_counter_ns
+from __future__ import division, print_function
+
 
 import _twin
-from array import array
+from _twin import latencies, perf_counter_ns  # noqa: F401  (2.7-safe)
 
 TWIN = _twin.Twin(
     name="cpu_bound",
@@ -29,7 +32,7 @@ TWIN = _twin.Twin(
     workers=2,
     ops=50,
     params={
-        "ticks_per_op": _twin.int_param(200_000, lo=10, help="bytecodes per op (loop of ticks/10 iterations)"),
+        "ticks_per_op": _twin.int_param(200000, lo=10, help="bytecodes per op (loop of ticks/10 iterations)"),
     },
     start_method=True,
 )
@@ -37,7 +40,7 @@ TWIN = _twin.Twin(
 
 def cpu_worker(ops, iterations):
     """Run `ops` operations of `iterations` loop iterations; return per-op latencies."""
-    lat = array("q")
+    lat = latencies()
     now = perf_counter_ns
     x = 1
     for _ in range(ops):
@@ -81,10 +84,9 @@ def explain(runs):
     t = by.get("cpython-threads")
     p = by.get("cpython-processes")
     if t:
-        parts.append(f"threads ran at {t['speedup']:.2f}x the sequential speed: only the thread "
-                     "holding the GIL runs bytecode, so CPU-bound threads take turns")
+        parts.append('threads ran at {0:.2f}x the sequential speed: only the thread holding the GIL runs bytecode, so CPU-bound threads take turns'.format(t['speedup']))
     if p:
-        parts.append(f"processes reached {p['speedup']:.2f}x: each has its own interpreter and GIL")
+        parts.append('processes reached {0:.2f}x: each has its own interpreter and GIL'.format(p['speedup']))
     if not parts:
         return "sequential is the baseline: one thread runs every worker's work in turn."
     return "; ".join(parts) + "."

@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# requires-python: >=2.7
 """CPython twin of gilbench's `io-bound` scenario.
 
 Each worker does --ops operations; one operation blocks in a real system call
@@ -16,11 +18,12 @@ time spent waiting to take the GIL back.
         [--switch-interval 5ms] [--start-method fork] [--json]
 """
 
+from __future__ import division, print_function
+
 import time
-from array import array
-from time import perf_counter_ns
 
 import _twin
+from _twin import latencies, perf_counter_ns  # noqa: F401  (2.7-safe)
 
 TWIN = _twin.Twin(
     name="io_bound",
@@ -39,7 +42,7 @@ TWIN = _twin.Twin(
 
 
 def io_worker(ops, wait_s, iterations):
-    lat = array("q")
+    lat = latencies()
     now = perf_counter_ns
     sleep = time.sleep
     x = 1
@@ -82,11 +85,9 @@ def explain(runs, args):
     for name in ("threads", "processes"):
         r = by.get("cpython-" + name)
         if r:
-            parts.append(f"{name} {r['speedup']:.2f}x")
+            parts.append('{0} {1:.2f}x'.format(name, r['speedup']))
     head = ("speedup over sequential: " + ", ".join(parts) + ". ") if parts else ""
-    return (head + f"Each op sleeps {wait} in the kernel with the GIL released, so the "
-            f"{args.workers} workers' waits overlap; p50 above {wait} is timer slack plus "
-            "the wait to take the GIL back.")
+    return (head + "Each op sleeps {0} in the kernel with the GIL released, so the {1} workers' waits overlap; p50 above {2} is timer slack plus the wait to take the GIL back.".format(wait, args.workers, wait))
 
 
 if __name__ == "__main__":

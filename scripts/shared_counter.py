@@ -1,4 +1,6 @@
 #!/usr/bin/env python3
+# -*- coding: utf-8 -*-
+# requires-python: >=2.7
 """CPython twin of gilbench's `shared-counter` scenario: is `counter += 1` atomic?
 
 N workers each increment one shared counter --ops times; the report counts the
@@ -32,15 +34,16 @@ processes, 2,000 for the manager. An explicit --ops applies to every model.
         [--set sample_every=64] [--switch-interval 5ms] [--start-method fork] [--json]
 """
 
+from __future__ import division, print_function
+
 import itertools
 import threading
-from array import array
 from multiprocessing.managers import SyncManager
-from time import perf_counter_ns  # noqa: F401  (used by the generated workers)
 
 import _twin
+from _twin import latencies, perf_counter_ns  # noqa: F401  (2.7-safe)
 
-DEFAULT_OPS = {"sequential": 1_000_000, "threads": 1_000_000, "processes": 200_000, "manager": 2_000}
+DEFAULT_OPS = {"sequential": 1000000, "threads": 1000000, "processes": 200000, "manager": 2000}
 
 TWIN = _twin.Twin(
     name="shared_counter",
@@ -89,7 +92,7 @@ OPS["sequential"] = OPS["threads"]
 WORKER_TEMPLATE = '''
 def {name}(n, k, v, lock, ticket):
     global counter
-    lat = array("q")
+    lat = latencies()
     now = perf_counter_ns
     for _ in range(n // k):
         for _ in range(k - 1):
@@ -106,7 +109,7 @@ counter = 0  # the threads' shared counter
 
 
 def _worker_name(model, sync):
-    return f"worker_{model}_{sync.replace('-', '_')}"
+    return 'worker_{0}_{1}'.format(model, sync.replace('-', '_'))
 
 
 for _model, _ops in OPS.items():
@@ -193,8 +196,8 @@ def main():
             usage=usage.stop(), **extra))
     _twin.set_speedups(runs)
     _twin.emit(TWIN, args, runs, explain(runs, args), extra_columns=[
-        ("lost", lambda r: f"{r['counter']['lost']:,}"),
-        ("lost %", lambda r: f"{100 * r['counter']['lost'] / r['counter']['expected']:.1f}%"),
+        ("lost", lambda r: '{0:,}'.format(r['counter']['lost'])),
+        ("lost %", lambda r: '{0:.1f}%'.format(100 * r['counter']['lost'] / r['counter']['expected'])),
         ("op", lambda r: r["op"]),
     ])
 
@@ -207,28 +210,21 @@ def explain(runs, args):
     if t:
         pct = 100 * t["counter"]["lost"] / t["counter"]["expected"]
         if sync == "none":
-            lines.append(f"threads lost {pct:.1f}%: `counter += 1` has no check point between its read "
-                         "and write, and CPython 3.10+ drops the GIL only at check points (calls, backward jumps).")
+            lines.append('threads lost {0:.1f}%: `counter += 1` has no check point between its read and write, and CPython 3.10+ drops the GIL only at check points (calls, backward jumps).'.format(pct))
         elif sync == "none-call":
-            lines.append(f"threads lost {pct:.1f}%: the call between read and write is a check point; "
-                         "a switch there makes the thread write back a stale value, erasing the other "
-                         "thread's whole time slice of increments.")
+            lines.append("threads lost {0:.1f}%: the call between read and write is a check point; a switch there makes the thread write back a stale value, erasing the other thread's whole time slice of increments.".format(pct))
         else:
-            lines.append(f"threads lost {pct:.1f}% with `{t['op']}` "
-                         f"({_twin.fmt_ns(t['latency_ns']['p50'])} per op).")
+            lines.append('threads lost {0:.1f}% with `{1}` ({2} per op).'.format(pct, t['op'], _twin.fmt_ns(t['latency_ns']['p50'])))
     p = by.get("cpython-processes")
     if p:
         pct = 100 * p["counter"]["lost"] / p["counter"]["expected"]
         if p["counter"]["lost"]:
-            lines.append(f"processes lost {pct:.1f}%: they run in parallel on shared memory, so only a "
-                         "lock makes the read-modify-write safe.")
+            lines.append('processes lost {0:.1f}%: they run in parallel on shared memory, so only a lock makes the read-modify-write safe.'.format(pct))
         else:
-            lines.append(f"processes lost nothing with `{p['op']}`, at "
-                         f"{_twin.fmt_ns(p['latency_ns']['p50'])} per op (a cross-process semaphore).")
+            lines.append('processes lost nothing with `{0}`, at {1} per op (a cross-process semaphore).'.format(p['op'], _twin.fmt_ns(p['latency_ns']['p50'])))
     m = by.get("cpython-manager")
     if m:
-        lines.append(f"manager: {_twin.fmt_ns(m['latency_ns']['p50'])} per op (requests to the server "
-                     f"process), lost {100 * m['counter']['lost'] / m['counter']['expected']:.1f}%.")
+        lines.append('manager: {0} per op (requests to the server process), lost {1:.1f}%.'.format(_twin.fmt_ns(m['latency_ns']['p50']), 100 * m['counter']['lost'] / m['counter']['expected']))
     return lines
 
 
