@@ -15,6 +15,7 @@
 //! | module       | what it is                                                        |
 //! |--------------|-------------------------------------------------------------------|
 //! | [`app`]      | command wiring: dispatch, exit codes, `scenario`, `tour`, progress |
+//! | [`verify`]   | `gilbench verify`'s checks, tolerances and verdict rules (run by `app`) |
 //! | [`cpython`]  | the real-CPython twins of the scenarios                            |
 //! | [`report`]   | one serialisable result per command, and its exporters             |
 //! | [`probe`]    | `ctxswitch`, `spawn`, `zombie`: direct measurements of OS costs    |
@@ -50,4 +51,5 @@ pub mod runtime;
 pub mod scenario;
 #[allow(unsafe_code)] // the one place: see its module documentation
 pub mod sys;
+pub mod verify;
 pub mod workload;

@@ -6,7 +6,9 @@ use std::path::Path;
 
 /// Top to bottom, as `src/lib.rs` lists them.
 const LAYERS: &[&str] = &[
-    "app", "cpython", "report", "probe", "output", "model", "plan", "workload", "manager",
+    // verify sits under app (which runs it) and over cpython (whose interpreters
+    // and twins its checks name).
+    "app", "verify", "cpython", "report", "probe", "output", "model", "plan", "workload", "manager",
     "runtime", "measure", "scenario", "cli", "sys",
 ];
 

@@ -4,6 +4,7 @@ pub mod progress;
 pub mod repeat;
 pub mod scenario;
 pub mod tour;
+pub mod verify;
 
 use crate::cli::{Cli, Command, OutputArgs};
 use crate::model::RunError;
@@ -55,6 +56,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let output = Output::open(&args.output)?;
             emit(&crate::app::tour::run(&args)?, &args.output, output)
         }
+        Command::Verify(args) => crate::app::verify::verify(&args),
         Command::Worker(args) => crate::model::processes::spawned_worker(&args),
     }
 }

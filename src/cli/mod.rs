@@ -60,6 +60,13 @@ pub enum Command {
   gilbench tour
   gilbench tour --format markdown --output tour.md")]
     Tour(TourArgs),
+    /// Compare the simulation with every chosen real CPython: a verdict per concept.
+    #[command(after_help = "Examples:
+  gilbench verify
+  gilbench verify --python all
+  gilbench verify --python python2.7,3.9,3.12 --check shared-counter --runs 5
+  gilbench verify --format markdown --output fidelity.md")]
+    Verify(VerifyArgs),
     /// Internal: one worker of a `processes` run started with `--start-method spawn`.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
@@ -205,6 +212,25 @@ pub struct ScenarioArgs {
     /// E.g. `--sweep switch_interval=0.5ms,1ms,5ms`. One row per value and model.
     #[arg(long, value_name = "KEY=V1,V2,...", allow_hyphen_values = true)]
     pub sweep: Vec<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// `gilbench verify`.
+#[derive(Debug, Clone, Args)]
+pub struct VerifyArgs {
+    /// Which real interpreters to compare with, comma-separated: names
+    /// (`python3.9`, looked up on the PATH, then under pyenv), versions (`3.9`),
+    /// paths, or `all`. Default: python3.
+    #[arg(long, value_delimiter = ',', value_name = "LIST|all")]
+    pub python: Vec<String>,
+    /// Measured runs of each model and twin per check (default 3).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub runs: Option<i64>,
+    /// Only these checks (or every check of these scenarios), comma-separated:
+    /// cpu-bound, io-bound, convoy, shared-counter-none, shared-counter-none-call.
+    #[arg(long, value_delimiter = ',', value_name = "CHECK,...")]
+    pub check: Vec<String>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
