@@ -123,7 +123,16 @@ pub const CHECKS: &[Check] = &[
         name: "shared-counter-none",
         concept: "is `counter += 1` atomic under the GIL?",
         scenario: "shared-counter",
-        args: &["--set", "sync=none", "--ops", "1000000"],
+        // 1 ms switch interval, 2M increments per worker: many switches per run on
+        // both sides, so a run that happens to switch only at safe points is rare.
+        args: &[
+            "--set",
+            "sync=none",
+            "--ops",
+            "2000000",
+            "--switch-interval",
+            "1ms",
+        ],
         metric: Metric::LostShare,
         // Whether updates are lost is the lesson; how many depends on where each
         // switch lands and varies tenfold run to run. 0.1% is far above what a
@@ -136,7 +145,14 @@ pub const CHECKS: &[Check] = &[
         name: "shared-counter-none-call",
         concept: "…with a call between read and write: never",
         scenario: "shared-counter",
-        args: &["--set", "sync=none-call", "--ops", "1000000"],
+        args: &[
+            "--set",
+            "sync=none-call",
+            "--ops",
+            "2000000",
+            "--switch-interval",
+            "1ms",
+        ],
         metric: Metric::LostShare,
         // As above: a switch at the call loses a time slice of the other thread's
         // increments, an amount set by scheduling.
