@@ -611,6 +611,20 @@ def mp_context(args):
     return multiprocessing.get_context(args.start_method or "fork")
 
 
+def run_model(model, args, target, args_for):
+    """Run `target(*args_for(i))` in args.workers workers under `model`
+    (sequential, threads or processes, with --start-method); return (wall_ns,
+    [result of each worker], the run's extra fields: startup_ns for processes)."""
+    if model == "sequential":
+        wall, results = run_sequential(target, args.workers, args_for)
+        return wall, results, {}
+    if model == "threads":
+        wall, results = run_threads(target, args.workers, args_for)
+        return wall, results, {}
+    wall, results, startup = run_processes(mp_context(args), target, args.workers, args_for)
+    return wall, results, {"startup_ns": startup}
+
+
 # ---------------------------------------------------------------------------
 # The echo peer: a forked child with its own GIL (convoy, gc-pause)
 # ---------------------------------------------------------------------------

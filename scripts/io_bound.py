@@ -63,15 +63,7 @@ def main():
     runs = []
     for model in models:
         usage = _twin.Usage()
-        extra = {}
-        work = (io_worker, args.workers, lambda i: (args.ops, wait_s, iterations))
-        if model == "sequential":
-            wall, lats = _twin.run_sequential(*work)
-        elif model == "threads":
-            wall, lats = _twin.run_threads(*work)
-        else:
-            wall, lats, startup = _twin.run_processes(_twin.mp_context(args), *work)
-            extra["startup_ns"] = startup
+        wall, lats, extra = _twin.run_model(model, args, io_worker, lambda i: (args.ops, wait_s, iterations))
         runs.append(_twin.make_run(model, args.workers, args.workers * args.ops, wall,
                                    _twin.merge(lats), usage=usage.stop(), **extra))
     _twin.set_speedups(runs)
