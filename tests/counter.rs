@@ -66,9 +66,8 @@ fn increments_are_timed_one_in_sample_every_as_the_twin_does() {
 
 #[test]
 fn sample_every_below_one_is_refused() {
-    common::gilbench()
-        .args(["scenario", "shared-counter", "--set", "sample_every=0"])
-        .assert()
-        .code(2)
-        .stderr(predicates::str::contains("sample_every"));
+    common::bad_input(
+        &["scenario", "shared-counter", "--set", "sample_every=0"],
+        &["sample_every"],
+    );
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{gilbench, json, run};
+use common::{bad_input, json, run, with};
 
 #[test]
 fn refcount_plain_under_gil_never_corrupts() {
@@ -58,13 +58,7 @@ fn refcount_bad_params_exit_2() {
         "objects=0",
         "objects=-3",
     ] {
-        let out = gilbench()
-            .args(["scenario", "refcount", "--set", set])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{set}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(stderr.lines().count(), 1, "{set}: {stderr}");
+        bad_input(&["scenario", "refcount", "--set", set], &[]);
     }
 }
 
@@ -78,14 +72,7 @@ fn gc_pause_bad_input_gets_one_line_and_exit_2() {
         ("objects=-5", "objects"),
         ("io_sleep=soon", "io_sleep"),
     ] {
-        let out = gilbench()
-            .args(["scenario", "gc-pause", "--set", set])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{set}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(stderr.lines().count(), 1, "{set}: {stderr}");
-        assert!(stderr.contains(mentions), "{set}: {stderr}");
+        bad_input(&["scenario", "gc-pause", "--set", set], &[mentions]);
     }
 }
 
@@ -199,14 +186,7 @@ fn fork_cow_bad_input_exit_2() {
         &["--set", "variant=read,peek"],
         &["--model", "gil"],
     ] {
-        let out = gilbench()
-            .args(["scenario", "fork-cow"])
-            .args(args)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        bad_input(&with(&["scenario", "fork-cow"], args), &[]);
     }
 }
 
@@ -279,15 +259,6 @@ fn alloc_system_allocator_and_bad_params() {
         "batch=0",
         "keep_every=-1",
     ] {
-        let out = gilbench()
-            .args(["scenario", "alloc", "--set", set])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(2), "{set}");
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr).lines().count(),
-            1,
-            "{set}"
-        );
+        bad_input(&["scenario", "alloc", "--set", set], &[]);
     }
 }

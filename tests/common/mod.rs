@@ -129,6 +129,11 @@ pub fn bad_input(args: &[&str], needles: &[&str]) -> String {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
     assert!(!stderr.contains("panicked"), "{args:?} panicked: {stderr}");
+    assert_eq!(
+        stderr.trim().lines().count(),
+        1,
+        "{args:?}: one line: {stderr}"
+    );
     for needle in needles {
         assert!(
             stderr.contains(needle),
