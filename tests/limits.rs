@@ -207,3 +207,66 @@ fn a_plan_larger_than_the_address_space_is_refused_up_front() {
         assert_nothing_left(&what);
     }
 }
+
+#[test]
+fn the_manager_out_of_descriptors_ends_and_leaves_nothing_behind() {
+    let _x = exclusive();
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    for nofile in [6, 12, 24] {
+        let args = [
+            "scenario",
+            "shared-counter",
+            "--model",
+            "manager",
+            "--ops",
+            "200",
+            "--set",
+            "sync=lock",
+            "--runs",
+            "1",
+            "--quiet",
+            "--no-calibrate",
+        ];
+        let mut cmd = Command::new("prlimit");
+        cmd.arg(format!("--nofile={nofile}"))
+            .arg("--")
+            .arg(assert_cmd::cargo::cargo_bin("gilbench"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if let Some(tmp) = common::private_tmp() {
+            cmd.env("TMPDIR", tmp);
+        }
+        let mut run = cmd.spawn().unwrap();
+        let what = format!("manager under nofile={nofile}");
+        // As `timeout 5` would: past a few seconds the run is asked to stop.
+        let started = std::time::Instant::now();
+        let mut asked = false;
+        let status = loop {
+            if let Some(status) = run.try_wait().unwrap() {
+                break status;
+            }
+            let waited = started.elapsed();
+            if !asked && waited > Duration::from_secs(5) {
+                let pid = nix::unistd::Pid::from_raw(run.id() as i32);
+                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+                asked = true;
+            }
+            assert!(waited < Duration::from_secs(60), "{what}: still running");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        let _ = std::io::Read::read_to_string(&mut run.stderr.take().unwrap(), &mut stderr);
+        assert!(!stderr.contains("panicked"), "{what}: {stderr}");
+        assert!(
+            status.code().is_some(),
+            "{what}: died of a signal: {status:?}"
+        );
+        assert!(stderr.trim().lines().count() <= 1, "{what}: {stderr}");
+        assert_nothing_left(&what);
+    }
+}

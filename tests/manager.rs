@@ -520,3 +520,18 @@ fn the_server_killed_mid_run_is_a_clear_error_not_a_hang() {
         Err(ClientError::Connect { .. })
     ));
 }
+
+#[test]
+fn a_flood_of_idle_connections_sheds_the_oldest_and_a_client_still_gets_in() {
+    let server = start();
+    let flood = gilbench::manager::server::MAX_PENDING + 50;
+    // Idle clients that never answer the challenge, more than the server keeps.
+    let idle: Vec<UnixStream> = (0..flood).map(|_| raw(&server.endpoint)).collect();
+    let mut client = server.client();
+    assert_eq!(client.value_increment("c", 1).unwrap(), 1);
+    drop(client);
+    drop(idle);
+    let stats = server.stop();
+    assert!(stats.refused >= 50, "the oldest were not shed: {stats:?}");
+    assert_eq!(stats.authenticated, 1, "{stats:?}");
+}

@@ -15,6 +15,14 @@
 //! over [`MAX_FRAME`], a frame cut short, or a peer that vanishes mid-request ends
 //! that connection only; an undecodable request is answered with an error. When a
 //! connection ends, the locks it held are released.
+//!
+//! Out of descriptors (`EMFILE`, `ENFILE`), the accept loop sheds the oldest
+//! unfinished handshake (an unauthenticated client holds a descriptor an
+//! authenticated one could use) and stops polling the listener for
+//! [`ACCEPT_BACKOFF`] rather than spin on a listener that stays readable; at most
+//! [`MAX_PENDING`] handshakes are in progress at once, the oldest shed first. The
+//! stop flag, the caught signals and the parent's death are looked at on every
+//! turn of the loop, busy or not.
 
 use super::auth::{self, AuthKey};
 use super::frame::{self, FrameError, FrameReader, MAX_FRAME};
@@ -47,6 +55,12 @@ const PARENT_CHECK: Duration = Duration::from_millis(200);
 
 /// Connections accepted per turn of the loop, so pending handshakes get a turn too.
 const ACCEPT_BURST: usize = 16;
+
+/// Handshakes in progress at most; past it the oldest is dropped for the newest.
+pub const MAX_PENDING: usize = 256;
+
+/// How long the listener rests after `accept` ran out of descriptors.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -171,18 +185,28 @@ impl Server {
     /// [`ServerConfig::parent`]; returns the final statistics.
     pub fn run(self) -> std::io::Result<ServerStats> {
         let mut next_id: ConnId = 0;
-        let mut pending: Vec<Pending> = Vec::new();
+        let mut pending: std::collections::VecDeque<Pending> = Default::default();
+        let mut resting_until: Option<Instant> = None;
         loop {
-            if self.shared.stop.load(Ordering::Acquire) {
+            // Every turn, however busy the loop: a server that only looked when
+            // idle could outlive its parent under a flood of connections.
+            if self.shared.stop.load(Ordering::Acquire) || self.parent_gone() || self.signalled() {
                 break;
             }
             let now = Instant::now();
+            let resting = resting_until.is_some_and(|until| now < until);
             let wait = pending
                 .iter()
                 .map(|p| p.deadline.saturating_duration_since(now))
+                .chain(resting_until.map(|until| until.saturating_duration_since(now)))
                 .fold(PARENT_CHECK, Duration::min);
             let mut fds = Vec::with_capacity(2 + pending.len());
-            fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
+            let listen = if resting {
+                PollFlags::empty()
+            } else {
+                PollFlags::POLLIN
+            };
+            fds.push(PollFd::new(self.listener.as_fd(), listen));
             fds.push(PollFd::new(self.wake_rx.as_fd(), PollFlags::POLLIN));
             fds.extend(
                 pending
@@ -190,13 +214,9 @@ impl Server {
                     .map(|p| PollFd::new(p.stream.as_fd(), PollFlags::POLLIN)),
             );
             let timeout = PollTimeout::try_from(wait).unwrap_or(PollTimeout::MAX);
-            let ready = match poll(&mut fds, timeout) {
-                Ok(n) => n,
-                Err(nix::errno::Errno::EINTR) => 0,
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
                 Err(e) => return Err(e.into()),
-            };
-            if ready == 0 && (self.parent_gone() || self.signalled()) {
-                break;
             }
             let readable: Vec<bool> = fds.iter().map(|f| f.any().unwrap_or(true)).collect();
             drop(fds);
@@ -205,7 +225,7 @@ impl Server {
             }
             // Advance the handshakes that have news, drop the ones out of time.
             let now = Instant::now();
-            let mut still = Vec::with_capacity(pending.len());
+            let mut still = std::collections::VecDeque::with_capacity(pending.len());
             for (mut p, &news) in pending.drain(..).zip(&readable[2..]) {
                 let step = if news {
                     p.advance(&self.shared.key)
@@ -213,7 +233,7 @@ impl Server {
                     Step::Waiting
                 };
                 match step {
-                    Step::Waiting if now < p.deadline => still.push(p),
+                    Step::Waiting if now < p.deadline => still.push_back(p),
                     Step::Waiting | Step::Refused => {
                         self.shared.counters.refused.fetch_add(1, Ordering::Relaxed);
                     }
@@ -221,7 +241,7 @@ impl Server {
                 }
             }
             pending = still;
-            if readable[0] {
+            if readable[0] && !resting {
                 for _ in 0..ACCEPT_BURST {
                     match self.listener.accept() {
                         Ok((stream, _)) => {
@@ -232,16 +252,25 @@ impl Server {
                                 .fetch_add(1, Ordering::Relaxed);
                             let deadline = Instant::now() + self.shared.config.handshake_timeout;
                             match Pending::start(next_id, stream, deadline) {
-                                Some(p) => pending.push(p),
+                                Some(p) => pending.push_back(p),
                                 None => {
                                     self.shared.counters.refused.fetch_add(1, Ordering::Relaxed);
                                 }
                             }
+                            if pending.len() > MAX_PENDING {
+                                self.shed_oldest(&mut pending);
+                            }
                         }
                         Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        // Out of descriptors, a connection aborted before accept:
-                        // keep serving the others.
+                        Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                            // Out of descriptors: free one held by a client that has
+                            // not proved anything yet, and rest the listener a while.
+                            self.shed_oldest(&mut pending);
+                            resting_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                            break;
+                        }
+                        // A connection aborted before accept: serve the others.
                         Err(_) => break,
                     }
                 }
@@ -257,6 +286,13 @@ impl Server {
         }
         self.shared.wait_for_others(ConnId::MAX, STOP_GRACE);
         Ok(self.shared.stats())
+    }
+
+    /// Drops the oldest unfinished handshake, if any.
+    fn shed_oldest(&self, pending: &mut std::collections::VecDeque<Pending>) {
+        if pending.pop_front().is_some() {
+            self.shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn signalled(&self) -> bool {
