@@ -42,6 +42,11 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     // must be gone before a fork-based model starts (they are joined inside).
     let calibration = crate::probe::calibrate::for_scenario(args.no_calibrate, quiet);
 
+    if !quiet {
+        if let Some(note) = manager_forecast(plan) {
+            eprintln!("gilbench: {note}");
+        }
+    }
     let twin_steps: usize = twins.iter().map(Vec::len).sum();
     let progress_steps = steps.len() * plan.models.len() + twin_steps;
     let progress = Progress::new(progress_steps as u64, quiet);
@@ -123,6 +128,7 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
             .iter()
             .map(|why| format!("CPython twin failed: {why}")),
     );
+    report.lesson = report::lessons::of(&report);
 
     if let Some(dir) = hgrm {
         let hists: Vec<(String, &crate::measure::Histogram)> = report
@@ -232,4 +238,37 @@ pub fn run_model(plan: &Plan, model: ModelKind) -> Result<Vec<ModelRun>, RunErro
         }),
         _ => Ok(runs),
     }
+}
+
+/// A round trip to the manager server at best (README: ≈ 11 µs on a 2-vCPU VM).
+const MANAGER_ROUND_TRIP_S: f64 = 10e-6;
+
+/// Said up front when `manager` will take a while: every op is one or more round
+/// trips to the server, so a scenario sized for threads (a million increments)
+/// takes tens of seconds — said before it starts, on a terminal or not.
+fn manager_forecast(plan: &Plan) -> Option<String> {
+    if !plan.models.contains(&ModelKind::Manager) {
+        return None;
+    }
+    let crate::plan::Amount::Ops(ops) = plan.amount else {
+        return None;
+    };
+    let sync = plan.params.get("sync").and_then(|v| v.as_str());
+    let trips = match (plan.workload_kind.as_str(), sync) {
+        ("shared-counter", Some("lock")) => 4,
+        ("shared-counter", Some("atomic")) => 1,
+        ("shared-counter", _) | ("queue", _) => 2,
+        _ => 1,
+    };
+    let total = ops * plan.workers as u64 * trips;
+    let secs = total as f64 * MANAGER_ROUND_TRIP_S;
+    (secs >= 5.0).then(|| {
+        let quick = ((ops as f64 / secs).max(1.0) as u64).max(1);
+        format!(
+            "manager: {} ops × {} workers × {trips} round trips to the server take at least \
+             {secs:.0} s (≈ 10 µs a round trip); `--ops {quick}` takes about a second",
+            report::format::count(ops),
+            plan.workers
+        )
+    })
 }

@@ -33,7 +33,7 @@ struct Stop {
     /// The number compared across models.
     metric: Metric,
     /// One sentence on what this run's numbers show.
-    lesson: fn(&ScenarioReport) -> String,
+    lesson: fn(&ScenarioReport) -> Option<String>,
 }
 
 /// A concept shown by a command rather than a scenario.
@@ -135,6 +135,13 @@ const STOPS: &[Stop] = &[
         metric: Metric::Field("gc.pause_ns.max", "longest pause"),
         lesson: lessons::gc_pause,
     },
+    Stop {
+        concept: "Producers and consumers: a hand-over through a queue costs a GIL wait",
+        scenario: "queue",
+        flags: &["--ops", "20000"],
+        metric: Metric::RateAndP50,
+        lesson: lessons::queue,
+    },
 ];
 
 const POINTERS: &[Pointer] = &[
@@ -179,7 +186,7 @@ pub fn run(args: &TourArgs) -> anyhow::Result<TourReport> {
                 scenario: name,
                 flags: &[],
                 metric: Metric::Speedup,
-                lesson: lessons::generic,
+                lesson: |_| None,
             };
             let plan = plan_for(name, &[]);
             planned.push((stop, plan));
@@ -225,7 +232,8 @@ pub fn run(args: &TourArgs) -> anyhow::Result<TourReport> {
                     progress.end();
                 }
                 let report = ScenarioReport::new(&plan, runs);
-                out.lesson = Some((stop.lesson)(&report));
+                out.lesson =
+                    Some((stop.lesson)(&report).unwrap_or_else(|| lessons::generic(&report)));
                 out.report = Some(report);
             }
         }

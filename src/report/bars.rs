@@ -46,7 +46,7 @@ pub fn latency_picture(report: &ScenarioReport, palette: Palette) -> String {
     let axis = Axis::new(lo, hi);
     let name_width = runs
         .iter()
-        .map(|(_, r)| r.model.chars().count())
+        .map(|(_, r)| run_label(r).chars().count())
         .max()
         .unwrap_or(0);
 

@@ -6,18 +6,11 @@
 //! (one row per run), plain values a `details` table; a latency summary shows its
 //! p50 / p99 / max; names ending in `_ns` print as durations, `_bytes` as sizes.
 
+use super::bars::run_label;
 use super::format::{bytes, count, duration_ns};
-use super::{RunReport, ScenarioReport};
+use super::ScenarioReport;
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table, TableComponent};
 use serde_json::{Map, Value};
-
-/// A run's row label: its model, and its variant when it has one.
-pub fn run_label(run: &RunReport) -> String {
-    match run.extra.get("variant").and_then(Value::as_str) {
-        Some(variant) => format!("{} {variant}", run.model),
-        None => run.model.clone(),
-    }
-}
 
 /// The extras tables, each followed by a blank line; empty without extras.
 pub fn render(report: &ScenarioReport) -> String {
@@ -26,6 +19,9 @@ pub fn render(report: &ScenarioReport) -> String {
         let mut plain = Vec::new();
         for (key, value) in &run.extra {
             match value {
+                // All zeros: nothing happened here (gc-pause's I/O worker alone
+                // never collects), so the row would only say `0 ns`, `0 B`.
+                Value::Object(fields) if !is_summary(fields) && all_zero(value) => {}
                 Value::Object(fields) if !is_summary(fields) => {
                     push(&mut groups, key, run_label(run), cells(fields));
                 }
@@ -118,6 +114,23 @@ fn push(groups: &mut Vec<Group>, name: &str, label: String, cells: Cells) {
     }
 }
 
+/// Whether every number in `value` is zero (and there is one).
+fn all_zero(value: &Value) -> bool {
+    fn walk(v: &Value, numbers: &mut usize) -> bool {
+        match v {
+            Value::Number(n) => {
+                *numbers += 1;
+                n.as_f64() == Some(0.0)
+            }
+            Value::Object(f) => f.values().all(|v| walk(v, numbers)),
+            Value::Array(a) => a.iter().all(|v| walk(v, numbers)),
+            _ => true,
+        }
+    }
+    let mut numbers = 0;
+    walk(value, &mut numbers) && numbers > 0
+}
+
 fn is_summary(fields: &Map<String, Value>) -> bool {
     ["p50", "p99", "max"]
         .iter()
@@ -143,6 +156,12 @@ fn cell(key: &str, value: &Value) -> Vec<(String, String)> {
 
 fn scalar(key: &str, value: &Value) -> String {
     match value {
+        // No time, no memory: nothing happened (the I/O worker alone builds no heap).
+        Value::Number(n)
+            if (key.ends_with("_ns") || key.ends_with("_bytes")) && n.as_f64() == Some(0.0) =>
+        {
+            "–".into()
+        }
         Value::Number(n) if key.ends_with("_ns") => duration_ns(n.as_u64().unwrap_or(0)),
         Value::Number(n) if key.ends_with("_bytes") => bytes(n.as_u64().unwrap_or(0)),
         Value::Number(n) => match n.as_u64() {

@@ -105,7 +105,9 @@ pub fn scenario() -> ScenarioReport {
             gil,
             threads,
         ],
+        headline: super::headline::of("cpu-bound").keys(),
         explanation: "Under `gil` the workers take turns.".into(),
+        lesson: None,
         warnings: Vec::new(),
         timeline: None,
     }
@@ -131,7 +133,9 @@ pub fn report_with(runs: &[(&str, Workers)]) -> ScenarioReport {
             .iter()
             .map(|(model, workers)| traced_run(model, workers))
             .collect(),
+        headline: Vec::new(),
         explanation: String::new(),
+        lesson: None,
         ctx_switch_calibration: None,
         warnings: Vec::new(),
         timeline: None,

@@ -6,6 +6,9 @@ pub use crate::scenario::size::human_bytes as bytes;
 
 /// `1234` ns → `1.23 µs`; three significant digits, the largest fitting unit.
 pub fn duration_ns(ns: u64) -> String {
+    if ns == 0 {
+        return "0 ns".into();
+    }
     let ns = ns as f64;
     let (value, unit) = if ns < 1e3 {
         (ns, "ns")

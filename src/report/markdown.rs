@@ -70,7 +70,8 @@ fn header(key: &str) -> String {
         .replace('_', " ")
 }
 
-fn is_duration(key: &str) -> bool {
+/// Whether `key` names a duration (any segment ends in `_ns`).
+pub(crate) fn is_duration(key: &str) -> bool {
     key.split('.').any(|part| part.ends_with("_ns"))
 }
 

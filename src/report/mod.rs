@@ -12,6 +12,7 @@ pub mod extras;
 #[cfg(test)]
 mod fixture;
 pub mod format;
+pub mod headline;
 pub mod hgrm;
 pub mod lessons;
 pub mod listing;
@@ -56,8 +57,14 @@ pub struct ScenarioReport {
     pub config: serde_json::Value,
     /// One entry per model, in the order they ran.
     pub runs: Vec<RunReport>,
-    /// What the user just saw, and why.
+    /// The JSON keys of the figures that show this scenario's concept; the table
+    /// leads with them (see [`headline`]).
+    pub headline: Vec<&'static str>,
+    /// What the user just saw, and why: the mechanism, from the scenario file.
     pub explanation: String,
+    /// What this run's numbers showed, in one sentence drawn from them (null when
+    /// the scenario has no lesson, or the rows it needs did not run).
+    pub lesson: Option<String>,
     /// The context-switch cost behind each run's `ctx_switch_cost_ns` (null with
     /// `--no-calibrate`).
     pub ctx_switch_calibration: Option<crate::probe::calibrate::Calibration>,
@@ -154,11 +161,19 @@ impl ScenarioReport {
 
     /// Prices every run's context switches with `calibration` (see
     /// [`crate::probe::calibrate`]); without one, every estimate stays null.
+    ///
+    /// The estimate is capped at the run's CPU time (user + system): it prices each
+    /// switch at a calibrated median that includes waking an idle CPU, which a run
+    /// with many switches on busy CPUs does not pay each time, so uncapped it can
+    /// exceed the run's own time (a Manager run's socket round trips). Switching is
+    /// work the CPUs do for the run, so its CPU time bounds it.
     pub fn price_switches(&mut self, calibration: Option<crate::probe::calibrate::Calibration>) {
         self.ctx_switch_calibration = calibration;
         for run in &mut self.runs {
-            run.ctx_switch_cost_ns = calibration
-                .map(|c| c.cost_ns(run.voluntary_ctx_switches, run.involuntary_ctx_switches));
+            run.ctx_switch_cost_ns = calibration.map(|c| {
+                c.cost_ns(run.voluntary_ctx_switches, run.involuntary_ctx_switches)
+                    .min(run.cpu_user_ns + run.cpu_sys_ns)
+            });
         }
     }
 
@@ -172,12 +187,20 @@ impl ScenarioReport {
             machine: Machine::current(),
             config: plan.config_json(),
             runs,
+            headline: headline::of(&plan.workload_kind).keys(),
             explanation: plan.explanation.clone(),
+            lesson: None,
             ctx_switch_calibration: None,
             warnings: Vec::new(),
             timeline: None,
         }
     }
+}
+
+/// Whether `run`'s context-switch estimate was capped at its CPU time.
+pub fn switch_cost_capped(run: &RunReport) -> bool {
+    let cpu = run.cpu_user_ns + run.cpu_sys_ns;
+    run.ctx_switch_cost_ns.is_some_and(|c| c > 0 && c >= cpu)
 }
 
 fn throughput(run: &ModelRun) -> f64 {

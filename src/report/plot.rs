@@ -171,6 +171,9 @@ fn percentile_chart(area: &Area<'_>, report: &ScenarioReport) -> DrawResult {
             ("sans-serif", 26),
         )
         .margin(16)
+        // Room on the right for the last percentile label (`99.99%`), centred on
+        // the axis's end.
+        .margin_right(48)
         .x_label_area_size(40)
         .y_label_area_size(80)
         .build_cartesian_2d((1.0..x_max).log_scale(), (lo..hi).log_scale())?;
@@ -210,7 +213,9 @@ fn percentile_chart(area: &Area<'_>, report: &ScenarioReport) -> DrawResult {
     }
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        // Latency rises to the right and the slow models sit on top, so the lower
+        // right is where the lines are not.
+        .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.85))
         .border_style(RGBColor(0xbb, 0xbb, 0xbb))
         .label_font(("sans-serif", 17))
@@ -250,7 +255,7 @@ fn throughput_chart(area: &Area<'_>, report: &ScenarioReport) -> DrawResult {
             }
             SegmentValue::Last => String::new(),
         })
-        .y_label_formatter(&|y| rate(*y))
+        .y_label_formatter(&|y| if *y <= 0.0 { "0".into() } else { rate(*y) })
         .light_line_style(RGBColor(0xee, 0xee, 0xee))
         .draw()?;
     for (index, run) in report.runs.iter().enumerate() {

@@ -190,7 +190,10 @@ impl Report for super::ScenarioReport {
     }
 
     fn notes(&self) -> Option<String> {
-        Some(self.explanation.clone())
+        Some(match &self.lesson {
+            Some(lesson) => format!("{}\n\nThis run: {lesson}", self.explanation.trim()),
+            None => self.explanation.clone(),
+        })
     }
 
     fn markdown_omits(&self) -> &'static [&'static str] {

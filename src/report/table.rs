@@ -20,10 +20,18 @@ pub fn render(report: &ScenarioReport, palette: Palette) -> String {
     out.push_str(&main_table(report).to_string());
     out.push('\n');
     out.push_str(&super::spread_text::notes(report));
-    for picture in [
-        super::bars::latency_picture(report, palette),
-        super::bars::speedup_lines(report, palette),
-    ] {
+    let headline = super::headline::of(report.config["workload"].as_str().unwrap_or(""));
+    let speedups = if headline.leads_with_speedup() {
+        super::bars::speedup_lines(report, palette)
+    } else {
+        String::new()
+    };
+    let latency = if headline.shows_latency() {
+        super::bars::latency_picture(report, palette)
+    } else {
+        String::new()
+    };
+    for picture in [latency, speedups] {
         if !picture.is_empty() {
             out.push('\n');
             out.push_str(&picture);
@@ -42,6 +50,13 @@ pub fn render(report: &ScenarioReport, palette: Palette) -> String {
             duration_ns(c.cross_cpu_ns),
             duration_ns(c.same_cpu_ns)
         ));
+        if report.runs.iter().any(super::switch_cost_capped) {
+            out.push_str(
+                "Capped at the run's CPU time (marked ≤): the calibrated cost includes waking an \
+                 idle CPU,\nwhich a run with this many switches does not pay each time; switching \
+                 is CPU work, so CPU time bounds it.\n",
+            );
+        }
     }
     out.push_str(&super::extras::render(report));
     if let Some(note) = super::traces::note(report) {
@@ -56,6 +71,15 @@ pub fn render(report: &ScenarioReport, palette: Palette) -> String {
     out.push('\n');
     out.push_str(&report.explanation);
     out.push('\n');
+    if let Some(lesson) = &report.lesson {
+        out.push('\n');
+        out.push_str(&super::tour::wrap(
+            &format!("This run: {lesson}"),
+            "",
+            "",
+            84,
+        ));
+    }
     let warnings = super::spread_text::warnings(report);
     if !warnings.is_empty() {
         out.push('\n');
@@ -79,90 +103,59 @@ fn new_table(header: Vec<&str>) -> Table {
 }
 
 fn main_table(report: &ScenarioReport) -> Table {
-    let counters = report.runs.iter().any(|r| r.counter.is_some());
-    let startup = report.runs.iter().any(|r| r.startup_ns.is_some());
-    let mut header = vec![
-        "model",
-        "wall",
-        "ops/s",
-        "speedup",
-        "p50",
-        "p99",
-        "max",
-        "cpu user+sys",
-        "ctx sw vol/invol",
-    ];
-    if startup {
-        header.insert(2, "start-up");
-    }
-    let cost = report.ctx_switch_calibration.is_some();
-    if cost {
-        header.push("ctx sw cost (est.)");
-    }
-    if counters {
-        header.push("lost updates");
-    }
-    let mut table = new_table(header);
+    let kind = report.config["workload"].as_str().unwrap_or("");
+    let columns = super::headline::of(kind).columns(&report.runs);
+    let mut header = vec!["model".to_string()];
+    header.extend(columns.iter().map(|c| c.header()));
+    let mut table = new_table(header.iter().map(String::as_str).collect());
     for run in &report.runs {
-        let mut row = vec![
-            super::extras::run_label(run),
-            super::spread_text::wall(run),
-            super::spread_text::ops_per_s(run),
-            super::spread_text::speedup(run),
-            super::spread_text::p50(run),
-            duration_ns(run.latency_ns.p99),
-            duration_ns(run.latency_ns.max),
-            duration_ns(run.cpu_user_ns + run.cpu_sys_ns),
-            format!(
-                "{}/{}",
-                count(run.voluntary_ctx_switches),
-                count(run.involuntary_ctx_switches)
-            ),
-        ];
-        if startup {
-            row.insert(2, run.startup_ns.map_or("–".into(), duration_ns));
-        }
-        if cost {
-            row.push(run.ctx_switch_cost_ns.map_or("–".into(), duration_ns));
-        }
-        if counters {
-            row.push(run.counter.map_or("–".into(), |c| {
-                let pct = if c.expected > 0 {
-                    100.0 * c.lost as f64 / c.expected as f64
-                } else {
-                    0.0
-                };
-                format!("{} ({pct:.1}%)", count(c.lost))
-            }));
-        }
+        let mut row = vec![super::bars::run_label(run)];
+        row.extend(
+            columns
+                .iter()
+                .map(|c| c.cell(run).unwrap_or_else(|| "–".into())),
+        );
         table.add_row(row);
     }
     table
 }
 
+/// The GIL table. A wait percentile that is zero in every row (most takes found the
+/// GIL free) is left out: `wait p50 0 ns` says nothing; p99 and max say who waited.
 fn gil_table(report: &ScenarioReport) -> Table {
-    let mut table = new_table(vec![
+    let gils: Vec<(&str, &super::GilReport)> = report
+        .runs
+        .iter()
+        .filter_map(|r| Some((r.model.as_str(), r.gil.as_ref()?)))
+        .collect();
+    let waits: [(&str, fn(&super::GilReport) -> u64); 3] = [
+        ("wait p50", |g| g.wait_ns.p50),
+        ("wait p99", |g| g.wait_ns.p99),
+        ("wait max", |g| g.wait_ns.max),
+    ];
+    let waits: Vec<_> = waits
+        .into_iter()
+        .filter(|(_, f)| gils.iter().any(|(_, g)| f(g) > 0))
+        .collect();
+    let mut header = vec![
         "GIL",
         "held",
         "acquisitions",
         "drop requests",
         "forced switches",
-        "wait p50",
-        "wait p99",
-        "wait max",
-    ]);
-    for run in &report.runs {
-        let Some(gil) = &run.gil else { continue };
-        table.add_row(vec![
-            run.model.clone(),
+    ];
+    header.extend(waits.iter().map(|(h, _)| *h));
+    let mut table = new_table(header);
+    for (model, gil) in gils {
+        let mut row = vec![
+            model.to_string(),
             format!("{:.0}%", gil.hold_fraction * 100.0),
             count(gil.acquisitions),
             count(gil.drop_requests),
             count(gil.forced_switches),
-            duration_ns(gil.wait_ns.p50),
-            duration_ns(gil.wait_ns.p99),
-            duration_ns(gil.wait_ns.max),
-        ]);
+        ];
+        row.extend(waits.iter().map(|(_, f)| duration_ns(f(gil))));
+        table.add_row(row);
     }
     table
 }

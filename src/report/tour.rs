@@ -22,6 +22,8 @@ pub enum Metric {
     Tail,
     /// Lost updates, as a share of increments.
     Lost,
+    /// Items per second and the median put-to-get latency.
+    RateAndP50,
     /// Any flattened field of a run (`refcount.corrupted`), formatted by its key,
     /// and the words to show for it.
     Field(&'static str, &'static str),
@@ -35,6 +37,7 @@ impl Metric {
             Metric::Throughput => "ops/s",
             Metric::Tail => "p50 / p99",
             Metric::Lost => "lost updates",
+            Metric::RateAndP50 => "items/s · p50",
             Metric::Field(_, label) => label,
         }
     }
@@ -49,12 +52,22 @@ impl Metric {
                 duration_ns(run.latency_ns.p50),
                 duration_ns(run.latency_ns.p99)
             ),
-            Metric::Lost => run.counter.map_or("–".into(), |c| {
-                format!("{:.1}%", super::lessons::lost_pct(c))
-            }),
-            Metric::Field(key, _) => Row::of(&[], run)
-                .get(key)
-                .map_or("–".into(), |c| super::markdown::value(key, c)),
+            Metric::Lost => run.counter.map_or("–".into(), super::lessons::lost_words),
+            Metric::RateAndP50 => format!(
+                "{} · {}",
+                rate(run.throughput_ops_per_s),
+                duration_ns(run.latency_ns.p50)
+            ),
+            // A zero duration is no event (the I/O worker alone never collects).
+            Metric::Field(key, _) => match Row::of(&[], run).get(key) {
+                Some(Cell::Number(n))
+                    if super::markdown::is_duration(key) && n.as_u64() == Some(0) =>
+                {
+                    "–".into()
+                }
+                Some(c) => super::markdown::value(key, c),
+                None => "–".into(),
+            },
         }
     }
 }
