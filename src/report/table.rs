@@ -120,6 +120,9 @@ fn main_table(report: &ScenarioReport) -> Table {
     table
 }
 
+/// One of the GIL's wait percentiles.
+type WaitFigure = fn(&super::GilReport) -> u64;
+
 /// The GIL table. A wait percentile that is zero in every row (most takes found the
 /// GIL free) is left out: `wait p50 0 ns` says nothing; p99 and max say who waited.
 fn gil_table(report: &ScenarioReport) -> Table {
@@ -128,7 +131,7 @@ fn gil_table(report: &ScenarioReport) -> Table {
         .iter()
         .filter_map(|r| Some((r.model.as_str(), r.gil.as_ref()?)))
         .collect();
-    let waits: [(&str, fn(&super::GilReport) -> u64); 3] = [
+    let waits: [(&str, WaitFigure); 3] = [
         ("wait p50", |g| g.wait_ns.p50),
         ("wait p99", |g| g.wait_ns.p99),
         ("wait max", |g| g.wait_ns.max),
