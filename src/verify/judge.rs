@@ -176,7 +176,7 @@ pub fn judge_one(
             tolerance.class_of(r.median).unwrap_or_default(),
         );
         return if sc == rc {
-            (Verdict::Agrees, format!("both {sc}"))
+            (Verdict::Agrees, format!("both: {sc}"))
         } else {
             (Verdict::Differs, format!("simulation {sc}, CPython {rc}"))
         };
