@@ -37,6 +37,14 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     let plot = args.plot.as_deref().map(PlotFile::create).transpose()?;
     let hgrm = args.hgrm.as_deref().map(HgrmDir::create).transpose()?;
     let (twins, mut failed) = prepare_twins(&steps, args)?;
+    // One line per interpreter that cannot be traced (not root, no uprobes, no symbols).
+    let mut noticed: Vec<String> = Vec::new();
+    for notice in twins.iter().flatten().filter_map(Twin::trace_notice) {
+        if !noticed.contains(&notice) {
+            eprintln!("gilbench: --cpython: {notice}");
+            noticed.push(notice);
+        }
+    }
 
     // Before the bar exists: it prints a line of its own, and runs threads that
     // must be gone before a fork-based model starts (they are joined inside).
@@ -67,26 +75,6 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
             config.insert("sweep".into(), spec.as_str().into());
         }
     }
-
-    // Traces and timelines are of the simulated runs: drawn before CPython's rows
-    // (which carry no trace) join the report.
-    let timeline_options = report::timeline::TimelineOptions {
-        window: plan.trace.window,
-        switch_interval: plan.gil.switch_interval,
-    };
-    let to_terminal = matches!(output, Output::Stdout) && std::io::stdout().is_terminal();
-    let timeline = args.timeline.then(|| {
-        // On standard output with the table; otherwise on stderr (below), so a
-        // JSON, CSV or Markdown report stays one document.
-        let on_terminal = if args.output.format == Format::Table {
-            to_terminal
-        } else {
-            std::io::stderr().is_terminal()
-        };
-        let colour = report::timeline_text::use_colour(on_terminal);
-        report::timeline_text::render(&report, &timeline_options, colour)
-    });
-    trace_files.write(&report, std::process::id(), &timeline_options)?;
 
     for (step, step_twins) in steps.iter().zip(&twins) {
         for twin in step_twins {
@@ -119,6 +107,27 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
         }
     }
     progress.finish();
+
+    // Traces and timelines: the simulated runs, then any traced CPython twin's
+    // (its real threads, from uprobes: `cpython::uprobe`) under them.
+    let timeline_options = report::timeline::TimelineOptions {
+        window: plan.trace.window,
+        switch_interval: plan.gil.switch_interval,
+    };
+    let to_terminal = matches!(output, Output::Stdout) && std::io::stdout().is_terminal();
+    let timeline = args.timeline.then(|| {
+        // On standard output with the table; otherwise on stderr (below), so a
+        // JSON, CSV or Markdown report stays one document.
+        let on_terminal = if args.output.format == Format::Table {
+            to_terminal
+        } else {
+            std::io::stderr().is_terminal()
+        };
+        let colour = report::timeline_text::use_colour(on_terminal);
+        report::timeline_text::render(&report, &timeline_options, colour)
+    });
+    trace_files.write(&report, std::process::id(), &timeline_options)?;
+
     // Prices every row's context switches, the CPython twin's too.
     report.price_switches(calibration);
     report.machine.load = monitor.load();

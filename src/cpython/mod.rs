@@ -29,6 +29,7 @@
 pub mod interpreters;
 pub mod rows;
 pub mod scripts;
+pub mod uprobe;
 pub mod wait;
 
 use crate::cli::ScenarioArgs;
@@ -80,7 +81,15 @@ pub struct Twin {
     script: PathBuf,
     args: Vec<String>,
     timeout: Option<Duration>,
+    /// Trace the real GIL (`--cpython` with `--trace`, `--timeline` or
+    /// `--plot-timeline`), when it can be; else why not.
+    probe: Option<Result<uprobe::Probe, uprobe::Unavailable>>,
+    /// What one probe hit costs on this interpreter, measured once per twin.
+    hit_cost: std::sync::OnceLock<Option<uprobe::cost::HitCost>>,
 }
+
+/// Rows with their `CLOCK_MONOTONIC` windows, as one twin run printed them.
+type WindowedRows = Vec<rows::WindowedRow>;
 
 /// A TOML parameter as a twin's `--set` value.
 fn set_value(value: &toml::Value) -> Option<String> {
@@ -196,6 +205,8 @@ impl Twin {
                 models = chosen;
             }
         }
+        let traced = args.trace.is_some() || args.timeline || args.plot_timeline.is_some();
+        let probe = traced.then(|| uprobe::Probe::prepare(&python));
         Ok(Twin {
             python,
             interpreter: interpreter.clone(),
@@ -205,7 +216,17 @@ impl Twin {
             script,
             args: argv,
             timeout: plan.timeout,
+            probe,
+            hit_cost: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Why the real GIL will not be traced although a trace was asked for.
+    pub fn trace_notice(&self) -> Option<String> {
+        match &self.probe {
+            Some(Err(why)) => Some(why.to_string()),
+            _ => None,
+        }
     }
 
     /// The command line, for messages: `python3 cpu_bound.py --json …`.
@@ -222,14 +243,42 @@ impl Twin {
         parts.join(" ")
     }
 
-    /// Runs the twin; its runs as report rows, or why not.
+    /// Runs the twin; its runs as report rows, or why not. Traced (see
+    /// [`uprobe`]): an untraced run first, for the overhead, then the traced one
+    /// whose rows are kept.
     pub fn run(&self) -> Result<Vec<RunReport>, TwinError> {
+        let strip = |rows: WindowedRows| rows.into_iter().map(|(row, _)| row).collect();
+        let Some(Ok(probe)) = &self.probe else {
+            return self.run_once(&self.python, None).map(strip);
+        };
+        let plain: Vec<RunReport> = strip(self.run_once(&probe.executable, None)?);
+        let session = match uprobe::session::Session::start(&probe.symbols) {
+            Ok(session) => session,
+            Err(e) => {
+                eprintln!("gilbench: --cpython: {}", uprobe::explain(&e));
+                return Ok(plain);
+            }
+        };
+        let mut rows = self.run_once(&probe.executable, Some(&session))?;
+        let pid = session.followed();
+        uprobe::attach(&mut rows, session.finish(), pid);
+        let cost = *self.hit_cost.get_or_init(|| uprobe::cost::measure(probe));
+        uprobe::add_overhead(&mut rows, &plain, cost);
+        Ok(strip(rows))
+    }
+
+    /// One run of the twin with `python`; with a session, its hits are this child's.
+    fn run_once(
+        &self,
+        python: &std::path::Path,
+        session: Option<&uprobe::session::Session>,
+    ) -> Result<WindowedRows, TwinError> {
         let name = self
             .script
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         // exec right after fork (std's Command): no single-thread requirement.
-        let mut child = Command::new(&self.python)
+        let mut child = Command::new(python)
             .arg(&self.script)
             .args(&self.args)
             .stdin(Stdio::null())
@@ -237,6 +286,9 @@ impl Twin {
             .stderr(Stdio::piped())
             .spawn()
             .map_err(|e| TwinError::Failed(format!("cannot start {name}: {e}")))?;
+        if let Some(session) = session {
+            session.follow(child.id());
+        }
         // Drain both pipes while waiting, so a chatty twin cannot block on a full pipe.
         let drain = |pipe: Option<Box<dyn Read + Send>>| {
             std::thread::spawn(move || {
@@ -274,9 +326,9 @@ impl Twin {
                 last_line(&stderr)
             )));
         }
-        let mut rows = rows::parse(&stdout)
+        let mut rows = rows::parse_with_windows(&stdout)
             .map_err(|e| TwinError::Failed(format!("{name}: unexpected output: {e}")))?;
-        for row in &mut rows {
+        for (row, _) in &mut rows {
             self.own(row);
         }
         Ok(rows)

@@ -51,6 +51,10 @@ struct TwinRun {
     startup_ns: Option<u64>,
     #[serde(default)]
     counter: Option<CounterOutcome>,
+    /// `CLOCK_MONOTONIC` ns at the run's start and end: which probe hits were
+    /// this run's (`uprobe`); not a report field.
+    #[serde(default)]
+    window_ns: Option<[u64; 2]>,
     /// gilbench prices context switches itself (`calibrate::annotate`).
     #[serde(default, rename = "ctx_switch_cost_ns")]
     _ctx_switch_cost_ns: serde::de::IgnoredAny,
@@ -87,12 +91,26 @@ where
 
 /// Turns a twin's JSON into report rows.
 pub fn parse(stdout: &[u8]) -> Result<Vec<RunReport>, String> {
+    Ok(parse_with_windows(stdout)?
+        .into_iter()
+        .map(|(row, _)| row)
+        .collect())
+}
+
+/// A row and its run's `CLOCK_MONOTONIC` window (start, end), if the twin gave one.
+pub type WindowedRow = (RunReport, Option<(u64, u64)>);
+
+/// [`parse`], each row with its `CLOCK_MONOTONIC` window (start, end) if the twin gave one.
+pub fn parse_with_windows(stdout: &[u8]) -> Result<Vec<WindowedRow>, String> {
     let output: TwinOutput = serde_json::from_slice(stdout).map_err(|e| e.to_string())?;
     let python = output.python;
     Ok(output
         .runs
         .into_iter()
-        .map(|run| run.into_row(python.as_deref()))
+        .map(|run| {
+            let window = run.window_ns.map(|[a, b]| (a, b));
+            (run.into_row(python.as_deref()), window)
+        })
         .collect())
 }
 
@@ -178,6 +196,12 @@ mod tests {
             assert!(!rows[1].extra.contains_key(shared), "{shared}");
         }
         assert_eq!(rows[0].cpu_user_ns, 5);
+        let windowed =
+            parse_with_windows(br#"{"runs":[{"model":"m","window_ns":[5,9]},{"model":"n"}]}"#)
+                .unwrap();
+        assert_eq!(windowed[0].1, Some((5, 9)));
+        assert_eq!(windowed[1].1, None);
+        assert!(!windowed[0].0.extra.contains_key("window_ns"));
         assert_eq!(rows[0].total_ops, 6);
     }
 

@@ -4,10 +4,17 @@
 //! its own workers), then SIGKILL after a grace period. `poll(2)` on a pidfd
 //! wakes the moment the process exits; the child is then reaped by
 //! `Child::wait`, so no zombie is left whichever way it ends.
+//!
+//! SIGINT or SIGTERM sent to gilbench alone (not to its process group, as a
+//! terminal's Ctrl-C is) would otherwise kill gilbench and orphan the twin: while
+//! waiting, both are caught ([`Interrupts`]) and passed on to the twin as SIGINT,
+//! and the wait reports exit code 130 once the twin is gone.
 
 use crate::sys::pidfd::pidfd_open;
+use crate::sys::signal::Interrupts;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::fd::AsFd;
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
@@ -17,39 +24,65 @@ const GRACE: Duration = Duration::from_secs(5);
 /// Waits for `child`, interrupting then killing it past `timeout`. `Err` is
 /// the reason to print (a timeout, or a wait that failed).
 pub fn wait(child: &mut Child, timeout: Option<Duration>) -> Result<ExitStatus, String> {
-    let Some(timeout) = timeout else {
-        return child.wait().map_err(|e| e.to_string());
-    };
     let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     // The child is not reaped until `child.wait` below, so its pid cannot be reused.
     let pidfd = pidfd_open(pid).map_err(|e| format!("pidfd_open: {e}"))?;
-    if exited_within(&pidfd, timeout)? {
-        return child.wait().map_err(|e| e.to_string());
-    }
+    let interrupts = Interrupts::catch().ok();
+    // A century stands in for "no timeout".
+    let limit = timeout.unwrap_or(Duration::from_secs(100 * 365 * 86_400));
+    let ended = match exited_within(&pidfd, limit, interrupts.as_ref())? {
+        Ended::Exited => return child.wait().map_err(|e| e.to_string()),
+        other => other,
+    };
     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT);
-    if !exited_within(&pidfd, GRACE)? {
+    if exited_within(&pidfd, GRACE, None)? != Ended::Exited {
         let _ = child.kill();
     }
-    child.wait().map_err(|e| e.to_string())?;
-    Err(format!("timed out after {timeout:?}"))
+    let status = child.wait().map_err(|e| e.to_string())?;
+    match ended {
+        // Interrupted: gilbench's own exit code for it, whatever the twin died of.
+        Ended::Interrupted if status.code() == Some(130) => Ok(status),
+        Ended::Interrupted => Ok(ExitStatus::from_raw(130 << 8)),
+        _ => Err(format!("timed out after {timeout:?}", timeout = limit)),
+    }
 }
 
-/// Whether the process behind `pidfd` exits within `limit`.
-fn exited_within(pidfd: &impl AsFd, limit: Duration) -> Result<bool, String> {
+/// How a wait ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    Exited,
+    TimedOut,
+    Interrupted,
+}
+
+/// Whether the process behind `pidfd` exits within `limit`, or a signal came first.
+fn exited_within(
+    pidfd: &impl AsFd,
+    limit: Duration,
+    interrupts: Option<&Interrupts>,
+) -> Result<Ended, String> {
     let deadline = Instant::now() + limit;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         let ms = left.as_millis().min(i32::MAX as u128) as i32;
         // Round up: a 0 ms poll on the last sub-millisecond would spin.
         let ms = if left > Duration::ZERO { ms.max(1) } else { 0 };
-        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        let mut fds = vec![PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        if let Some(interrupts) = interrupts {
+            fds.push(PollFd::new(interrupts.fd(), PollFlags::POLLIN));
+        }
         match poll(
             &mut fds,
             PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
         ) {
-            Ok(0) if left.is_zero() => return Ok(false),
+            Ok(0) if left.is_zero() => return Ok(Ended::TimedOut),
             Ok(0) => continue,
-            Ok(_) => return Ok(true),
+            Ok(_) if fds[0].any().unwrap_or(false) => return Ok(Ended::Exited),
+            Ok(_) => {
+                if interrupts.is_some_and(|i| i.take().is_some()) {
+                    return Ok(Ended::Interrupted);
+                }
+            }
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(format!("poll on the twin's pidfd: {e}")),
         }

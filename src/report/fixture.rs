@@ -69,8 +69,8 @@ pub fn scenario() -> ScenarioReport {
     let mut gil = repeated("gil", 126_000_000, Some(0.97), 1_530_000, 20);
     gil.gil = Some(GilReport {
         acquisitions: 21,
-        drop_requests: 23,
-        forced_switches: 5,
+        drop_requests: Some(23),
+        forced_switches: Some(5),
         hold_fraction: 0.99,
         wait_ns: summary(5_480_000, 3),
     });

@@ -138,10 +138,12 @@ pub struct RunReport {
 pub struct GilReport {
     /// Times any thread took the GIL.
     pub acquisitions: u64,
-    /// Times a waiter set the drop request.
-    pub drop_requests: u64,
-    /// Times a holder dropped on request and waited for another to take it.
-    pub forced_switches: u64,
+    /// Times a waiter set the drop request (null where not measured: a traced
+    /// CPython twin's probes see takes and drops, not the request itself).
+    pub drop_requests: Option<u64>,
+    /// Times a holder dropped on request and waited for another to take it
+    /// (null where not measured, as `drop_requests`).
+    pub forced_switches: Option<u64>,
     /// Time the GIL was held / wall time.
     pub hold_fraction: f64,
     /// Wait per acquisition.
@@ -220,8 +222,8 @@ impl RunReport {
         let wall_ns = nanos(run.wall);
         let gil = run.gil.as_ref().map(|g| GilReport {
             acquisitions: g.acquisitions,
-            drop_requests: g.drop_requests,
-            forced_switches: g.forced_switches,
+            drop_requests: Some(g.drop_requests),
+            forced_switches: Some(g.forced_switches),
             hold_fraction: if wall_ns > 0 {
                 nanos(run.gil_held) as f64 / wall_ns as f64
             } else {

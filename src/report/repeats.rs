@@ -142,8 +142,16 @@ pub fn merge(mut reps: Vec<RunReport>) -> Option<RunReport> {
     });
     let gil = all_some(&reps, |r| r.gil.as_ref().map(gil_numbers)).map(|g| GilReport {
         acquisitions: median_u64(&g.iter().map(|g| g.0).collect::<Vec<_>>()).unwrap_or(0),
-        drop_requests: median_u64(&g.iter().map(|g| g.1).collect::<Vec<_>>()).unwrap_or(0),
-        forced_switches: median_u64(&g.iter().map(|g| g.2).collect::<Vec<_>>()).unwrap_or(0),
+        drop_requests: g
+            .iter()
+            .map(|g| g.1)
+            .collect::<Option<Vec<_>>>()
+            .and_then(|v| median_u64(&v)),
+        forced_switches: g
+            .iter()
+            .map(|g| g.2)
+            .collect::<Option<Vec<_>>>()
+            .and_then(|v| median_u64(&v)),
         hold_fraction: median(&g.iter().map(|g| g.3).collect::<Vec<_>>()).unwrap_or(0.0),
         wait_ns: median_summary(&g.iter().map(|g| g.4).collect::<Vec<_>>()),
     });
@@ -225,7 +233,7 @@ fn baseline_name(model: &str) -> String {
     }
 }
 
-fn gil_numbers(g: &GilReport) -> (u64, u64, u64, f64, Summary) {
+fn gil_numbers(g: &GilReport) -> (u64, Option<u64>, Option<u64>, f64, Summary) {
     (
         g.acquisitions,
         g.drop_requests,

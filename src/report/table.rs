@@ -154,8 +154,8 @@ fn gil_table(report: &ScenarioReport) -> Table {
             model.to_string(),
             format!("{:.0}%", gil.hold_fraction * 100.0),
             count(gil.acquisitions),
-            count(gil.drop_requests),
-            count(gil.forced_switches),
+            gil.drop_requests.map_or("–".into(), count),
+            gil.forced_switches.map_or("–".into(), count),
         ];
         row.extend(waits.iter().map(|(_, f)| duration_ns(f(gil))));
         table.add_row(row);

@@ -12,6 +12,7 @@ pub mod fs;
 pub mod futex;
 pub mod malloc;
 pub mod mem;
+pub mod perf;
 pub mod pidfd;
 pub mod process;
 pub mod shm;
