@@ -204,7 +204,7 @@ fn interrupted_or_timed_out_traced_twin_leaves_nothing() {
         "--duration",
         "100ms",
         "--set",
-        "ticks_per_op=2000000",
+        "ticks_per_op=20000000",
         "--runs",
         "1",
         "--quiet",
