@@ -58,6 +58,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Verify(args) => crate::app::verify::verify(&args),
         Command::Worker(args) => crate::model::processes::spawned_worker(&args),
+        Command::EchoPeer(args) => {
+            crate::sys::process::exit_now(crate::workload::serve_echo(args.parent))
+        }
     }
 }
 

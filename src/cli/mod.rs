@@ -70,6 +70,10 @@ pub enum Command {
     /// Internal: one worker of a `processes` run started with `--start-method spawn`.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
+    /// Internal: the echo peer of an I/O worker's round trips (its socket is
+    /// standard input).
+    #[command(name = "__echo-peer", hide = true)]
+    EchoPeer(EchoPeerArgs),
 }
 
 /// Report format.
@@ -319,6 +323,14 @@ pub struct ZombieArgs {
     pub hold: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `gilbench __echo-peer` (internal): an I/O worker's echo peer.
+#[derive(Debug, Clone, Args)]
+pub struct EchoPeerArgs {
+    /// The pid of the gilbench that started it (the peer dies with it).
+    #[arg(long)]
+    pub parent: i32,
 }
 
 /// `gilbench __worker` (internal): how a spawned worker learns what to do. Its

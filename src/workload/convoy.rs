@@ -1,11 +1,11 @@
 //! `convoy`: one I/O worker's round trips while CPU-bound workers run (bpo-7946).
 
-use super::{spin, Common, ParamError, WorkerBody, WorkerSpec, Workload};
+use super::cpu::{run_bytecodes, Spinner};
+use super::echo::EchoPeer;
+use super::{Common, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::interp::Interp;
 use crate::runtime::shm::SharedRegion;
 use serde::Deserialize;
-use std::io::{Read, Write};
-use std::os::unix::net::UnixStream;
 
 /// Parameters of `convoy`.
 #[derive(Debug, Clone, Deserialize)]
@@ -72,65 +72,121 @@ impl Convoy {
     }
 }
 
-/// The I/O worker's end of a socketpair whose other end is an echo thread. The peer
-/// is a plain OS thread with no GIL, like a server on the other side of a network.
-struct RoundTripper {
-    socket: UnixStream,
-    echo: Option<std::thread::JoinHandle<()>>,
-    message: Vec<u8>,
+/// The twin's I/O loop (`scripts/convoy.py`'s `io_worker`), bytecode by bytecode as
+/// CPython 3.11's `dis` shows it, cut at its two blocking calls. What runs between
+/// the calls decides races for the GIL: the I/O worker holds the GIL through these
+/// bytecodes after each call returns, and a CPU-bound worker woken by its drop has
+/// that long to queue up again before the next drop.
+mod io_loop {
+    use crate::runtime::interp::TickKind::{self, CheckPoint as C, Fast as F, Plain as P};
+
+    /// From `t0 = now()` up to `sock.sendall(payload)`'s call.
+    pub(super) const BEFORE_SEND: &[TickKind] = &[
+        F, // STORE_FAST t0
+        F, // LOAD_FAST sock
+        P, // LOAD_METHOD sendall
+        F, // LOAD_FAST payload
+        P, // PRECALL
+    ];
+
+    /// From `sendall`'s return (its `CALL` checks the eval breaker: the caller's
+    /// check point) up to `sock.recv_into(view[got:])`'s call.
+    pub(super) const BEFORE_RECV: &[TickKind] = &[
+        F, // POP_TOP
+        F, // PUSH_NULL
+        F, // LOAD_FAST now
+        P, // PRECALL
+        C, // CALL now()  (t1)
+        F, // STORE_FAST t1
+        F, // LOAD_CONST 0
+        F, // STORE_FAST got
+        F, // LOAD_FAST got
+        P, // LOAD_GLOBAL MESSAGE_BYTES
+        P, // COMPARE_OP <
+        P, // POP_JUMP_FORWARD_IF_FALSE
+        F, // LOAD_FAST sock
+        P, // LOAD_METHOD recv_into
+        F, // LOAD_FAST view
+        F, // LOAD_FAST got
+        F, // LOAD_CONST None
+        P, // BUILD_SLICE
+        P, // BINARY_SUBSCR
+        P, // PRECALL
+    ];
+
+    /// From `recv_into`'s return (its `CALL`'s check point is the caller's)
+    /// through `t2 = now()`: the loop tests.
+    pub(super) const AFTER_RECV: &[TickKind] = &[
+        F, // STORE_FAST n
+        F, // LOAD_FAST n
+        F, // LOAD_CONST 0
+        P, // COMPARE_OP ==
+        P, // POP_JUMP_FORWARD_IF_FALSE
+        F, // LOAD_FAST got
+        F, // LOAD_FAST n
+        P, // BINARY_OP +=
+        F, // STORE_FAST got
+        F, // LOAD_FAST got
+        P, // LOAD_GLOBAL MESSAGE_BYTES
+        P, // COMPARE_OP <
+        P, // POP_JUMP_BACKWARD_IF_TRUE (not taken: no check)
+        F, // PUSH_NULL
+        F, // LOAD_FAST now
+        P, // PRECALL
+        C, // CALL now()  (t2)
+        F, // STORE_FAST t2
+    ];
+
+    /// `lat.append(t2 - t0)`; the round does it three times (round trip, send
+    /// half, receive half).
+    pub(super) const APPEND: &[TickKind] = &[
+        F, // LOAD_FAST lat
+        P, // LOAD_METHOD append
+        F, // LOAD_FAST t2
+        F, // LOAD_FAST t0
+        P, // BINARY_OP -
+        P, // PRECALL
+        C, // CALL
+        F, // POP_TOP
+    ];
+
+    /// The `for` and the next round's `now()` up to its call, which is where the
+    /// harness reads its clock. The twin's clock stops at `t2`; the harness times
+    /// whole rounds, so the appends and these (under a microsecond) fall inside
+    /// gilbench's round trip and outside the twin's.
+    pub(super) const NEXT_ROUND: &[TickKind] = &[
+        C, // JUMP_BACKWARD
+        P, // FOR_ITER
+        F, // STORE_FAST _
+        F, // PUSH_NULL
+        F, // LOAD_FAST now
+        P, // PRECALL
+    ];
 }
 
-impl RoundTripper {
-    fn new(message_bytes: usize) -> std::io::Result<RoundTripper> {
-        let (socket, mut peer) = UnixStream::pair()?;
-        let echo = std::thread::Builder::new()
-            .name("echo-peer".into())
-            .spawn(move || {
-                let mut buf = vec![0u8; message_bytes];
-                while peer.read_exact(&mut buf).is_ok() {
-                    if peer.write_all(&buf).is_err() {
-                        break;
-                    }
-                }
-            })?;
-        Ok(RoundTripper {
-            socket,
-            echo: Some(echo),
-            message: vec![0x5a; message_bytes],
-        })
-    }
+/// The I/O worker: round trips to an echo peer process, with the twin's bytecodes
+/// around each blocking call.
+struct RoundTripper {
+    peer: EchoPeer,
+    state: u64,
 }
 
 impl WorkerBody for RoundTripper {
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
-        let (socket, message) = (&mut self.socket, &mut self.message);
-        // Like CPython's socket module: send and recv each release the GIL.
-        interp.allow_threads(|| socket.write_all(message))?;
+        let (peer, state) = (&mut self.peer, &mut self.state);
+        run_bytecodes(interp, io_loop::BEFORE_SEND, state);
+        // Like CPython's socket module: send and recv each release the GIL, and
+        // the `CALL` looks at the eval breaker once the call returns.
+        interp.allow_threads(|| peer.send())?;
         interp.check_point();
-        interp.allow_threads(|| socket.read_exact(message))?;
+        run_bytecodes(interp, io_loop::BEFORE_RECV, state);
+        interp.allow_threads(|| peer.recv())?;
         interp.check_point();
-        Ok(())
-    }
-}
-
-impl Drop for RoundTripper {
-    fn drop(&mut self) {
-        // EOF ends the echo loop; join so no thread outlives the worker.
-        let _ = self.socket.shutdown(std::net::Shutdown::Both);
-        if let Some(echo) = self.echo.take() {
-            let _ = echo.join();
+        run_bytecodes(interp, io_loop::AFTER_RECV, state);
+        for _ in 0..3 {
+            run_bytecodes(interp, io_loop::APPEND, state);
         }
-    }
-}
-
-struct Hog {
-    ticks: u64,
-    state: u64,
-}
-
-impl WorkerBody for Hog {
-    fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
-        spin(interp, self.ticks, &mut self.state);
+        run_bytecodes(interp, io_loop::NEXT_ROUND, state);
         Ok(())
     }
 }
@@ -146,12 +202,12 @@ impl Workload for Convoy {
         _shared: &'a SharedRegion,
     ) -> std::io::Result<Box<dyn WorkerBody + 'a>> {
         if index == 0 {
-            Ok(Box::new(RoundTripper::new(self.message_bytes)?))
-        } else {
-            Ok(Box::new(Hog {
-                ticks: self.ticks_per_op,
-                state: index as u64,
+            Ok(Box::new(RoundTripper {
+                peer: EchoPeer::new(self.message_bytes)?,
+                state: 0,
             }))
+        } else {
+            Ok(Box::new(Spinner::new(self.ticks_per_op, index)))
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `cpu-bound`: pure computation, never blocking.
 
 use super::{Common, ParamError, WorkerBody, WorkerSpec, Workload};
-use crate::runtime::interp::Interp;
+use crate::runtime::interp::{Interp, TickKind};
 use crate::runtime::shm::SharedRegion;
 use serde::Deserialize;
 
@@ -55,6 +55,23 @@ pub fn spin(interp: &mut Interp<'_>, ticks: u64, state: &mut u64) {
     *state = std::hint::black_box(x);
 }
 
+/// Runs a straight stretch of simulated bytecode: per entry, one tick of its kind
+/// (a check point looks at the drop request) and one bytecode's work on `state`.
+/// For the Python-level code around a worker's calls, bytecode by bytecode as
+/// its twin's `dis` shows it.
+pub(super) fn run_bytecodes(interp: &mut Interp<'_>, code: &[TickKind], state: &mut u64) {
+    let mut x = *state;
+    for (i, kind) in code.iter().enumerate() {
+        x = bytecode_work(x, i as u64);
+        match kind {
+            TickKind::Fast => interp.fast_tick(),
+            TickKind::Plain => interp.tick(),
+            TickKind::CheckPoint => interp.check_point(),
+        }
+    }
+    *state = std::hint::black_box(x);
+}
+
 /// One bytecode's work on `x` (`i` varies it between loop iterations): what a
 /// simulated `BINARY_OP` or `LOAD_GLOBAL` costs, wherever one runs.
 #[inline(always)]
@@ -101,9 +118,20 @@ impl CpuBound {
     }
 }
 
-struct Spinner {
+/// A worker that computes: `ticks` simulated bytecodes per op.
+pub(super) struct Spinner {
     ticks: u64,
     state: u64,
+}
+
+impl Spinner {
+    /// Worker `index`'s spinner (the index seeds its state, so workers differ).
+    pub(super) fn new(ticks: u64, index: usize) -> Spinner {
+        Spinner {
+            ticks,
+            state: index as u64,
+        }
+    }
 }
 
 impl WorkerBody for Spinner {
@@ -123,9 +151,6 @@ impl Workload for CpuBound {
         index: usize,
         _shared: &'a SharedRegion,
     ) -> std::io::Result<Box<dyn WorkerBody + 'a>> {
-        Ok(Box::new(Spinner {
-            ticks: self.ticks_per_op,
-            state: index as u64,
-        }))
+        Ok(Box::new(Spinner::new(self.ticks_per_op, index)))
     }
 }

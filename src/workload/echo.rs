@@ -1,37 +1,76 @@
 //! An echo peer for I/O round trips: one end of a socketpair for the worker, the
-//! other served by a plain OS thread that needs no GIL, like a server across a
-//! network. The thread ends (and is joined) when the worker's end is dropped.
+//! other served by a separate process, as the twins' peer is (`_twin.start_echo_peer`
+//! forks a Python process before any thread starts).
+//!
+//! A process, not a thread of ours, because where the peer runs decides what a
+//! round trip costs and so who wins the race for the GIL after it: a reply that
+//! comes back before a woken CPU-bound thread has taken the GIL lets the I/O worker
+//! take it back at once, and the convoy dissolves. A thread of the same process
+//! answered in 4–15 µs where the twin's process takes 8–41 µs, and the simulated
+//! convoy, once broken, never formed again where CPython's did.
+//!
+//! The peer is a fresh gilbench (`/proc/self/exe __echo-peer`): fork and exec at
+//! once (`std::process::Command`), which is safe from a process that runs threads,
+//! as this one does by the time a worker is prepared. Its socket is its standard
+//! input. It says "ready" with one byte once it serves, so the first round trip
+//! never includes an exec, and a peer that could not start is an error here, not a
+//! hang. It leaves at end-of-file: the worker's end is shut down on drop and the
+//! peer reaped, and if gilbench dies first, closing its end does the same (and
+//! the kernel kills the peer with its parent thread).
 
 use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-/// The worker's end of a socketpair whose other end echoes every message.
+/// The hidden subcommand the peer process runs.
+const ECHO_COMMAND: &str = "__echo-peer";
+
+/// The byte a peer sends once it serves.
+const READY: u8 = b'!';
+
+/// How long a peer may take to leave after end-of-file before it is killed.
+const LEAVE_GRACE: Duration = Duration::from_secs(2);
+
+/// The worker's end of a socketpair whose other end, in a child process, echoes
+/// every message.
 #[derive(Debug)]
 pub struct EchoPeer {
     socket: UnixStream,
-    echo: Option<std::thread::JoinHandle<()>>,
+    child: Option<Child>,
     message: Vec<u8>,
 }
 
 impl EchoPeer {
-    /// Starts the echo thread; messages are `message_bytes` long.
+    /// Starts the peer process and waits until it serves; messages are
+    /// `message_bytes` long.
     pub fn new(message_bytes: usize) -> std::io::Result<EchoPeer> {
-        let (socket, mut peer) = UnixStream::pair()?;
-        let echo = std::thread::Builder::new()
-            .name("echo-peer".into())
-            .spawn(move || {
-                let mut buf = vec![0u8; message_bytes];
-                while peer.read_exact(&mut buf).is_ok() {
-                    if peer.write_all(&buf).is_err() {
-                        break;
-                    }
-                }
-            })?;
-        Ok(EchoPeer {
-            socket,
-            echo: Some(echo),
+        let (mut socket, theirs) = UnixStream::pair()?;
+        // Fork + exec at once (std's Command): safe whatever threads this process
+        // runs. Our copy of `theirs` is closed once the child has it.
+        let child = Command::new("/proc/self/exe")
+            .arg(ECHO_COMMAND)
+            .args(["--parent", &std::process::id().to_string()])
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
+            .stdout(Stdio::null())
+            .spawn()?;
+        let mut peer = EchoPeer {
+            socket: socket.try_clone()?,
+            child: Some(child),
             message: vec![0x5a; message_bytes],
-        })
+        };
+        let mut ready = [0u8; 1];
+        match socket.read(&mut ready) {
+            Ok(1) if ready[0] == READY => Ok(peer),
+            Ok(_) => {
+                let status = peer.reap();
+                Err(std::io::Error::other(format!(
+                    "the echo peer process did not start ({status})"
+                )))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Sends the message (blocking call).
@@ -43,14 +82,68 @@ impl EchoPeer {
     pub fn recv(&mut self) -> std::io::Result<()> {
         self.socket.read_exact(&mut self.message)
     }
+
+    /// Ends the peer (end-of-file) and waits for it; kills it if it lingers.
+    /// Says how it ended.
+    fn reap(&mut self) -> String {
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+        let Some(mut child) = self.child.take() else {
+            return "already reaped".into();
+        };
+        let deadline = Instant::now() + LEAVE_GRACE;
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => return status.to_string(),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_micros(200))
+                }
+                _ => {
+                    let _ = child.kill();
+                    return match child.wait() {
+                        Ok(status) => format!("killed: {status}"),
+                        Err(e) => format!("not reaped: {e}"),
+                    };
+                }
+            }
+        }
+    }
 }
 
 impl Drop for EchoPeer {
     fn drop(&mut self) {
-        // EOF ends the echo loop; join so no thread outlives the worker.
-        let _ = self.socket.shutdown(std::net::Shutdown::Both);
-        if let Some(echo) = self.echo.take() {
-            let _ = echo.join();
+        self.reap();
+    }
+}
+
+/// The peer process's whole life (`gilbench __echo-peer`): echo what arrives on
+/// standard input (a socket) until end-of-file, like the twins' peer
+/// (`recv_into`, then `sendall` of what came). Returns the exit code.
+pub fn serve(parent: i32) -> i32 {
+    // Ctrl-C reaches the whole process group: it is the parent's to handle, and
+    // the peer leaves at end-of-file (as the twins' peer does).
+    crate::sys::signal::ignore(nix::sys::signal::Signal::SIGINT);
+    let _ = nix::sys::prctl::set_name(c"echo-peer");
+    if crate::sys::process::die_with_parent(nix::unistd::Pid::from_raw(parent)).is_err() {
+        return 1;
+    }
+    let Ok(fd) = std::io::stdin().as_fd().try_clone_to_owned() else {
+        return 1;
+    };
+    let mut socket = UnixStream::from(fd);
+    if socket.write_all(&[READY]).is_err() {
+        return 1;
+    }
+    let mut buf = vec![0u8; 65536];
+    loop {
+        match socket.read(&mut buf) {
+            Ok(0) => return 0,
+            Ok(n) => {
+                if socket.write_all(&buf[..n]).is_err() {
+                    return 0;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return 1,
         }
     }
 }

@@ -20,6 +20,7 @@ mod refcount;
 mod runlocal;
 
 pub use cpu::spin;
+pub use echo::serve as serve_echo;
 pub use fork_cow::ForkCow;
 
 use crate::runtime::interp::Interp;
