@@ -1,7 +1,8 @@
 //! `convoy`: one I/O worker's round trips while CPU-bound workers run (bpo-7946).
 
-use super::cpu::{run_bytecodes, Spinner};
+use super::cpu::Spinner;
 use super::echo::EchoPeer;
+use super::straight;
 use super::{Common, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::interp::Interp;
 use crate::runtime::shm::SharedRegion;
@@ -73,94 +74,96 @@ impl Convoy {
 }
 
 /// The twin's I/O loop (`scripts/convoy.py`'s `io_worker`), bytecode by bytecode as
-/// CPython 3.11's `dis` shows it, cut at its two blocking calls. What runs between
-/// the calls decides races for the GIL: the I/O worker holds the GIL through these
-/// bytecodes after each call returns, and a CPU-bound worker woken by its drop has
-/// that long to queue up again before the next drop.
+/// CPython 3.11's `dis` shows it, cut at its two blocking calls. The I/O worker
+/// holds the GIL through these after each call returns: a CPU-bound worker woken by
+/// its last drop has that long to queue up for the next one.
 mod io_loop {
-    use crate::runtime::interp::TickKind::{self, CheckPoint as C, Fast as F, Plain as P};
+    use super::super::straight::Op::{self, Call, Simple};
+    use crate::runtime::interp::TickKind::{CheckPoint as C, Fast as F, Plain as P};
 
-    /// From `t0 = now()` up to `sock.sendall(payload)`'s call.
-    pub(super) const BEFORE_SEND: &[TickKind] = &[
-        F, // STORE_FAST t0
-        F, // LOAD_FAST sock
-        P, // LOAD_METHOD sendall
-        F, // LOAD_FAST payload
-        P, // PRECALL
+    /// From `t0 = now()` up to `sock.sendall(payload)`'s release of the GIL.
+    pub(super) const BEFORE_SEND: &[Op] = &[
+        Simple(F), // STORE_FAST t0
+        Simple(F), // LOAD_FAST sock
+        Simple(P), // LOAD_METHOD sendall
+        Simple(F), // LOAD_FAST payload
+        Simple(P), // PRECALL
+        Call(F),   // CALL sendall: parsing its arguments, then the release
     ];
 
-    /// From `sendall`'s return (its `CALL` checks the eval breaker: the caller's
-    /// check point) up to `sock.recv_into(view[got:])`'s call.
-    pub(super) const BEFORE_RECV: &[TickKind] = &[
-        F, // POP_TOP
-        F, // PUSH_NULL
-        F, // LOAD_FAST now
-        P, // PRECALL
-        C, // CALL now()  (t1)
-        F, // STORE_FAST t1
-        F, // LOAD_CONST 0
-        F, // STORE_FAST got
-        F, // LOAD_FAST got
-        P, // LOAD_GLOBAL MESSAGE_BYTES
-        P, // COMPARE_OP <
-        P, // POP_JUMP_FORWARD_IF_FALSE
-        F, // LOAD_FAST sock
-        P, // LOAD_METHOD recv_into
-        F, // LOAD_FAST view
-        F, // LOAD_FAST got
-        F, // LOAD_CONST None
-        P, // BUILD_SLICE
-        P, // BINARY_SUBSCR
-        P, // PRECALL
+    /// From `sendall`'s return (its `CALL`'s check point is the caller's) up to
+    /// `sock.recv_into(view[got:])`'s release of the GIL.
+    pub(super) const BEFORE_RECV: &[Op] = &[
+        Simple(F), // POP_TOP
+        Simple(F), // PUSH_NULL
+        Simple(F), // LOAD_FAST now
+        Simple(P), // PRECALL
+        Call(C),   // CALL now()  (t1)
+        Simple(F), // STORE_FAST t1
+        Simple(F), // LOAD_CONST 0
+        Simple(F), // STORE_FAST got
+        Simple(F), // LOAD_FAST got
+        Simple(P), // LOAD_GLOBAL MESSAGE_BYTES
+        Simple(P), // COMPARE_OP <
+        Simple(P), // POP_JUMP_FORWARD_IF_FALSE
+        Simple(F), // LOAD_FAST sock
+        Simple(P), // LOAD_METHOD recv_into
+        Simple(F), // LOAD_FAST view
+        Simple(F), // LOAD_FAST got
+        Simple(F), // LOAD_CONST None
+        Simple(P), // BUILD_SLICE
+        Call(P),   // BINARY_SUBSCR: a new memoryview
+        Simple(P), // PRECALL
+        Call(F),   // CALL recv_into: parsing its arguments, then the release
     ];
 
-    /// From `recv_into`'s return (its `CALL`'s check point is the caller's)
-    /// through `t2 = now()`: the loop tests.
-    pub(super) const AFTER_RECV: &[TickKind] = &[
-        F, // STORE_FAST n
-        F, // LOAD_FAST n
-        F, // LOAD_CONST 0
-        P, // COMPARE_OP ==
-        P, // POP_JUMP_FORWARD_IF_FALSE
-        F, // LOAD_FAST got
-        F, // LOAD_FAST n
-        P, // BINARY_OP +=
-        F, // STORE_FAST got
-        F, // LOAD_FAST got
-        P, // LOAD_GLOBAL MESSAGE_BYTES
-        P, // COMPARE_OP <
-        P, // POP_JUMP_BACKWARD_IF_TRUE (not taken: no check)
-        F, // PUSH_NULL
-        F, // LOAD_FAST now
-        P, // PRECALL
-        C, // CALL now()  (t2)
-        F, // STORE_FAST t2
+    /// From `recv_into`'s return through `t2 = now()`: the loop tests.
+    pub(super) const AFTER_RECV: &[Op] = &[
+        Simple(F), // STORE_FAST n
+        Simple(F), // LOAD_FAST n
+        Simple(F), // LOAD_CONST 0
+        Simple(P), // COMPARE_OP ==
+        Simple(P), // POP_JUMP_FORWARD_IF_FALSE
+        Simple(F), // LOAD_FAST got
+        Simple(F), // LOAD_FAST n
+        Simple(P), // BINARY_OP +=
+        Simple(F), // STORE_FAST got
+        Simple(F), // LOAD_FAST got
+        Simple(P), // LOAD_GLOBAL MESSAGE_BYTES
+        Simple(P), // COMPARE_OP <
+        Simple(P), // POP_JUMP_BACKWARD_IF_TRUE (not taken: no check)
+        Simple(F), // PUSH_NULL
+        Simple(F), // LOAD_FAST now
+        Simple(P), // PRECALL
+        Call(C),   // CALL now()  (t2)
+        Simple(F), // STORE_FAST t2
     ];
 
-    /// `lat.append(t2 - t0)`; the round does it three times (round trip, send
-    /// half, receive half).
-    pub(super) const APPEND: &[TickKind] = &[
-        F, // LOAD_FAST lat
-        P, // LOAD_METHOD append
-        F, // LOAD_FAST t2
-        F, // LOAD_FAST t0
-        P, // BINARY_OP -
-        P, // PRECALL
-        C, // CALL
-        F, // POP_TOP
+    /// `lat.append(t2 - t0)`; a round does it three times (the round trip, its
+    /// send half and its receive half).
+    pub(super) const APPEND: &[Op] = &[
+        Simple(F), // LOAD_FAST lat
+        Simple(P), // LOAD_METHOD append
+        Simple(F), // LOAD_FAST t2
+        Simple(F), // LOAD_FAST t0
+        Simple(P), // BINARY_OP -
+        Simple(P), // PRECALL
+        Call(C),   // CALL append
+        Simple(F), // POP_TOP
     ];
 
-    /// The `for` and the next round's `now()` up to its call, which is where the
-    /// harness reads its clock. The twin's clock stops at `t2`; the harness times
-    /// whole rounds, so the appends and these (under a microsecond) fall inside
-    /// gilbench's round trip and outside the twin's.
-    pub(super) const NEXT_ROUND: &[TickKind] = &[
-        C, // JUMP_BACKWARD
-        P, // FOR_ITER
-        F, // STORE_FAST _
-        F, // PUSH_NULL
-        F, // LOAD_FAST now
-        P, // PRECALL
+    /// The `for` and the next round's `now()`, which is where the harness reads
+    /// its clock. The twin's clock stops at `t2`; the harness times whole rounds,
+    /// so the appends and these (about a microsecond) fall inside gilbench's round
+    /// trip and outside the twin's.
+    pub(super) const NEXT_ROUND: &[Op] = &[
+        Simple(C), // JUMP_BACKWARD
+        Simple(P), // FOR_ITER
+        Simple(F), // STORE_FAST _
+        Simple(F), // PUSH_NULL
+        Simple(F), // LOAD_FAST now
+        Simple(P), // PRECALL
+        Call(C),   // CALL now()  (t0)
     ];
 }
 
@@ -174,19 +177,19 @@ struct RoundTripper {
 impl WorkerBody for RoundTripper {
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
         let (peer, state) = (&mut self.peer, &mut self.state);
-        run_bytecodes(interp, io_loop::BEFORE_SEND, state);
+        straight::run(interp, io_loop::BEFORE_SEND, state);
         // Like CPython's socket module: send and recv each release the GIL, and
         // the `CALL` looks at the eval breaker once the call returns.
         interp.allow_threads(|| peer.send())?;
         interp.check_point();
-        run_bytecodes(interp, io_loop::BEFORE_RECV, state);
+        straight::run(interp, io_loop::BEFORE_RECV, state);
         interp.allow_threads(|| peer.recv())?;
         interp.check_point();
-        run_bytecodes(interp, io_loop::AFTER_RECV, state);
+        straight::run(interp, io_loop::AFTER_RECV, state);
         for _ in 0..3 {
-            run_bytecodes(interp, io_loop::APPEND, state);
+            straight::run(interp, io_loop::APPEND, state);
         }
-        run_bytecodes(interp, io_loop::NEXT_ROUND, state);
+        straight::run(interp, io_loop::NEXT_ROUND, state);
         Ok(())
     }
 }

@@ -1,7 +1,7 @@
 //! `cpu-bound`: pure computation, never blocking.
 
 use super::{Common, ParamError, WorkerBody, WorkerSpec, Workload};
-use crate::runtime::interp::{Interp, TickKind};
+use crate::runtime::interp::Interp;
 use crate::runtime::shm::SharedRegion;
 use serde::Deserialize;
 
@@ -51,23 +51,6 @@ pub fn spin(interp: &mut Interp<'_>, ticks: u64, state: &mut u64) {
         }
         interp.check_point(); // JUMP_ABSOLUTE
         x = bytecode_work(x, i);
-    }
-    *state = std::hint::black_box(x);
-}
-
-/// Runs a straight stretch of simulated bytecode: per entry, one tick of its kind
-/// (a check point looks at the drop request) and one bytecode's work on `state`.
-/// For the Python-level code around a worker's calls, bytecode by bytecode as
-/// its twin's `dis` shows it.
-pub(super) fn run_bytecodes(interp: &mut Interp<'_>, code: &[TickKind], state: &mut u64) {
-    let mut x = *state;
-    for (i, kind) in code.iter().enumerate() {
-        x = bytecode_work(x, i as u64);
-        match kind {
-            TickKind::Fast => interp.fast_tick(),
-            TickKind::Plain => interp.tick(),
-            TickKind::CheckPoint => interp.check_point(),
-        }
     }
     *state = std::hint::black_box(x);
 }

@@ -18,6 +18,9 @@
 //! peer reaped, and if gilbench dies first, closing its end does the same (and
 //! the kernel kills the peer with its parent thread).
 
+use super::straight;
+use crate::runtime::interp::{Interp, Lock};
+use crate::runtime::trace::TraceBuf;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
@@ -133,17 +136,69 @@ pub fn serve(parent: i32) -> i32 {
     if socket.write_all(&[READY]).is_err() {
         return 1;
     }
+    // The twin's peer is a Python loop; this one runs its bytecodes too, with no
+    // GIL to share (the peer is a process of its own, as the twin's is).
+    let mut interp = Interp::new(0, Lock::Free, TraceBuf::disabled());
+    let mut state = 0;
     let mut buf = vec![0u8; 65536];
     loop {
-        match socket.read(&mut buf) {
+        straight::run(&mut interp, peer_loop::BEFORE_RECV, &mut state);
+        let n = match socket.read(&mut buf) {
             Ok(0) => return 0,
-            Ok(n) => {
-                if socket.write_all(&buf[..n]).is_err() {
-                    return 0;
-                }
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => return 1,
+        };
+        straight::run(&mut interp, peer_loop::BEFORE_SEND, &mut state);
+        if socket.write_all(&buf[..n]).is_err() {
+            return 0;
         }
+        straight::run(&mut interp, peer_loop::AFTER_SEND, &mut state);
     }
+}
+
+/// The twins' peer loop (`_twin.start_echo_peer`): `n = theirs.recv_into(buf)`,
+/// `if n == 0: break`, `theirs.sendall(memoryview(buf)[:n])`, as CPython 3.11's
+/// `dis` shows it, cut at its two blocking calls.
+mod peer_loop {
+    use super::super::straight::Op::{self, Call, Simple};
+    use crate::runtime::interp::TickKind::{CheckPoint as C, Fast as F, Plain as P};
+
+    /// Up to `recv_into`'s system call.
+    pub(super) const BEFORE_RECV: &[Op] = &[
+        Simple(F), // LOAD_FAST theirs
+        Simple(P), // LOAD_METHOD recv_into
+        Simple(F), // LOAD_FAST buf
+        Simple(P), // PRECALL
+        Call(F),   // CALL recv_into: its arguments, then the system call
+    ];
+
+    /// From `recv_into`'s return up to `sendall`'s system call.
+    pub(super) const BEFORE_SEND: &[Op] = &[
+        Simple(C), // (CALL recv_into's check point)
+        Simple(F), // STORE_FAST n
+        Simple(F), // LOAD_FAST n
+        Simple(F), // LOAD_CONST 0
+        Simple(P), // COMPARE_OP ==
+        Simple(P), // POP_JUMP_FORWARD_IF_FALSE
+        Simple(F), // LOAD_FAST theirs
+        Simple(P), // LOAD_METHOD sendall
+        Simple(P), // LOAD_GLOBAL memoryview
+        Simple(F), // LOAD_FAST buf
+        Simple(P), // PRECALL
+        Call(C),   // CALL memoryview(buf)
+        Simple(F), // LOAD_CONST None
+        Simple(F), // LOAD_FAST n
+        Simple(P), // BUILD_SLICE
+        Call(P),   // BINARY_SUBSCR: a new memoryview
+        Simple(P), // PRECALL
+        Call(F),   // CALL sendall: its arguments, then the system call
+    ];
+
+    /// After `sendall` returns, back to the top.
+    pub(super) const AFTER_SEND: &[Op] = &[
+        Simple(C), // (CALL sendall's check point)
+        Simple(F), // POP_TOP
+        Simple(C), // JUMP_BACKWARD
+    ];
 }

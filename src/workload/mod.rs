@@ -18,6 +18,7 @@ pub mod objects;
 mod queue;
 mod refcount;
 mod runlocal;
+mod straight;
 
 pub use cpu::spin;
 pub use echo::serve as serve_echo;
