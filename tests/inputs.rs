@@ -110,6 +110,24 @@ fn the_hidden_worker_entry_point_says_what_it_is() {
 }
 
 #[test]
+fn the_hidden_echo_peer_entry_point_says_what_it_is() {
+    let err = bad_input(
+        &["__echo-peer", "--parent", "1"],
+        &["__echo-peer", "internal", "by hand"],
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // Its own parent's pid, but no socket on standard input: still not a worker's.
+    let out = gilbench()
+        .args(["__echo-peer", "--parent"])
+        .arg(std::process::id().to_string())
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("internal"));
+}
+
+#[test]
 fn an_error_says_its_cause_once() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("missing.toml");

@@ -59,6 +59,16 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Verify(args) => crate::app::verify::verify(&args),
         Command::Worker(args) => crate::model::processes::spawned_worker(&args),
         Command::EchoPeer(args) => {
+            if let Some(why) = crate::workload::echo_reached_by_hand(args.parent) {
+                return Err(InputError::flag(
+                    "__echo-peer",
+                    format!(
+                        "internal: the echo peer an I/O worker starts, not a command to run \
+                         by hand ({why}); see `gilbench --help`"
+                    ),
+                )
+                .into());
+            }
             crate::sys::process::exit_now(crate::workload::serve_echo(args.parent))
         }
     }

@@ -118,6 +118,26 @@ impl Drop for EchoPeer {
     }
 }
 
+/// Why this `__echo-peer` was not started by an I/O worker, if it was not: the
+/// worker is its parent and hands it a socket on standard input. Anything else is
+/// a person (or a script) calling the hidden entry point by hand.
+pub fn reached_by_hand(parent: i32) -> Option<&'static str> {
+    use std::os::unix::fs::FileTypeExt;
+    if nix::unistd::getppid().as_raw() != parent {
+        return Some("--parent is not this process's parent");
+    }
+    let socket = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata())
+        .is_ok_and(|m| m.file_type().is_socket());
+    if !socket {
+        return Some("standard input is not the worker's socket");
+    }
+    None
+}
+
 /// The peer process's whole life (`gilbench __echo-peer`): echo what arrives on
 /// standard input (a socket) until end-of-file, like the twins' peer
 /// (`recv_into`, then `sendall` of what came). Returns the exit code.

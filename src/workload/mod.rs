@@ -21,7 +21,7 @@ mod runlocal;
 mod straight;
 
 pub use cpu::spin;
-pub use echo::serve as serve_echo;
+pub use echo::{reached_by_hand as echo_reached_by_hand, serve as serve_echo};
 pub use fork_cow::ForkCow;
 
 use crate::runtime::interp::Interp;
