@@ -308,6 +308,65 @@ fn zombie_interrupted_during_hold_reaps_and_exits_130() {
 }
 
 #[test]
+fn ctxswitch_runs_each_probe_several_times_and_reports_medians_with_their_spread() {
+    let _exclusive = common::exclusive();
+    let report = json(&[
+        "ctxswitch",
+        "--mode",
+        "thread-futex,process-pipe",
+        "--pin",
+        "same",
+        "--rounds",
+        "100",
+        "--warmup",
+        "10",
+        "--runs",
+        "3",
+    ]);
+    assert_nothing_left(
+        "ctxswitch_runs_each_probe_several_times_and_reports_medians_with_their_spread",
+    );
+    for r in report["results"].as_array().unwrap() {
+        assert_eq!(u64_at(r, "repeats"), 3, "{r}");
+        let samples = r["samples"].as_array().unwrap();
+        assert_eq!(samples.len(), 3);
+        for s in samples {
+            assert_summary(&s["switch_ns"], 100);
+        }
+        // The row's figures are the runs' medians; counts add up.
+        assert_summary(&r["switch_ns"], 300);
+        let mut p50s: Vec<u64> = samples
+            .iter()
+            .map(|s| u64_at(&s["switch_ns"], "p50"))
+            .collect();
+        p50s.sort();
+        assert_eq!(u64_at(&r["switch_ns"], "p50"), p50s[1]);
+        let spread = &r["spread"]["switch_p50_ns"];
+        assert_eq!(
+            (u64_at(spread, "min"), u64_at(spread, "max")),
+            (p50s[0], p50s[2])
+        );
+        assert!(r["modes"].is_null() || r["modes"].is_array());
+    }
+    // The table says how many runs each figure is the median of.
+    let out = gilbench()
+        .args([
+            "ctxswitch",
+            "--mode",
+            "thread-futex",
+            "--pin",
+            "same",
+            "--rounds",
+            "100",
+        ])
+        .args(["--runs", "2", "--format", "table", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("2 runs per probe"));
+}
+
+#[test]
 fn probes_reject_bad_input_with_exit_2() {
     let _exclusive = common::exclusive();
     for args in [
@@ -318,6 +377,8 @@ fn probes_reject_bad_input_with_exit_2() {
         &["ctxswitch", "--mode", "bogus"],
         &["ctxswitch", "--pin", "left"],
         &["ctxswitch", "--rounds", "0"],
+        &["ctxswitch", "--runs", "0"],
+        &["ctxswitch", "--runs", "-1"],
         &["spawn", "--heap", "lots"],
         &["spawn", "--method", "teleport"],
         &["spawn", "--max-time", "0s"],

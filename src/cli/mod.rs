@@ -268,6 +268,11 @@ pub struct CtxswitchArgs {
     /// Round trips run first and not measured.
     #[arg(long, value_name = "N", default_value_t = 2_000)]
     pub warmup: u64,
+    /// Runs of each probe, each with a fresh pair of threads or processes; every
+    /// figure is then their median, with its spread. Default 3: the least that can
+    /// outvote one disturbed run (each run already times `--rounds` round trips).
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub runs: Option<i64>,
     #[command(flatten)]
     pub output: OutputArgs,
 }

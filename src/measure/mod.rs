@@ -60,6 +60,24 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// The field-by-field median of summaries from repeated runs; the count is
+    /// their total (every sample of every run).
+    pub fn median_of(runs: &[Summary]) -> Summary {
+        let m = |f: fn(&Summary) -> u64| {
+            stats::median_u64(&runs.iter().map(f).collect::<Vec<_>>()).unwrap_or(0)
+        };
+        Summary {
+            count: runs.iter().map(|s| s.count).sum(),
+            min: m(|s| s.min),
+            mean: m(|s| s.mean),
+            p50: m(|s| s.p50),
+            p90: m(|s| s.p90),
+            p99: m(|s| s.p99),
+            p999: m(|s| s.p999),
+            max: m(|s| s.max),
+        }
+    }
+
     /// Summarises `hist`; all zeros when it is empty.
     pub fn of(hist: &Histogram) -> Summary {
         if hist.is_empty() {

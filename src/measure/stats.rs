@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 /// How a figure varied over repeats.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
 pub struct Spread<T> {
     /// Smallest value.
     pub min: T,

@@ -132,9 +132,14 @@ pub struct CtxswitchPlan {
     pub rounds: u64,
     /// Unmeasured round trips first.
     pub warmup: u64,
+    /// Runs of each probe (`--runs`).
+    pub runs: u32,
     /// The CPUs this process may use.
     pub cpus: Vec<usize>,
 }
+
+/// Runs of each ctxswitch probe without `--runs`.
+pub const CTXSWITCH_DEFAULT_RUNS: u32 = crate::plan::Repeats::MIN_RUNS;
 
 /// The most round trips a probe may be asked for (about an hour at 20 µs each).
 const MAX_ROUNDS: u64 = 100_000_000;
@@ -164,11 +169,15 @@ impl CtxswitchPlan {
                 ),
             ));
         }
+        let runs = crate::plan::Repeats::from_flags(args.runs, None)?
+            .runs
+            .unwrap_or(CTXSWITCH_DEFAULT_RUNS);
         Ok(CtxswitchPlan {
             modes,
             pins,
             rounds: args.rounds,
             warmup: args.warmup,
+            runs,
             cpus,
         })
     }

@@ -3,6 +3,7 @@
 //! field. A probe returns one of these and knows nothing of formats: the top level
 //! hands it to `report::render`, whose exporters are pure functions of it.
 
+use crate::measure::stats::Spread;
 use crate::measure::{Machine, Summary};
 use crate::probe::zombie::procfs::ProcRow;
 use serde::Serialize;
@@ -50,6 +51,47 @@ pub struct CtxswitchResult {
     pub ctx_switches_per_round_trip: f64,
     /// The `perf bench` command that measures the same thing, if any.
     pub perf_equivalent: Option<&'static str>,
+    /// Runs of this probe, each with a fresh pair; the figures above are their
+    /// medians (field by field; counts are totals).
+    pub repeats: u32,
+    /// One entry per run, in the order they ran.
+    pub samples: Vec<CtxswitchSample>,
+    /// How the switch's p50 varied over the runs.
+    pub spread: CtxswitchSpread,
+    /// Groups of runs whose switch p50s lie apart (null: one behaviour). Unpinned,
+    /// the scheduler may put both sides on one CPU in some runs and on two in others.
+    pub modes: Option<Vec<ProbeMode>>,
+}
+
+/// One run of a ctxswitch probe.
+#[derive(Debug, Clone, Serialize)]
+pub struct CtxswitchSample {
+    /// Cost of one switch in this run, ns.
+    pub switch_ns: Summary,
+    /// Whole round trips in this run, ns.
+    pub round_trip_ns: Summary,
+    /// Voluntary context switches of both sides in this run.
+    pub voluntary_ctx_switches: u64,
+    /// Involuntary context switches of both sides in this run.
+    pub involuntary_ctx_switches: u64,
+}
+
+/// The spread of a ctxswitch probe's runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct CtxswitchSpread {
+    /// The switch's p50 over the runs, ns.
+    pub switch_p50_ns: Spread<u64>,
+}
+
+/// A group of a probe's runs whose p50s lie close together.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProbeMode {
+    /// How many runs.
+    pub runs: usize,
+    /// The median of their p50s, ns.
+    pub p50_ns: u64,
+    /// Their smallest and largest p50, ns.
+    pub p50_range_ns: [u64; 2],
 }
 
 /// The result of `gilbench spawn`.

@@ -23,7 +23,15 @@ fn heading(kind: &str, report_version: &str, machine: &Machine) -> String {
 impl Report for CtxswitchReport {
     fn rows(&self) -> Vec<Row> {
         let context = [("kind", Cell::Text(self.kind.into()))];
-        self.results.iter().map(|r| Row::of(&context, r)).collect()
+        self.results
+            .iter()
+            .map(|r| {
+                // One line per probe: the per-run samples stay in JSON.
+                let mut row = Row::of(&context, r);
+                row.0.retain(|(k, _)| k != "samples");
+                row
+            })
+            .collect()
     }
 
     fn title(&self) -> Option<String> {
@@ -130,14 +138,17 @@ fn title(command: &str, machine: &Machine, line: &str) -> String {
 /// `gilbench ctxswitch` as text.
 fn ctxswitch(report: &CtxswitchReport) -> String {
     let rounds = report.results.first().map_or(0, |r| r.rounds);
+    let runs = report.results.first().map_or(1, |r| r.repeats);
     let mut out = title(
         "ctxswitch",
         &report.machine,
         &format!(
-            "Ping-pong between two blocked sides: {} round trips per probe after {} warm-up; \
-             one switch = round trip / 2.",
+            "Ping-pong between two blocked sides: {} round trips per run after {} warm-up, \
+             {runs} run{} per probe\n(figures are medians over the runs; a range is the p50's \
+             lowest–highest run); one switch = round trip / 2.",
             count(rounds),
-            count(report.warmup)
+            count(report.warmup),
+            if runs == 1 { "" } else { "s" },
         ),
     );
     let mut table = new_table(&[
@@ -161,7 +172,7 @@ fn ctxswitch(report: &CtxswitchReport) -> String {
             } else {
                 cpus.join("→")
             },
-            duration_ns(r.switch_ns.p50),
+            p50_range(r.switch_ns.p50, &r.spread.switch_p50_ns),
             duration_ns(r.switch_ns.p99),
             duration_ns(r.switch_ns.max),
             duration_ns(r.switch_ns.mean),
@@ -175,6 +186,32 @@ fn ctxswitch(report: &CtxswitchReport) -> String {
         ]);
     }
     out.push_str(&table.to_string());
+    for r in &report.results {
+        if let Some(groups) = &r.modes {
+            let words: Vec<String> = groups
+                .iter()
+                .map(|g| {
+                    format!(
+                        "{} of {} runs near {}",
+                        g.runs,
+                        r.repeats,
+                        duration_ns(g.p50_ns)
+                    )
+                })
+                .collect();
+            out.push_str(&format!(
+                "\n{} (pin {}): the runs split: {} — two behaviours, not noise{}.",
+                r.mode,
+                r.pin,
+                words.join("; "),
+                if r.pin == "none" {
+                    " (unpinned, the scheduler put the sides on one CPU in some runs and on two in others)"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
     out.push_str(
         "\n\nHow to read it: `same` puts both sides on one CPU, so each hand-off is a pure \
          context switch;\n`cross` and `none` add a wake-up sent to another CPU. \
@@ -384,4 +421,13 @@ fn zombie(report: &ZombieReport) -> String {
         count(report.zombies_left)
     ));
     out
+}
+
+/// A p50 over runs: the median alone when every run agreed to the ns, else the
+/// lowest–highest run (`1.52–1.58 µs`).
+fn p50_range(median: u64, spread: &crate::measure::stats::Spread<u64>) -> String {
+    if spread.min == spread.max {
+        return duration_ns(median);
+    }
+    super::spread_text::range(*spread)
 }

@@ -126,7 +126,7 @@ pub fn merge(mut reps: Vec<RunReport>) -> Option<RunReport> {
             .collect::<Vec<_>>(),
     )
     .unwrap_or(0.0);
-    let latency = median_summary(&samples.iter().map(|s| s.latency_ns).collect::<Vec<_>>());
+    let latency = Summary::median_of(&samples.iter().map(|s| s.latency_ns).collect::<Vec<_>>());
     let (cpu_user, cpu_sys) = (u(&|r| r.cpu_user_ns), u(&|r| r.cpu_sys_ns));
     let (vol, invol) = (
         u(&|r| r.voluntary_ctx_switches),
@@ -153,7 +153,7 @@ pub fn merge(mut reps: Vec<RunReport>) -> Option<RunReport> {
             .collect::<Option<Vec<_>>>()
             .and_then(|v| median_u64(&v)),
         hold_fraction: median(&g.iter().map(|g| g.3).collect::<Vec<_>>()).unwrap_or(0.0),
-        wait_ns: median_summary(&g.iter().map(|g| g.4).collect::<Vec<_>>()),
+        wait_ns: Summary::median_of(&g.iter().map(|g| g.4).collect::<Vec<_>>()),
     });
     let mut histogram = crate::measure::new_histogram();
     for r in &reps {
@@ -253,21 +253,6 @@ fn typical_index(walls: &[u64]) -> usize {
     let mut order: Vec<usize> = (0..walls.len()).collect();
     order.sort_by_key(|&i| walls[i]);
     order[(order.len() - 1) / 2]
-}
-
-/// Field-by-field median of latency summaries; the count is the total.
-fn median_summary(s: &[Summary]) -> Summary {
-    let m = |f: fn(&Summary) -> u64| median_u64(&s.iter().map(f).collect::<Vec<_>>()).unwrap_or(0);
-    Summary {
-        count: m(|s| s.count),
-        min: m(|s| s.min),
-        mean: m(|s| s.mean),
-        p50: m(|s| s.p50),
-        p90: m(|s| s.p90),
-        p99: m(|s| s.p99),
-        p999: m(|s| s.p999),
-        max: m(|s| s.max),
-    }
 }
 
 fn speedups(samples: &[Sample]) -> Option<Vec<f64>> {

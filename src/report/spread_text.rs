@@ -86,7 +86,8 @@ pub fn p50(run: &RunReport) -> String {
     }
 }
 
-fn range(s: Spread<u64>) -> String {
+/// A spread of times as its lowest–highest value: `1.52–1.58 ms`.
+pub fn range(s: Spread<u64>) -> String {
     let (lo, hi) = (duration_ns(s.min), duration_ns(s.max));
     // `1.52 ms–1.58 ms` reads better as `1.52–1.58 ms` when the units agree.
     match (lo.rsplit_once(' '), hi.rsplit_once(' ')) {

@@ -94,7 +94,8 @@ pub fn stderr(out: &Output) -> String {
 /// (3 to 10 runs) would multiply the suite's time on a shared machine, and a test
 /// that wants repeats says so.
 pub fn json(args: &[&str]) -> serde_json::Value {
-    let once: &[&str] = if args.first() == Some(&"scenario") && !args.contains(&"--runs") {
+    let repeated = matches!(args.first(), Some(&"scenario" | &"ctxswitch"));
+    let once: &[&str] = if repeated && !args.contains(&"--runs") {
         &["--runs", "1"]
     } else {
         &[]

@@ -10,11 +10,15 @@ pub mod gil_handoff;
 pub mod pair;
 pub mod transport;
 
+use crate::measure::modes;
+use crate::measure::stats::{median_u64, Spread};
 use crate::measure::{Machine, Summary};
 use crate::model::RunError;
 use crate::plan::names::Named;
 use crate::probe::options::{CtxswitchPlan, Mode, Pin};
-use crate::probe::results::{CtxswitchReport, CtxswitchResult};
+use crate::probe::results::{
+    CtxswitchReport, CtxswitchResult, CtxswitchSample, CtxswitchSpread, ProbeMode,
+};
 use crate::runtime::shm::SharedRegion;
 use crate::sys::signal::Interrupts;
 use anyhow::Context;
@@ -29,20 +33,29 @@ pub fn run(plan: &CtxswitchPlan, quiet: bool) -> anyhow::Result<CtxswitchReport>
     let interrupts = Interrupts::catch().context("installing the Ctrl-C handler")?;
     let mut results = Vec::new();
     for (mode, pin) in jobs(plan) {
-        if !quiet {
-            eprintln!("gilbench: ctxswitch {mode} (pin {pin})…");
-        }
         let place = placement(pin, &plan.cpus);
         let rounds = Rounds {
             warmup: plan.warmup,
             measured: plan.rounds,
         };
-        let outcome = measure(mode, place, rounds);
-        if interrupts.caught() {
-            return Err(RunError::Interrupted.into());
+        // Each run is a fresh pair (new threads or processes, reaped before the
+        // next); nothing between runs is inside a measured round trip.
+        let mut samples = Vec::with_capacity(plan.runs as usize);
+        for run in 1..=plan.runs {
+            if !quiet {
+                eprintln!(
+                    "gilbench: ctxswitch {mode} (pin {pin}), run {run}/{}…",
+                    plan.runs
+                );
+            }
+            let outcome = measure(mode, place, rounds);
+            if interrupts.caught() {
+                return Err(RunError::Interrupted.into());
+            }
+            let outcome = outcome.with_context(|| format!("ctxswitch {mode} (pin {pin})"))?;
+            samples.push(sample(&outcome));
         }
-        let outcome = outcome.with_context(|| format!("ctxswitch {mode} (pin {pin})"))?;
-        results.push(result(mode, pin, place, plan.rounds, &outcome));
+        results.push(result(mode, pin, place, plan.rounds, samples));
     }
     Ok(CtxswitchReport {
         gilbench: crate::cli::VERSION,
@@ -147,10 +160,35 @@ pub fn per_switch(rt: &Summary) -> Summary {
     }
 }
 
-fn result(mode: Mode, pin: Pin, place: Placement, rounds: u64, o: &PairOutcome) -> CtxswitchResult {
+fn sample(o: &PairOutcome) -> CtxswitchSample {
     let rt = Summary::of(&o.round_trips);
-    let vol = o.initiator.voluntary_ctx_switches + o.responder.voluntary_ctx_switches;
-    let invol = o.initiator.involuntary_ctx_switches + o.responder.involuntary_ctx_switches;
+    CtxswitchSample {
+        switch_ns: per_switch(&rt),
+        round_trip_ns: rt,
+        voluntary_ctx_switches: o.initiator.voluntary_ctx_switches
+            + o.responder.voluntary_ctx_switches,
+        involuntary_ctx_switches: o.initiator.involuntary_ctx_switches
+            + o.responder.involuntary_ctx_switches,
+    }
+}
+
+/// One probe's row: the medians of its runs, with their spread and groups.
+fn result(
+    mode: Mode,
+    pin: Pin,
+    place: Placement,
+    rounds: u64,
+    samples: Vec<CtxswitchSample>,
+) -> CtxswitchResult {
+    let median = |f: fn(&CtxswitchSample) -> u64| {
+        median_u64(&samples.iter().map(f).collect::<Vec<_>>()).unwrap_or(0)
+    };
+    let (vol, invol) = (
+        median(|s| s.voluntary_ctx_switches),
+        median(|s| s.involuntary_ctx_switches),
+    );
+    let p50s: Vec<u64> = samples.iter().map(|s| s.switch_ns.p50).collect();
+    let groups = modes::modes(&p50s.iter().map(|&v| v as f64).collect::<Vec<_>>());
     CtxswitchResult {
         mode: mode.name(),
         pin: pin.name(),
@@ -161,11 +199,28 @@ fn result(mode: Mode, pin: Pin, place: Placement, rounds: u64, o: &PairOutcome) 
         },
         cpus: [place.a, place.b].into_iter().flatten().collect(),
         rounds,
-        switch_ns: per_switch(&rt),
-        round_trip_ns: rt,
+        switch_ns: Summary::median_of(&samples.iter().map(|s| s.switch_ns).collect::<Vec<_>>()),
+        round_trip_ns: Summary::median_of(
+            &samples.iter().map(|s| s.round_trip_ns).collect::<Vec<_>>(),
+        ),
         voluntary_ctx_switches: vol,
         involuntary_ctx_switches: invol,
         ctx_switches_per_round_trip: (vol + invol) as f64 / rounds.max(1) as f64,
         perf_equivalent: mode.perf_equivalent(),
+        repeats: samples.len() as u32,
+        spread: CtxswitchSpread {
+            switch_p50_ns: Spread::of_u64(&p50s).unwrap_or_default(),
+        },
+        modes: groups.map(|groups| {
+            groups
+                .into_iter()
+                .map(|g| ProbeMode {
+                    runs: g.repeats.len(),
+                    p50_ns: g.median.round() as u64,
+                    p50_range_ns: [g.min as u64, g.max as u64],
+                })
+                .collect()
+        }),
+        samples,
     }
 }
