@@ -333,8 +333,8 @@ fn ctxswitch_runs_each_probe_several_times_and_reports_medians_with_their_spread
         for s in samples {
             assert_summary(&s["switch_ns"], 100);
         }
-        // The row's figures are the runs' medians; counts add up.
-        assert_summary(&r["switch_ns"], 300);
+        // The row's figures are the runs' medians, field by field.
+        assert_summary(&r["switch_ns"], 100);
         let mut p50s: Vec<u64> = samples
             .iter()
             .map(|s| u64_at(&s["switch_ns"], "p50"))

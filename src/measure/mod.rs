@@ -60,14 +60,14 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// The field-by-field median of summaries from repeated runs; the count is
-    /// their total (every sample of every run).
+    /// The field-by-field median of summaries from repeated runs, the count too:
+    /// a row of medians reads like one typical run (its `ops` is a median as well).
     pub fn median_of(runs: &[Summary]) -> Summary {
         let m = |f: fn(&Summary) -> u64| {
             stats::median_u64(&runs.iter().map(f).collect::<Vec<_>>()).unwrap_or(0)
         };
         Summary {
-            count: runs.iter().map(|s| s.count).sum(),
+            count: m(|s| s.count),
             min: m(|s| s.min),
             mean: m(|s| s.mean),
             p50: m(|s| s.p50),

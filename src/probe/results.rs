@@ -52,7 +52,7 @@ pub struct CtxswitchResult {
     /// The `perf bench` command that measures the same thing, if any.
     pub perf_equivalent: Option<&'static str>,
     /// Runs of this probe, each with a fresh pair; the figures above are their
-    /// medians (field by field; counts are totals).
+    /// medians, field by field.
     pub repeats: u32,
     /// One entry per run, in the order they ran.
     pub samples: Vec<CtxswitchSample>,
