@@ -23,6 +23,7 @@ pub mod render;
 pub mod repeats;
 pub mod rows;
 pub mod spread_text;
+pub mod sweep_plot;
 pub mod table;
 pub mod timeline;
 pub mod timeline_plot;

@@ -73,7 +73,12 @@ impl PlotFile {
     /// Draws `report` into the file; returns its path.
     /// A run that fails drops the `PlotFile`, leaving the path as it was.
     pub fn write(self, report: &ScenarioReport) -> anyhow::Result<PathBuf> {
-        let svg = render(report).map_err(|e| anyhow::anyhow!("--plot: drawing failed: {e}"))?;
+        let svg = if super::sweep_plot::is_sweep(report) {
+            super::sweep_plot::render(report)
+        } else {
+            render(report)
+        };
+        let svg = svg.map_err(|e| anyhow::anyhow!("--plot: drawing failed: {e}"))?;
         Ok(self.file.commit(svg.as_bytes())?)
     }
 }
