@@ -167,6 +167,41 @@ fn plot_is_valid_svg_with_a_series_per_model() {
     assert!(coloured >= runs.len(), "one colour per model: {strokes:?}");
 }
 
+/// With `--sweep`, `--plot` draws the figure against the swept value: the SVG parses
+/// and labels the three values and both models. (Which line is where is timing, so
+/// it is not asserted; `report::sweep_plot`'s unit tests check the drawing.)
+#[test]
+fn sweep_plot_is_valid_svg_over_the_swept_values() {
+    let _exclusive = common::exclusive();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("sweep.svg");
+    let report = json(&[
+        "scenario",
+        "convoy",
+        "--model",
+        "gil,threads",
+        "--ops",
+        "5",
+        "--no-calibrate",
+        "--sweep",
+        "switch_interval=0.5ms,1ms,5ms",
+        "--plot",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(report["runs"].as_array().unwrap().len(), 6, "{report}");
+    let svg = std::fs::read_to_string(&path).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed SVG");
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    for label in ["0.5ms", "1ms", "5ms", "gil", "threads"] {
+        assert!(texts.contains(&label), "no {label}: {texts:?}");
+    }
+}
+
 #[test]
 fn hgrm_files_hold_each_models_distribution() {
     let _exclusive = common::exclusive();

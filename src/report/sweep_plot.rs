@@ -321,10 +321,7 @@ fn draw(
     for (index, line) in lines.iter().enumerate() {
         let c = colour(index);
         let at = |&(x, (lo, mid, hi)): &(f64, (f64, f64, f64))| {
-            (
-                x_axis.to(x),
-                (y_axis.to(lo), y_axis.to(mid), y_axis.to(hi)),
-            )
+            (x_axis.to(x), (y_axis.to(lo), y_axis.to(mid), y_axis.to(hi)))
         };
         let points: Vec<(f64, (f64, f64, f64))> = line.points.iter().map(at).collect();
         // The band: min along, max back.
@@ -402,7 +399,10 @@ mod tests {
             let lines = doc
                 .descendants()
                 .filter(|n| n.has_tag_name("polyline"))
-                .filter(|n| n.attribute("stroke").is_some_and(|s| s.eq_ignore_ascii_case(&hex)))
+                .filter(|n| {
+                    n.attribute("stroke")
+                        .is_some_and(|s| s.eq_ignore_ascii_case(&hex))
+                })
                 .count();
             assert_eq!(lines, 1, "{model}: {svg}");
         }
@@ -416,7 +416,12 @@ mod tests {
         );
         // 0.5ms..5ms spans exactly 10x: linear; the band is drawn per model.
         assert!(!texts.iter().any(|t| t.contains("switch_interval (log")));
-        assert_eq!(doc.descendants().filter(|n| n.has_tag_name("polygon")).count(), 3);
+        assert_eq!(
+            doc.descendants()
+                .filter(|n| n.has_tag_name("polygon"))
+                .count(),
+            3
+        );
     }
 
     /// Other scenarios plot their speedup; a wide sweep goes log; CPython is dashed.
@@ -425,7 +430,9 @@ mod tests {
         let mut report = swept("cpu-bound");
         for run in &mut report.runs {
             if let Some(p) = &mut run.repeat.sweep {
-                p.number = p.number.map(|n| n * if p.value == "5ms" { 100.0 } else { 1.0 });
+                p.number = p
+                    .number
+                    .map(|n| n * if p.value == "5ms" { 100.0 } else { 1.0 });
             }
         }
         let mut twin = fixture::scenario().runs.remove(1);
