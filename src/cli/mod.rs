@@ -182,7 +182,8 @@ pub struct ScenarioArgs {
     /// Draw the timeline as an SVG: one lane per worker, coloured by state.
     #[arg(long, value_name = "FILE.svg")]
     pub plot_timeline: Option<PathBuf>,
-    /// Draw the results as SVG: latency by percentile per model, and throughput.
+    /// Draw the results as SVG: latency by percentile per model, and throughput;
+    /// with --sweep, the headline figure against the swept value, one line per model.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
     /// Write one HdrHistogram percentile-distribution file per model into DIR.
