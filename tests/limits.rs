@@ -270,3 +270,45 @@ fn the_manager_out_of_descriptors_ends_and_leaves_nothing_behind() {
         assert_nothing_left(&what);
     }
 }
+
+#[test]
+fn a_manager_that_cannot_accept_the_client_is_one_line_and_exit_1_not_a_hang() {
+    // At nofile=8 the server starts but has no descriptor left to accept the
+    // client with, which waits in its backlog: the handshake must give up on its
+    // own (no SIGTERM here, unlike the test above), in one line, exit 1.
+    let _x = exclusive();
+    if Command::new("prlimit").arg("--version").output().is_err() {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+        return;
+    }
+    let mut cmd = Command::new("timeout");
+    cmd.args(["60", "prlimit", "--nofile=8", "--"])
+        .arg(assert_cmd::cargo::cargo_bin("gilbench"))
+        .args([
+            "scenario",
+            "shared-counter",
+            "--model",
+            "manager",
+            "--ops",
+            "200",
+        ])
+        .args([
+            "--set",
+            "sync=lock",
+            "--runs",
+            "1",
+            "--quiet",
+            "--no-calibrate",
+        ])
+        .env("NO_COLOR", "1");
+    if let Some(tmp) = common::private_tmp() {
+        cmd.env("TMPDIR", tmp);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let what = "manager under nofile=8";
+    assert_ne!(out.status.code(), Some(124), "{what}: hung: {stderr}");
+    assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{what}: {stderr}");
+    assert_nothing_left(what);
+}

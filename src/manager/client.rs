@@ -26,6 +26,14 @@ pub enum ClientError {
     /// The handshake failed.
     #[error("{0}")]
     Auth(#[from] AuthError),
+    /// The server never answered the handshake (it could not accept us: out of
+    /// file descriptors, or stopped).
+    #[error(
+        "the manager server did not answer the handshake within {} s (is it out of file \
+         descriptors? see `ulimit -n`)",
+        HANDSHAKE_TIMEOUT.as_secs()
+    )]
+    NoAnswer,
     /// The server went away (it died, or dropped us).
     #[error("lost the connection to the manager server: {0}")]
     Lost(FrameError),
@@ -61,6 +69,20 @@ pub struct Client {
     out: Vec<u8>,
 }
 
+/// How long a client waits for the server's side of the handshake: a live server
+/// answers in microseconds, and drops an unauthenticated peer after as long.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Whether a handshake failed because its read or write timed out.
+fn timed_out(e: &AuthError) -> bool {
+    // A blocking socket call past its timeout fails with EAGAIN (WouldBlock).
+    matches!(
+        e,
+        AuthError::Frame(FrameError::Io(io))
+            if matches!(io.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut)
+    )
+}
+
 fn unexpected(response: &Response<'_>) -> ClientError {
     ClientError::Protocol(format!("unexpected reply {response:?}"))
 }
@@ -73,7 +95,16 @@ impl Client {
             source,
         })?;
         let mut reader = FrameReader::new();
-        auth::client_side(&mut stream, &mut reader, key)?;
+        // A server that cannot accept us (out of descriptors, it leaves us in its
+        // backlog) would keep a blocking read waiting for ever: bound the handshake.
+        let bound = |s: &UnixStream, t| s.set_read_timeout(t).and_then(|()| s.set_write_timeout(t));
+        bound(&stream, Some(HANDSHAKE_TIMEOUT)).map_err(|e| ClientError::Lost(e.into()))?;
+        match auth::client_side(&mut stream, &mut reader, key) {
+            Ok(()) => {}
+            Err(e) if timed_out(&e) => return Err(ClientError::NoAnswer),
+            Err(e) => return Err(e.into()),
+        }
+        bound(&stream, None).map_err(|e| ClientError::Lost(e.into()))?;
         let mut out = Vec::with_capacity(256);
         frame::push(&mut out, auth::WELCOME);
         Ok(Client {
