@@ -371,8 +371,10 @@ fn colour_and_progress_on_a_terminal_only() {
         tty.contains("\x1b[36m"),
         "model colour on a terminal:\n{tty}"
     );
+    // Which models the bar gets to show depends on its redraw rate and the
+    // machine's speed (a fast model can finish between two redraws): any will do.
     assert!(
-        tty.contains("cpu-bound under gil"),
+        tty.contains("cpu-bound under "),
         "progress names the model:\n{tty}"
     );
     assert!(tty.contains(" of sequential "), "speedup in words:\n{tty}");
