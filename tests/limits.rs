@@ -211,8 +211,7 @@ fn a_plan_larger_than_the_address_space_is_refused_up_front() {
 #[test]
 fn the_manager_out_of_descriptors_ends_and_leaves_nothing_behind() {
     let _x = exclusive();
-    if Command::new("prlimit").arg("--version").output().is_err() {
-        eprintln!("skipped: prlimit (util-linux) is not installed");
+    if !has_prlimit() {
         return;
     }
     for nofile in [6, 12, 24] {
@@ -277,8 +276,7 @@ fn a_manager_that_cannot_accept_the_client_is_one_line_and_exit_1_not_a_hang() {
     // client with, which waits in its backlog: the handshake must give up on its
     // own (no SIGTERM here, unlike the test above), in one line, exit 1.
     let _x = exclusive();
-    if Command::new("prlimit").arg("--version").output().is_err() {
-        eprintln!("skipped: prlimit (util-linux) is not installed");
+    if !has_prlimit() {
         return;
     }
     let mut cmd = Command::new("timeout");
@@ -311,4 +309,13 @@ fn a_manager_that_cannot_accept_the_client_is_one_line_and_exit_1_not_a_hang() {
     assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{what}: {stderr}");
     assert_nothing_left(what);
+}
+
+/// Whether `prlimit` (util-linux) can run here; says so when it cannot.
+fn has_prlimit() -> bool {
+    let found = Command::new("prlimit").arg("--version").output().is_ok();
+    if !found {
+        eprintln!("skipped: prlimit (util-linux) is not installed");
+    }
+    found
 }
