@@ -635,11 +635,43 @@ def run_model(model, args, target, args_for):
 # ---------------------------------------------------------------------------
 
 
-def start_echo_peer():
+def allowed_cpus():
+    """The CPUs the calling thread may run on, ascending (Linux)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    libc, mask, bits = _affinity_mask()
+    if libc.sched_getaffinity(0, len(mask) * bits // 8, mask) != 0:
+        raise OSError("sched_getaffinity failed")
+    return [cpu for cpu in range(len(mask) * bits) if mask[cpu // bits] >> (cpu % bits) & 1]
+
+
+def pin_current_thread(cpu):
+    """Restrict the calling thread to `cpu` (Linux affinity is per thread; a new
+    thread or forked child inherits it). Python 2 has no os.sched_setaffinity:
+    there, libc's through ctypes."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {cpu})
+        return
+    libc, mask, bits = _affinity_mask()
+    mask[cpu // bits] = 1 << (cpu % bits)
+    if libc.sched_setaffinity(0, len(mask) * bits // 8, mask) != 0:
+        raise OSError("sched_setaffinity({0}) failed".format(cpu))
+
+
+def _affinity_mask():
+    import ctypes
+    import ctypes.util
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    mask = (ctypes.c_ulong * 16)()  # 1024 CPUs, glibc's cpu_set_t
+    return libc, mask, 8 * ctypes.sizeof(ctypes.c_ulong)
+
+
+def start_echo_peer(cpu=None):
     """Fork a child that echoes whatever it receives on a socketpair; return
     (our socket, child pid). Call it before any thread starts (fork copies only
     the calling thread) and before a big heap exists. The child runs under its
-    own interpreter and GIL, not ours, so its replies never wait for our GIL."""
+    own interpreter and GIL, not ours, so its replies never wait for our GIL.
+    With `cpu`, the child runs on that CPU only."""
     ours, theirs = socket.socketpair()
     pid = os.fork()
     if pid == 0:  # child
@@ -647,6 +679,8 @@ def start_echo_peer():
         try:
             # Ctrl-C is the parent's to handle; the peer leaves at EOF
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            if cpu is not None:
+                pin_current_thread(cpu)
             ours.close()
             buf = bytearray(65536)
             while True:

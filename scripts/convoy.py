@@ -25,10 +25,18 @@ default) = the CPU workers are processes, with their own GIL: no convoy.
 
 --ops is an alias for rounds and --workers N means cpu_workers = N - 1; an
 explicit --set wins.
+
+`--set pin=io-with-peer` puts the I/O worker and the echo peer on one CPU and
+the CPU workers on another; `pin=io-alone` puts the peer with the CPU workers.
+On two CPUs the placement decides the race for the GIL after each recv(): a
+reply from the same CPU beats a wake-up sent to the other one (no convoy), a
+reply from the other CPU does not (every round trip waits). `none` (the
+default) leaves it to the OS, and runs split between the two outcomes.
 """
 
 from __future__ import division, print_function
 
+import os
 import threading
 
 import _twin
@@ -47,6 +55,8 @@ TWIN = _twin.Twin(
     params={
         "rounds": _twin.int_param(200, lo=1, help="round trips done by the I/O worker"),
         "cpu_workers": _twin.int_param(1, lo=0, help="CPU-bound workers beside the I/O worker"),
+        "pin": _twin.choice_param("none", ["none", "io-with-peer", "io-alone"],
+                                  help="where the I/O worker, the echo peer and the CPU workers run"),
     },
     start_method=True,
 )
@@ -55,6 +65,24 @@ TWIN = _twin.Twin(
 # --------------------------------------------------------------------------
 # Workers
 # --------------------------------------------------------------------------
+
+
+def placement(pin):
+    """{"io", "peer", "cpu"} CPUs for `pin`, or None for the OS's choice (as
+    gilbench's workload::placement)."""
+    if pin == "none":
+        return None
+    cpus = _twin.allowed_cpus()
+    if len(cpus) < 2:
+        raise _twin.WorkerFailed("convoy: pin={0} needs two CPUs; this process may run on {1}".format(pin, len(cpus)))
+    a, b = cpus[0], cpus[1]
+    return {"io": a, "peer": a if pin == "io-with-peer" else b, "cpu": b}
+
+
+def pin_to(where, role):
+    """Pin the calling thread (or process) to its role's CPU, if pinned."""
+    if where is not None:
+        _twin.pin_current_thread(where[role])
 
 
 def io_worker(sock, rounds):
@@ -84,9 +112,10 @@ def io_worker(sock, rounds):
     return lat, sends, recvs
 
 
-def cpu_spinner(stop, loops_out, index, spinning=None):
+def cpu_spinner(stop, loops_out, index, spinning=None, where=None):
     """Spin pure-Python loops until `stop` is set; count the inner loops done.
     `spinning` is released once the first loop is done."""
+    pin_to(where, "cpu")
     loops = 0
     x = 1
     while not stop.is_set():
@@ -98,7 +127,8 @@ def cpu_spinner(stop, loops_out, index, spinning=None):
     loops_out[index] = loops
 
 
-def cpu_spinner_process(stop, ready, loops_value):
+def cpu_spinner_process(stop, ready, loops_value, where=None):
+    pin_to(where, "cpu")
     loops = [0]
     ready.release()
     try:
@@ -108,7 +138,7 @@ def cpu_spinner_process(stop, ready, loops_value):
     loops_value.value = loops[0]
 
 
-def run_threads(sock, rounds, cpu_workers):
+def run_threads(sock, rounds, cpu_workers, where):
     stop = threading.Event()
     # Round 1 starts only once every spinner is running: the I/O thread then
     # meets a GIL held by a CPU-bound thread, as a server's I/O thread would.
@@ -118,11 +148,12 @@ def run_threads(sock, rounds, cpu_workers):
     # the spinner starves; see the README.)
     spinning = threading.Semaphore(0)
     loops = [0] * cpu_workers
-    spinners = [threading.Thread(target=cpu_spinner, args=(stop, loops, i, spinning), name='cpu-{0}'.format(i))
+    spinners = [threading.Thread(target=cpu_spinner, args=(stop, loops, i, spinning, where), name='cpu-{0}'.format(i))
                 for i in range(cpu_workers)]
     result = {}
 
     def io_body():
+        pin_to(where, "io")
         for _ in range(cpu_workers):
             spinning.acquire()
         t0 = perf_counter_ns()
@@ -149,11 +180,11 @@ def run_threads(sock, rounds, cpu_workers):
     return result["wall"], result["lat"], sum(loops)
 
 
-def run_processes(ctx, sock, rounds, cpu_workers):
+def run_processes(ctx, sock, rounds, cpu_workers, where):
     stop = ctx.Event()
     ready = ctx.Semaphore(0)
     values = [ctx.Value("q", 0) for _ in range(cpu_workers)]
-    procs = [ctx.Process(target=cpu_spinner_process, args=(stop, ready, values[i]), name='cpu-{0}'.format(i))
+    procs = [ctx.Process(target=cpu_spinner_process, args=(stop, ready, values[i], where), name='cpu-{0}'.format(i))
              for i in range(cpu_workers)]
     try:
         for p in procs:
@@ -181,9 +212,11 @@ def main():
     args.ops, args.workers = rounds, cpu_workers + 1
     models = args.models if "sequential" in args.models else ["sequential"] + args.models
 
-    sock, pid = _twin.start_echo_peer()  # before any thread exists
+    where = placement(p["pin"])
+    sock, pid = _twin.start_echo_peer(cpu=where and where["peer"])  # before any thread exists
     runs = []
     try:
+        pin_to(where, "io")  # the main thread runs the I/O worker of sequential and processes
         io_worker(sock, 20)  # warm up the path
         for model in models:
             usage = _twin.Usage()
@@ -192,10 +225,10 @@ def main():
                 lats = io_worker(sock, rounds)
                 wall, loops, workers = perf_counter_ns() - t0, 0, 1
             elif model == "threads":
-                wall, lats, loops = run_threads(sock, rounds, cpu_workers)
+                wall, lats, loops = run_threads(sock, rounds, cpu_workers, where)
                 workers = cpu_workers + 1
             else:
-                wall, lats, loops = run_processes(_twin.mp_context(args), sock, rounds, cpu_workers)
+                wall, lats, loops = run_processes(_twin.mp_context(args), sock, rounds, cpu_workers, where)
                 workers = cpu_workers + 1
             lat, sends, recvs = lats
             runs.append(_twin.make_run(model, workers, rounds, wall, lat, usage=usage.stop(),

@@ -69,7 +69,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .into());
             }
-            crate::sys::process::exit_now(crate::workload::serve_echo(args.parent))
+            crate::sys::process::exit_now(crate::workload::serve_echo(args.parent, args.cpu))
         }
     }
 }

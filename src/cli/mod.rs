@@ -337,6 +337,9 @@ pub struct EchoPeerArgs {
     /// The pid of the gilbench that started it (the peer dies with it).
     #[arg(long)]
     pub parent: i32,
+    /// The CPU to run on (a pinned convoy's placement).
+    #[arg(long)]
+    pub cpu: Option<usize>,
 }
 
 /// `gilbench __worker` (internal): how a spawned worker learns what to do. Its

@@ -2,6 +2,7 @@
 
 use super::cpu::Spinner;
 use super::echo::EchoPeer;
+use super::placement::{Pin, Pinned};
 use super::straight;
 use super::{Common, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::interp::Interp;
@@ -22,6 +23,10 @@ pub struct ConvoyParams {
     /// Simulated bytecodes per op of a CPU-bound worker.
     #[serde(default = "default_ticks")]
     pub ticks_per_op: i64,
+    /// Where the I/O worker, its echo peer and the CPU-bound workers run
+    /// (`super::placement`).
+    #[serde(default)]
+    pub pin: Pin,
 }
 
 fn default_message_bytes() -> i64 {
@@ -37,6 +42,7 @@ fn default_ticks() -> i64 {
 pub struct Convoy {
     message_bytes: usize,
     ticks_per_op: u64,
+    pin: Pin,
     workers: Vec<WorkerSpec>,
 }
 
@@ -68,6 +74,7 @@ impl Convoy {
         Ok(Convoy {
             message_bytes: params.message_bytes as usize,
             ticks_per_op: params.ticks_per_op as u64,
+            pin: params.pin,
             workers,
         })
     }
@@ -172,6 +179,7 @@ mod io_loop {
 struct RoundTripper {
     peer: EchoPeer,
     state: u64,
+    _pinned: Option<Pinned>,
 }
 
 impl WorkerBody for RoundTripper {
@@ -194,6 +202,18 @@ impl WorkerBody for RoundTripper {
     }
 }
 
+/// A CPU-bound worker, on its placement's CPU while it lives.
+struct PinnedSpinner {
+    spinner: Spinner,
+    _pinned: Option<Pinned>,
+}
+
+impl WorkerBody for PinnedSpinner {
+    fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
+        self.spinner.op(interp)
+    }
+}
+
 impl Workload for Convoy {
     fn workers(&self) -> &[WorkerSpec] {
         &self.workers
@@ -204,13 +224,21 @@ impl Workload for Convoy {
         index: usize,
         _shared: &'a SharedRegion,
     ) -> std::io::Result<Box<dyn WorkerBody + 'a>> {
+        let placement = self.pin.placement(&crate::measure::pin::allowed_cpus())?;
         if index == 0 {
+            // Pinned first: the peer's fork then starts from the I/O worker's CPU.
+            let pinned = placement.map(|p| Pinned::to(p.io)).transpose()?;
             Ok(Box::new(RoundTripper {
-                peer: EchoPeer::new(self.message_bytes)?,
+                peer: EchoPeer::on(self.message_bytes, placement.map(|p| p.peer))?,
                 state: 0,
+                _pinned: pinned,
             }))
         } else {
-            Ok(Box::new(Spinner::new(self.ticks_per_op, index)))
+            let pinned = placement.map(|p| Pinned::to(p.cpu_workers)).transpose()?;
+            Ok(Box::new(PinnedSpinner {
+                spinner: Spinner::new(self.ticks_per_op, index),
+                _pinned: pinned,
+            }))
         }
     }
 }

@@ -49,12 +49,22 @@ impl EchoPeer {
     /// Starts the peer process and waits until it serves; messages are
     /// `message_bytes` long.
     pub fn new(message_bytes: usize) -> std::io::Result<EchoPeer> {
+        EchoPeer::on(message_bytes, None)
+    }
+
+    /// [`EchoPeer::new`], with the peer pinned to `cpu` if one is given.
+    pub fn on(message_bytes: usize, cpu: Option<usize>) -> std::io::Result<EchoPeer> {
         let (mut socket, theirs) = UnixStream::pair()?;
         // Fork + exec at once (std's Command): safe whatever threads this process
         // runs. Our copy of `theirs` is closed once the child has it.
-        let child = Command::new("/proc/self/exe")
+        let mut command = Command::new("/proc/self/exe");
+        command
             .arg(ECHO_COMMAND)
-            .args(["--parent", &std::process::id().to_string()])
+            .args(["--parent", &std::process::id().to_string()]);
+        if let Some(cpu) = cpu {
+            command.args(["--cpu", &cpu.to_string()]);
+        }
+        let child = command
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
             .spawn()?;
@@ -140,13 +150,17 @@ pub fn reached_by_hand(parent: i32) -> Option<&'static str> {
 
 /// The peer process's whole life (`gilbench __echo-peer`): echo what arrives on
 /// standard input (a socket) until end-of-file, like the twins' peer
-/// (`recv_into`, then `sendall` of what came). Returns the exit code.
-pub fn serve(parent: i32) -> i32 {
+/// (`recv_into`, then `sendall` of what came), on `cpu` if one is given.
+/// Returns the exit code.
+pub fn serve(parent: i32, cpu: Option<usize>) -> i32 {
     // Ctrl-C reaches the whole process group: it is the parent's to handle, and
     // the peer leaves at end-of-file (as the twins' peer does).
     crate::sys::signal::ignore(nix::sys::signal::Signal::SIGINT);
     let _ = nix::sys::prctl::set_name(c"echo-peer");
     if crate::sys::process::die_with_parent(nix::unistd::Pid::from_raw(parent)).is_err() {
+        return 1;
+    }
+    if cpu.is_some_and(|cpu| crate::measure::pin::pin_current_thread(cpu).is_err()) {
         return 1;
     }
     let Ok(fd) = std::io::stdin().as_fd().try_clone_to_owned() else {

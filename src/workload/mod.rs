@@ -15,6 +15,7 @@ pub mod fork_cow;
 mod gc_pause;
 mod io;
 pub mod objects;
+mod placement;
 mod queue;
 mod refcount;
 mod runlocal;
