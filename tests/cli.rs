@@ -296,6 +296,10 @@ fn bad_set_overrides_are_rejected() {
         &["scenario", "cpu-bound", "--set", "tick_per_op=5"],
         &["tick_per_op"],
     );
+    bad_input(
+        &["scenario", "convoy", "--set", "pin=sideways"],
+        &["--set pin", "io-alone"],
+    );
 }
 
 fn scenario_file(text: &str) -> (tempfile::TempDir, String) {

@@ -92,7 +92,7 @@ fn gil_legacy_battles_for_the_lock() {
 }
 
 /// The I/O worker's round-trip p50 under `model` with `interval`, median of 3 runs.
-fn convoy_p50s(model: &str, interval: &str) -> Vec<f64> {
+fn convoy_p50s(model: &str, interval: &str, pin: &str) -> Vec<f64> {
     repeat(3, || {
         let report = json(&[
             "scenario",
@@ -103,6 +103,8 @@ fn convoy_p50s(model: &str, interval: &str) -> Vec<f64> {
             "60",
             "--switch-interval",
             interval,
+            "--set",
+            &format!("pin={pin}"),
         ]);
         f64_at(run(&report, model), &["latency_ns", "p50"])
     })
@@ -112,24 +114,28 @@ fn convoy_p50s(model: &str, interval: &str) -> Vec<f64> {
 #[ignore = "fidelity: needs a quiet machine"]
 fn convoy_io_waits_about_a_switch_interval_behind_a_cpu_thread() {
     judge(|| {
-        // CPython 3.11 on this VM: 10.2 ms at 5 ms — send and recv each release the
-        // GIL, and the I/O thread waits out one full interval after each.
-        // The convoy is a race: the simulated I/O worker escapes it in more runs
-        // than CPython's does (README, fidelity), so this checks that the mechanism
-        // shows in some run at 5 ms (the largest p50), not how often; `verify`
-        // compares the behaviour run by run.
-        let most = |v: Vec<f64>| v.into_iter().fold(0.0, f64::max);
-        let gil_5ms = most(convoy_p50s("gil", "5ms"));
-        let gil_1ms = median(convoy_p50s("gil", "1ms"));
-        let threads = median(convoy_p50s("threads", "5ms"));
+        // On two CPUs the convoy is a race that the placement decides
+        // (`workload::placement`), so each placement is checked on its own. With the
+        // echo peer on the CPU-bound worker's CPU, CPython 3.11 here waits 5.1–5.3 ms
+        // per round trip at 5 ms (one interval: the recv's), 8 µs with the peer
+        // beside the I/O thread, and either, run by run, left to the OS.
+        let gil_5ms = median(convoy_p50s("gil", "5ms", "io-alone"));
+        let gil_1ms = median(convoy_p50s("gil", "1ms", "io-alone"));
+        let escaped = median(convoy_p50s("gil", "5ms", "io-with-peer"));
+        let threads = median(convoy_p50s("threads", "5ms", "io-alone"));
         verdict(
-            (3e6..=12e6).contains(&gil_5ms) && gil_1ms < gil_5ms / 3.0 && threads < 200e3,
+            (3e6..=12e6).contains(&gil_5ms)
+                && gil_1ms < gil_5ms / 3.0
+                && escaped < 0.5e6
+                && threads < 200e3,
             format!(
-                "of 3 runs: gil p50 at most {:.2} ms at 5 ms (1-2 intervals), median {:.2} ms at 1 ms, \
-                 threads {:.0} µs (< 200)",
+                "median p50 of 3 runs, peer on the CPU worker's CPU: gil {:.2} ms at 5 ms \
+                 (1-2 intervals), {:.2} ms at 1 ms, threads {:.0} µs (< 200); peer beside \
+                 the I/O worker: gil {:.0} µs (< 500)",
                 gil_5ms / 1e6,
                 gil_1ms / 1e6,
-                threads / 1e3
+                threads / 1e3,
+                escaped / 1e3
             ),
         )
     });

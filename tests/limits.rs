@@ -319,3 +319,29 @@ fn has_prlimit() -> bool {
     }
     found
 }
+
+/// A pinned convoy on one CPU: the placement needs two, which is a limit of the
+/// machine (one line, exit 1), not bad input.
+#[test]
+fn a_pinned_convoy_on_one_cpu_is_one_line_and_exit_1() {
+    let _exclusive = exclusive();
+    let Ok(_) = Command::new("taskset").arg("--version").output() else {
+        eprintln!("skipped: taskset (util-linux) is not installed");
+        return;
+    };
+    let mut cmd = Command::new("taskset");
+    cmd.args(["-c", "0"])
+        .arg(assert_cmd::cargo::cargo_bin("gilbench"))
+        .args(["scenario", "convoy", "--model", "gil", "--ops", "5"])
+        .args(["--set", "pin=io-alone", "--runs", "1", "--quiet", "--no-calibrate"])
+        .env("NO_COLOR", "1");
+    if let Some(tmp) = common::private_tmp() {
+        cmd.env("TMPDIR", tmp);
+    }
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("pin=io-alone needs two CPUs"), "{stderr}");
+    assert_nothing_left("pinned convoy on one CPU");
+}

@@ -141,7 +141,8 @@ fn convoy_under_gil_shows_exclusion_drop_requests_and_the_io_workers_wait() {
 }
 
 /// The share of the I/O worker's round-trip time spent waiting for the GIL, from
-/// a 400 ms convoy trace at a 20 ms switch interval.
+/// a 400 ms convoy trace at a 20 ms switch interval, with the echo peer on the
+/// CPU-bound worker's CPU (left to the OS, runs split: `workload::placement`).
 fn convoy_wait_share() -> f64 {
     let (report, trace) = traced(&[
         "scenario",
@@ -152,6 +153,8 @@ fn convoy_wait_share() -> f64 {
         "400ms",
         "--switch-interval",
         "20ms",
+        "--set",
+        "pin=io-alone",
     ]);
     let all = spans(&trace);
     let io = track_of(&trace, "gil/io-0");
