@@ -333,7 +333,14 @@ fn a_pinned_convoy_on_one_cpu_is_one_line_and_exit_1() {
     cmd.args(["-c", "0"])
         .arg(assert_cmd::cargo::cargo_bin("gilbench"))
         .args(["scenario", "convoy", "--model", "gil", "--ops", "5"])
-        .args(["--set", "pin=io-alone", "--runs", "1", "--quiet", "--no-calibrate"])
+        .args([
+            "--set",
+            "pin=io-alone",
+            "--runs",
+            "1",
+            "--quiet",
+            "--no-calibrate",
+        ])
         .env("NO_COLOR", "1");
     if let Some(tmp) = common::private_tmp() {
         cmd.env("TMPDIR", tmp);
