@@ -130,7 +130,7 @@ pub fn run_worker(
     interp.enter();
     control.gate.departed();
     let mut ops = 0;
-    let mut result = Ok(());
+    let mut result = body.before_first_op(&mut interp);
     // One op in `every` is timed, after `every - 1` untimed ones; with `every == 1`
     // the end of one op is the start of the next (one clock read per op).
     let every = workload.latency_sample_every().max(1);
@@ -140,7 +140,7 @@ pub fn run_worker(
     let until = control.stop_after.and_then(|d| start.checked_add(d));
     let check_at = until.into_iter().chain(control.deadline).min();
     let mut t0 = Instant::now();
-    while ops < limit && control.stop.load(Ordering::Relaxed) == 0 {
+    while result.is_ok() && ops < limit && control.stop.load(Ordering::Relaxed) == 0 {
         if let Err(e) = body.op(&mut interp) {
             result = Err(e);
             break;

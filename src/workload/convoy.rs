@@ -6,8 +6,10 @@ use super::placement::{Pin, Pinned};
 use super::straight;
 use super::{Common, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::interp::Interp;
-use crate::runtime::shm::SharedRegion;
+use crate::runtime::shm::{SharedRegion, Sizer};
 use serde::Deserialize;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 /// Parameters of `convoy`.
 #[derive(Debug, Clone, Deserialize)]
@@ -174,15 +176,58 @@ mod io_loop {
     ];
 }
 
+/// The start order of the twin (`run_threads`): the I/O worker's first round trip
+/// waits, GIL released, until every CPU-bound worker has done a first op, so it
+/// meets a GIL held by one, as a server's I/O thread would. Started the other way
+/// round, the I/O worker can get going on a free GIL and settle in the opposite
+/// steady state. The counts live in the shared region, for `processes` too.
+struct StartOrder<'a> {
+    /// CPU-bound workers prepared for this run (none in `sequential`).
+    prepared: &'a AtomicU64,
+    /// Those that have done their first op.
+    spinning: &'a AtomicU64,
+}
+
+/// How long the I/O worker waits at most for the CPU-bound workers to spin: one
+/// stopped before its first op (a failed run, Ctrl-C) must not hold it for ever.
+const SPIN_UP_LIMIT: Duration = Duration::from_secs(1);
+
+impl<'a> StartOrder<'a> {
+    fn open(shared: &'a SharedRegion) -> StartOrder<'a> {
+        let mut layout = shared.layout();
+        StartOrder {
+            prepared: layout.place(),
+            spinning: layout.place(),
+        }
+    }
+
+    /// Blocks until every prepared CPU-bound worker spins (or the limit passes).
+    fn wait_for_spinners(&self) {
+        let until = Instant::now() + SPIN_UP_LIMIT;
+        while self.spinning.load(Ordering::Acquire) < self.prepared.load(Ordering::Acquire)
+            && Instant::now() < until
+        {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+}
+
 /// The I/O worker: round trips to an echo peer process, with the twin's bytecodes
 /// around each blocking call.
-struct RoundTripper {
+struct RoundTripper<'a> {
     peer: EchoPeer,
     state: u64,
+    order: StartOrder<'a>,
     _pinned: Option<Pinned>,
 }
 
-impl WorkerBody for RoundTripper {
+impl WorkerBody for RoundTripper<'_> {
+    fn before_first_op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
+        // The twin's `spinning.acquire()`: a lock wait, GIL released.
+        interp.allow_threads(|| self.order.wait_for_spinners());
+        Ok(())
+    }
+
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
         let (peer, state) = (&mut self.peer, &mut self.state);
         straight::run(interp, io_loop::BEFORE_SEND, state);
@@ -202,15 +247,21 @@ impl WorkerBody for RoundTripper {
     }
 }
 
-/// A CPU-bound worker, on its placement's CPU while it lives.
-struct PinnedSpinner {
+/// A CPU-bound worker, on its placement's CPU while it lives, that says when it
+/// has done its first op.
+struct CpuWorker<'a> {
     spinner: Spinner,
+    spinning: Option<&'a AtomicU64>,
     _pinned: Option<Pinned>,
 }
 
-impl WorkerBody for PinnedSpinner {
+impl WorkerBody for CpuWorker<'_> {
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
-        self.spinner.op(interp)
+        self.spinner.op(interp)?;
+        if let Some(spinning) = self.spinning.take() {
+            spinning.fetch_add(1, Ordering::Release);
+        }
+        Ok(())
     }
 }
 
@@ -219,11 +270,16 @@ impl Workload for Convoy {
         &self.workers
     }
 
+    fn shared_layout(&self, sizer: &mut Sizer) {
+        sizer.reserve::<AtomicU64>(1).reserve::<AtomicU64>(1);
+    }
+
     fn worker<'a>(
         &'a self,
         index: usize,
-        _shared: &'a SharedRegion,
+        shared: &'a SharedRegion,
     ) -> std::io::Result<Box<dyn WorkerBody + 'a>> {
+        let order = StartOrder::open(shared);
         let placement = self.pin.placement(&crate::measure::pin::allowed_cpus())?;
         if index == 0 {
             // Pinned first: the peer's fork then starts from the I/O worker's CPU.
@@ -231,14 +287,68 @@ impl Workload for Convoy {
             Ok(Box::new(RoundTripper {
                 peer: EchoPeer::on(self.message_bytes, placement.map(|p| p.peer))?,
                 state: 0,
+                order,
                 _pinned: pinned,
             }))
         } else {
             let pinned = placement.map(|p| Pinned::to(p.cpu_workers)).transpose()?;
-            Ok(Box::new(PinnedSpinner {
+            // Counted once prepared, before the start line the I/O worker waits at.
+            order.prepared.fetch_add(1, Ordering::Release);
+            Ok(Box::new(CpuWorker {
                 spinner: Spinner::new(self.ticks_per_op, index),
+                spinning: Some(order.spinning),
                 _pinned: pinned,
             }))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_io_worker_waits_for_every_prepared_cpu_worker_to_spin() {
+        let (prepared, spinning) = (AtomicU64::new(2), AtomicU64::new(0));
+        let order = StartOrder {
+            prepared: &prepared,
+            spinning: &spinning,
+        };
+        std::thread::scope(|s| {
+            let waiter = s.spawn(|| {
+                order.wait_for_spinners();
+                spinning.load(Ordering::Acquire)
+            });
+            std::thread::sleep(Duration::from_millis(20));
+            spinning.fetch_add(1, Ordering::Release);
+            std::thread::sleep(Duration::from_millis(20));
+            assert!(!waiter.is_finished(), "went with one of two spinning");
+            spinning.fetch_add(1, Ordering::Release);
+            assert_eq!(waiter.join().unwrap(), 2);
+        });
+    }
+
+    #[test]
+    fn with_no_cpu_worker_or_one_that_never_spins_it_does_not_wait_for_ever() {
+        let (none, zero) = (AtomicU64::new(0), AtomicU64::new(0));
+        let order = StartOrder {
+            prepared: &none,
+            spinning: &zero,
+        };
+        let t = Instant::now();
+        order.wait_for_spinners();
+        assert!(
+            t.elapsed() < SPIN_UP_LIMIT,
+            "sequential: nothing to wait for"
+        );
+
+        let one = AtomicU64::new(1);
+        let stuck = StartOrder {
+            prepared: &one,
+            spinning: &zero,
+        };
+        let t = Instant::now();
+        stuck.wait_for_spinners();
+        assert!(t.elapsed() >= SPIN_UP_LIMIT);
     }
 }

@@ -84,6 +84,12 @@ pub trait WorkerBody {
     /// Runs one op. Errors end the run (a broken peer, a failed syscall).
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()>;
 
+    /// Runs once after the start line, before the first op is timed, holding the
+    /// GIL as an op does: for a worker that must let the others get going first.
+    fn before_first_op(&mut self, _interp: &mut Interp<'_>) -> std::io::Result<()> {
+        Ok(())
+    }
+
     /// Called once after the last op: what this worker's latencies are.
     fn measured(&mut self) -> Measured {
         Measured::Ops
