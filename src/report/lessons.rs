@@ -138,9 +138,10 @@ pub fn convoy(r: &ScenarioReport) -> Option<String> {
         "most round trips got the GIL straight back, and the slow tail is the convoy: round \
          trips that waited up to a switch interval for it"
     } else {
-        "this time the I/O thread got the GIL straight back (the CPU thread was descheduled \
-         when the reply came, or the machine is busy), so no convoy showed; rerun, or try \
-         `--set cpu_workers=2`"
+        "this time the I/O thread got the GIL straight back: the echo peer most likely ran \
+         on the I/O thread's CPU, so its reply beat the wake-up of the CPU thread on the \
+         other CPU (or the machine is busy), and no convoy showed; `--set pin=io-alone` puts \
+         the peer on the CPU thread's CPU"
     };
     Some(format!(
         "the I/O round trip took {} alone (p99 {}) and {} under gil beside a CPU-bound thread \
