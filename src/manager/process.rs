@@ -147,6 +147,17 @@ impl ManagerProcess {
         self.exited.as_ref()
     }
 
+    /// [`ManagerProcess::exited`], waiting up to `grace` for an exit under way: a
+    /// killed server's sockets close before it becomes a zombie, so its clients
+    /// can notice the death before `waitpid` can (by milliseconds on a busy machine).
+    pub fn exited_within(&mut self, grace: Duration) -> Option<&WaitStatus> {
+        let until = Instant::now() + grace;
+        while self.exited().is_none() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.exited()
+    }
+
     /// Stops the server in order: final statistics, then reap, then remove the
     /// directory. A server that is already gone is an error naming how it ended.
     pub fn shutdown(mut self) -> Result<ServerStats, ClientError> {

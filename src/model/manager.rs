@@ -42,6 +42,10 @@ fn os(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> RunError {
     }
 }
 
+/// How long a failed run waits for the server's exit to show before blaming the
+/// workers: the cost of a failure that was not the server's.
+const SERVER_EXIT_GRACE: Duration = Duration::from_millis(250);
+
 /// Runs the plan's workers as processes around a manager server.
 pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
     // Threads of an earlier model may still be exiting; the server is forked, so
@@ -61,7 +65,7 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
             // A dead server explains every worker's lost connection: say that.
             // (Dropping `manager` kills and reaps the server and removes its
             // directory, whatever happened.)
-            if let Some(status) = manager.exited() {
+            if let Some(status) = manager.exited_within(SERVER_EXIT_GRACE) {
                 let what = format!(
                     "the manager server process {} mid-run; its workers lost their connections",
                     describe(status)
