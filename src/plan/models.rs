@@ -28,6 +28,9 @@ pub enum ModelKind {
     Processes,
     /// Worker processes whose shared state lives in a manager server.
     Manager,
+    /// One thread, one event loop: every worker is a coroutine that gives the
+    /// loop back only at its awaits.
+    Asyncio,
 }
 
 impl ModelKind {
@@ -82,6 +85,10 @@ pub fn misfit(model: ModelKind, kind: Kind) -> Option<&'static str> {
              finish",
         ),
         (_, Sequential | Gil | Gil39 | GilLegacy | Threads | Processes | Manager) => None,
+        // A coroutine awaits only at the blocking calls of these; the others have
+        // no await in them (one coroutine after another: the sequential baseline).
+        (Kind::CpuBound | Kind::IoBound | Kind::Convoy | Kind::SharedCounter, Asyncio) => None,
+        (_, Asyncio) => Some("it has no await: its coroutines would run one after another"),
     }
 }
 
@@ -150,7 +157,7 @@ mod tests {
             .contains("sequential, gil"));
         assert!(parse_models(&[]).unwrap_err().contains("at least one"));
         assert_eq!(ModelKind::GilLegacy.to_string(), "gil-legacy");
-        assert_eq!(ModelKind::ALL.len(), 7);
+        assert_eq!(ModelKind::ALL.len(), 8);
         assert_eq!(
             parse_models(&names(&["gil-3.9"])),
             Ok(vec![ModelKind::Gil39])
