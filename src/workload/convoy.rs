@@ -4,7 +4,7 @@ use super::cpu::Spinner;
 use super::echo::EchoPeer;
 use super::placement::{Pin, Pinned};
 use super::straight;
-use super::{Common, ParamError, WorkerBody, WorkerSpec, Workload};
+use super::{Await, Common, ParamError, Step, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::interp::Interp;
 use crate::runtime::shm::SharedRegion;
 use serde::Deserialize;
@@ -180,6 +180,24 @@ struct RoundTripper {
     peer: EchoPeer,
     state: u64,
     _pinned: Option<Pinned>,
+    /// As a coroutine: `None` between ops, else the reply's bytes read so far
+    /// while the op waits for the rest.
+    awaiting: Option<usize>,
+    /// As a coroutine: the socket has been made non-blocking.
+    nonblocking: bool,
+}
+
+impl RoundTripper {
+    /// The rest of the round trip once the reply is in.
+    fn after_recv(&mut self, interp: &mut Interp<'_>) {
+        let state = &mut self.state;
+        interp.check_point();
+        straight::run(interp, io_loop::AFTER_RECV, state);
+        for _ in 0..3 {
+            straight::run(interp, io_loop::APPEND, state);
+        }
+        straight::run(interp, io_loop::NEXT_ROUND, state);
+    }
 }
 
 impl WorkerBody for RoundTripper {
@@ -192,13 +210,38 @@ impl WorkerBody for RoundTripper {
         interp.check_point();
         straight::run(interp, io_loop::BEFORE_RECV, state);
         interp.allow_threads(|| peer.recv())?;
-        interp.check_point();
-        straight::run(interp, io_loop::AFTER_RECV, state);
-        for _ in 0..3 {
-            straight::run(interp, io_loop::APPEND, state);
-        }
-        straight::run(interp, io_loop::NEXT_ROUND, state);
+        self.after_recv(interp);
         Ok(())
+    }
+
+    /// `await loop.sock_sendall(…)`, then `await loop.sock_recv_into(…)`: the
+    /// send goes out at once; the receive tries the socket, and only when nothing
+    /// has come yet gives the loop back until its selector says readable.
+    fn step(&mut self, interp: &mut Interp<'_>) -> std::io::Result<Step> {
+        if !self.nonblocking {
+            self.peer.set_nonblocking()?;
+            self.nonblocking = true;
+        }
+        let mut got = match self.awaiting.take() {
+            Some(got) => got,
+            None => {
+                straight::run(interp, io_loop::BEFORE_SEND, &mut self.state);
+                self.peer.send()?;
+                interp.check_point();
+                straight::run(interp, io_loop::BEFORE_RECV, &mut self.state);
+                0
+            }
+        };
+        if !self.peer.try_recv(&mut got)? {
+            self.awaiting = Some(got);
+            return Ok(Step::Await(Await::Readable));
+        }
+        self.after_recv(interp);
+        Ok(Step::Done)
+    }
+
+    fn wait_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        Some(self.peer.fd())
     }
 }
 
@@ -211,6 +254,10 @@ struct PinnedSpinner {
 impl WorkerBody for PinnedSpinner {
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
         self.spinner.op(interp)
+    }
+
+    fn step(&mut self, interp: &mut Interp<'_>) -> std::io::Result<Step> {
+        self.spinner.step(interp)
     }
 }
 
@@ -232,11 +279,13 @@ impl Workload for Convoy {
                 peer: EchoPeer::on(self.message_bytes, placement.map(|p| p.peer))?,
                 state: 0,
                 _pinned: pinned,
+                awaiting: None,
+                nonblocking: false,
             }))
         } else {
             let pinned = placement.map(|p| Pinned::to(p.cpu_workers)).transpose()?;
             Ok(Box::new(PinnedSpinner {
-                spinner: Spinner::new(self.ticks_per_op, index),
+                spinner: Spinner::yielding(self.ticks_per_op, index),
                 _pinned: pinned,
             }))
         }

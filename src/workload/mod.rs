@@ -79,10 +79,43 @@ pub enum Measured {
     Own(crate::measure::Histogram),
 }
 
+/// What a coroutine waits for when it gives its event loop back: the `await`s of
+/// a workload's asyncio twin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Await {
+    /// `await asyncio.sleep(0)`: straight back to the end of the ready queue.
+    Yield,
+    /// `await asyncio.sleep(d)`: a timer.
+    Sleep(std::time::Duration),
+    /// `await loop.sock_recv(…)` with no data yet: the socket
+    /// [`WorkerBody::wait_fd`] names must become readable.
+    Readable,
+}
+
+/// Where an op run as a coroutine stands after [`WorkerBody::step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The op is over.
+    Done,
+    /// The op is suspended at an await; the next `step` resumes it.
+    Await(Await),
+}
+
 /// One worker's op loop body.
 pub trait WorkerBody {
     /// Runs one op. Errors end the run (a broken peer, a failed syscall).
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()>;
+
+    /// Runs the op as a coroutine (`asyncio`): up to its next await, or to its
+    /// end. An op with no await in it is one step.
+    fn step(&mut self, interp: &mut Interp<'_>) -> std::io::Result<Step> {
+        self.op(interp).map(|()| Step::Done)
+    }
+
+    /// The socket an [`Await::Readable`] waits on.
+    fn wait_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
 
     /// Called once after the last op: what this worker's latencies are.
     fn measured(&mut self) -> Measured {
