@@ -214,23 +214,24 @@ impl WorkerBody for RoundTripper {
         Ok(())
     }
 
-    /// `await loop.sock_sendall(…)`, then `await loop.sock_recv_into(…)`: the
-    /// send goes out at once; the receive tries the socket, and only when nothing
-    /// has come yet gives the loop back until its selector says readable.
+    /// As asyncio streams do it: `writer.write(request)` sends at once, then
+    /// `await reader.readexactly(n)` finds the stream's buffer empty and waits. The
+    /// reply reaches the buffer only through the loop — its selector sees the
+    /// socket readable, the transport's reader callback reads it, and the waiter it
+    /// completes wakes the coroutine one round later — however soon the peer
+    /// answered: so each round trip queues behind whatever the hogs run meanwhile.
     fn step(&mut self, interp: &mut Interp<'_>) -> std::io::Result<Step> {
         if !self.nonblocking {
             self.peer.set_nonblocking()?;
             self.nonblocking = true;
         }
-        let mut got = match self.awaiting.take() {
-            Some(got) => got,
-            None => {
-                straight::run(interp, io_loop::BEFORE_SEND, &mut self.state);
-                self.peer.send()?;
-                interp.check_point();
-                straight::run(interp, io_loop::BEFORE_RECV, &mut self.state);
-                0
-            }
+        let Some(mut got) = self.awaiting.take() else {
+            straight::run(interp, io_loop::BEFORE_SEND, &mut self.state);
+            self.peer.send()?;
+            interp.check_point();
+            straight::run(interp, io_loop::BEFORE_RECV, &mut self.state);
+            self.awaiting = Some(0);
+            return Ok(Step::Await(Await::Readable));
         };
         if !self.peer.try_recv(&mut got)? {
             self.awaiting = Some(got);
