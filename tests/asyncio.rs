@@ -155,3 +155,27 @@ fn asyncio_is_refused_where_nothing_awaits_and_its_timeout_holds() {
     assert!(err.contains("asyncio: timed out"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
+
+#[test]
+fn a_coroutine_hand_off_is_no_os_switch() {
+    let report = json(&[
+        "ctxswitch",
+        "--mode",
+        "asyncio-handoff",
+        "--rounds",
+        "5000",
+        "--warmup",
+        "100",
+    ]);
+    let rows = report["results"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "one thread: one placement: {report}");
+    let r = &rows[0];
+    assert_eq!(r["sides"], "coroutines");
+    assert_eq!(r["switch_ns"]["count"], 5000);
+    // Whatever preempts the one thread now and then, a hand-off itself never
+    // enters the kernel.
+    let switches = r["voluntary_ctx_switches"].as_u64().unwrap()
+        + r["involuntary_ctx_switches"].as_u64().unwrap();
+    assert!(switches < 500, "{r}");
+    assert_eq!(r["voluntary_ctx_switches"], 0, "{r}");
+}
