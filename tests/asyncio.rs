@@ -179,3 +179,32 @@ fn a_coroutine_hand_off_is_no_os_switch() {
     assert!(switches < 500, "{r}");
     assert_eq!(r["voluntary_ctx_switches"], 0, "{r}");
 }
+
+/// The twin's asyncio row beside the simulation's: the same race, the same loss.
+#[test]
+fn the_asyncio_twin_loses_what_the_simulation_loses() {
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import sys; sys.exit(sys.version_info < (3, 7))"])
+        .status();
+    if !python.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: no python3 ≥ 3.7 on PATH");
+        return;
+    }
+    let report = json(&[
+        "scenario",
+        "shared-counter",
+        "--model",
+        "asyncio",
+        "--set",
+        "sync=none-await",
+        "--ops",
+        "2000",
+        "--cpython",
+    ]);
+    for model in ["asyncio", "cpython-asyncio"] {
+        let r = run(&report, model);
+        // Two coroutines alternating at the await: every other increment is lost.
+        assert_eq!(r["counter"]["expected"], 4000, "{r}");
+        assert_eq!(r["counter"]["lost"], 2000, "{model}: {r}");
+    }
+}
