@@ -270,6 +270,9 @@ class Twin:
         if PY2:
             models = [m for m in models if m not in _PROCESS_MODELS]
             default_models = [m for m in default_models if m not in _PROCESS_MODELS]
+        if sys.version_info < (3, 7):  # asyncio.run and `async def` (_twin_asyncio)
+            models = [m for m in models if m != "asyncio"]
+            default_models = [m for m in default_models if m != "asyncio"]
         self.models = list(models)
         self.default_models = list(default_models)
         self.params = dict(params)

@@ -17,6 +17,9 @@ default), then ask for a drop; so every round trip costs about one switch
 interval instead of a few microseconds.
 
 Models: `sequential` = the I/O worker alone (the baseline round trip);
+`asyncio` (3.7+) = one event loop: the I/O coroutine's streams beside
+cpu_workers coroutines that await asyncio.sleep(0) after each op of
+ticks_per_op bytecodes, so each reply waits behind their ops;
 `threads` = the I/O thread plus cpu_workers CPU threads; `processes` (not run by
 default) = the CPU workers are processes, with their own GIL: no convoy.
 
@@ -48,7 +51,7 @@ TWIN = _twin.Twin(
     name="convoy",
     scenario="convoy",
     description="An I/O thread's socket round trips beside CPU-bound threads (the convoy effect, bpo-7946).",
-    models=["sequential", "threads", "processes"],
+    models=["sequential", "threads", "processes", "asyncio"],
     default_models=["sequential", "threads"],
     workers=2,
     ops=200,
@@ -57,6 +60,7 @@ TWIN = _twin.Twin(
         "cpu_workers": _twin.int_param(1, lo=0, help="CPU-bound workers beside the I/O worker"),
         "pin": _twin.choice_param("none", ["none", "io-with-peer", "io-alone"],
                                   help="where the I/O worker, the echo peer and the CPU workers run"),
+        "ticks_per_op": _twin.int_param(20000, lo=10, help="asyncio: a CPU-bound coroutine's op between its awaits"),
     },
     start_method=True,
 )
@@ -226,6 +230,11 @@ def main():
                 wall, loops, workers = perf_counter_ns() - t0, 0, 1
             elif model == "threads":
                 wall, lats, loops = run_threads(sock, rounds, cpu_workers, where)
+                workers = cpu_workers + 1
+            elif model == "asyncio":  # Python 3.7+ only: imported only when asked for
+                import _twin_asyncio
+                wall, lats, loops = _twin_asyncio.run_convoy(
+                    sock, rounds, cpu_workers, p["ticks_per_op"] // 10, MESSAGE_BYTES)
                 workers = cpu_workers + 1
             else:
                 wall, lats, loops = run_processes(_twin.mp_context(args), sock, rounds, cpu_workers, where)

@@ -27,7 +27,7 @@ TWIN = _twin.Twin(
     name="cpu_bound",
     scenario="cpu-bound",
     description="CPU-bound pure-Python work under threads and processes (the GIL serialises threads).",
-    models=["sequential", "threads", "processes"],
+    models=["sequential", "threads", "processes", "asyncio"],
     default_models=["sequential", "threads", "processes"],
     workers=2,
     ops=50,
@@ -61,7 +61,13 @@ def main():
     runs = []
     for model in models:
         usage = _twin.Usage()
-        wall, lats, extra = _twin.run_model(model, args, cpu_worker, lambda i: (args.ops, iterations))
+        if model == "asyncio":  # Python 3.7+ only: imported only when asked for
+            import _twin_asyncio
+            wall, lats = _twin_asyncio.run(_twin_asyncio.cpu_worker, args.workers,
+                                           lambda i: (args.ops, iterations))
+            extra = {}
+        else:
+            wall, lats, extra = _twin.run_model(model, args, cpu_worker, lambda i: (args.ops, iterations))
         runs.append(_twin.make_run(model, args.workers, args.workers * args.ops, wall,
                                    _twin.merge(lats), usage=usage.stop(), **extra))
     _twin.set_speedups(runs)
@@ -79,6 +85,9 @@ def explain(runs):
         parts.append('threads ran at {0:.2f}x the sequential speed: only the thread holding the GIL runs bytecode, so CPU-bound threads take turns'.format(t['speedup']))
     if p:
         parts.append('processes reached {0:.2f}x: each has its own interpreter and GIL'.format(p['speedup']))
+    a = by.get("cpython-asyncio")
+    if a:
+        parts.append("asyncio reached {0:.2f}x: its coroutines never await, so each keeps the loop until it is done".format(a['speedup']))
     if not parts:
         return "sequential is the baseline: one thread runs every worker's work in turn."
     return "; ".join(parts) + "."

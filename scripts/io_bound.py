@@ -29,7 +29,7 @@ TWIN = _twin.Twin(
     name="io_bound",
     scenario="io-bound",
     description="Blocking I/O (time.sleep) plus a little Python work: the GIL is released around the wait.",
-    models=["sequential", "threads", "processes"],
+    models=["sequential", "threads", "processes", "asyncio"],
     default_models=["sequential", "threads", "processes"],
     workers=4,
     ops=200,
@@ -63,7 +63,13 @@ def main():
     runs = []
     for model in models:
         usage = _twin.Usage()
-        wall, lats, extra = _twin.run_model(model, args, io_worker, lambda i: (args.ops, wait_s, iterations))
+        if model == "asyncio":  # Python 3.7+ only: imported only when asked for
+            import _twin_asyncio
+            wall, lats = _twin_asyncio.run(_twin_asyncio.io_worker, args.workers,
+                                           lambda i: (args.ops, wait_s, iterations))
+            extra = {}
+        else:
+            wall, lats, extra = _twin.run_model(model, args, io_worker, lambda i: (args.ops, wait_s, iterations))
         runs.append(_twin.make_run(model, args.workers, args.workers * args.ops, wall,
                                    _twin.merge(lats), usage=usage.stop(), **extra))
     _twin.set_speedups(runs)
@@ -74,7 +80,7 @@ def explain(runs, args):
     by = {r["model"]: r for r in runs}
     wait = _twin.fmt_ns(args.params["io_wait"])
     parts = []
-    for name in ("threads", "processes"):
+    for name in ("threads", "processes", "asyncio"):
         r = by.get("cpython-" + name)
         if r:
             parts.append('{0} {1:.2f}x'.format(name, r['speedup']))

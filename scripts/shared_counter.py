@@ -38,23 +38,25 @@ from __future__ import division, print_function
 
 import itertools
 import threading
+import time  # noqa: F401  (time.sleep(0) in the generated none-await workers)
 from multiprocessing.managers import SyncManager
 
 import _twin
 from _twin import latencies, perf_counter_ns  # noqa: F401  (2.7-safe)
 
-DEFAULT_OPS = {"sequential": 1000000, "threads": 1000000, "processes": 200000, "manager": 2000}
+DEFAULT_OPS = {"sequential": 1000000, "threads": 1000000, "processes": 200000, "manager": 2000,
+               "asyncio": 1000000}
 
 TWIN = _twin.Twin(
     name="shared_counter",
     scenario="shared-counter",
     description="N workers increment one shared counter; lost updates are counted.",
-    models=["sequential", "threads", "processes", "manager"],
+    models=["sequential", "threads", "processes", "manager", "asyncio"],
     default_models=["threads", "processes", "manager"],
     workers=2,
     ops=None,
     params={
-        "sync": _twin.choice_param("none", ["none", "none-call", "lock", "atomic"],
+        "sync": _twin.choice_param("none", ["none", "none-call", "lock", "atomic", "none-await"],
                                    help="how an increment is protected"),
         "sample_every": _twin.int_param(64, lo=1, help="time one op in this many (manager: 1)"),
     },
@@ -71,19 +73,30 @@ OPS = {
         "none-call": "c = counter; c = abs(c); counter = c + 1",
         "lock": "with lock: counter += 1",
         "atomic": "next(ticket)",
+        "none-await": "c = counter; time.sleep(0); counter = c + 1",
     },
     "processes": {
         "none": "v.value += 1",
         "none-call": "c = v.value; c = abs(c); v.value = c + 1",
         "lock": "with lock: v.value += 1",
         "atomic": "with v.get_lock(): v.value += 1",
+        "none-await": "c = v.value; time.sleep(0); v.value = c + 1",
     },
     "manager": {
         "none": "v.value += 1",
         "none-call": "c = v.value; c = abs(c); v.value = c + 1",
         "lock": "with lock: v.value += 1",
         "atomic": "ticket.incr()",
+        "none-await": "c = v.value; time.sleep(0); v.value = c + 1",
     },
+}
+# asyncio's ops live in _twin_asyncio.counter_worker (`async def`: Python 3.7+).
+ASYNCIO_OPS = {
+    "none": "counter += 1",
+    "none-call": "c = counter; c = abs(c); counter = c + 1",
+    "lock": "async with lock: counter += 1",
+    "atomic": "next(ticket)",
+    "none-await": "c = counter; await asyncio.sleep(0); counter = c + 1",
 }
 OPS["sequential"] = OPS["threads"]
 
@@ -146,6 +159,10 @@ def run_model(model, args, ops):
     k = args.params["sample_every"]
     if model == "manager" and "sample_every" not in args.params_given:
         k = 1
+    if model == "asyncio":  # Python 3.7+ only: imported only when asked for
+        import _twin_asyncio
+        wall, lats, observed = _twin_asyncio.run_counter(args.workers, ops, k, sync)
+        return wall, lats, observed, {"sync": sync, "op": ASYNCIO_OPS[sync], "sample_every": k}
     target = globals()[_worker_name(model, sync)]
     extra = {"sync": sync, "op": OPS[model][sync], "sample_every": k}
 
@@ -222,6 +239,13 @@ def explain(runs, args):
             lines.append('processes lost {0:.1f}%: they run in parallel on shared memory, so only a lock makes the read-modify-write safe.'.format(pct))
         else:
             lines.append('processes lost nothing with `{0}`, at {1} per op (a cross-process semaphore).'.format(p['op'], _twin.fmt_ns(p['latency_ns']['p50'])))
+    a = by.get("cpython-asyncio")
+    if a:
+        lost = a["counter"]["lost"]
+        lines.append('asyncio lost {0:.1f}%: {1}.'.format(
+            100 * lost / a["counter"]["expected"],
+            "the await between read and write let the other coroutines in" if lost
+            else "a coroutine gives the loop up only at an await, and `{0}` has none between read and write".format(a["op"])))
     m = by.get("cpython-manager")
     if m:
         lines.append('manager: {0} per op (requests to the server process), lost {1:.1f}%.'.format(_twin.fmt_ns(m['latency_ns']['p50']), 100 * m['counter']['lost'] / m['counter']['expected']))

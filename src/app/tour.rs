@@ -142,6 +142,14 @@ const STOPS: &[Stop] = &[
         metric: Metric::RateAndP50,
         lesson: lessons::queue,
     },
+    Stop {
+        concept:
+            "asyncio: one thread, one loop; a coroutine that doesn't await stalls all the others",
+        scenario: "convoy",
+        flags: &["--ops", "50", "--model", "sequential,asyncio"],
+        metric: Metric::Tail,
+        lesson: lessons::asyncio_convoy,
+    },
 ];
 
 const POINTERS: &[Pointer] = &[

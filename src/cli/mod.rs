@@ -251,7 +251,7 @@ pub struct TourArgs {
 #[derive(Debug, Clone, Args)]
 pub struct CtxswitchArgs {
     /// Probes to run, comma-separated: thread-futex, thread-pipe, process-pipe,
-    /// process-futex, eventfd, yield, gil-handoff (default: all).
+    /// process-futex, eventfd, yield, gil-handoff, asyncio-handoff (default: all).
     #[arg(long, value_delimiter = ',', value_name = "MODE,...")]
     pub mode: Vec<String>,
     /// CPU placement, comma-separated: same (one CPU: a pure switch), cross (two

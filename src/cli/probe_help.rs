@@ -20,6 +20,8 @@ hand-off is a context switch):
                  pinned to one CPU; the kernel counts these switches as involuntary)
   gil-handoff    two threads handing the simulated CPython GIL over, a forced
                  switch each time: what a thread switch costs under the GIL
+  asyncio-handoff  two coroutines on one event loop taking turns with
+                 `await asyncio.sleep(0)`: one thread, no OS switch at all
 
 Pinning: `same` puts both sides on one CPU (a pure switch), `cross` on two (each
 hand-off wakes the other CPU: an inter-processor interrupt and an idle exit),

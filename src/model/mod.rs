@@ -6,6 +6,7 @@
 //! fork-cow experiment is the exception: its runs are variants, not an op loop,
 //! and [`fork_cow`] runs them.
 
+pub mod asyncio;
 pub mod fork_cow;
 mod manager;
 pub mod processes;
@@ -124,6 +125,7 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
         }
         ModelKind::Processes => processes::run(plan),
         ModelKind::Manager => manager::run(plan),
+        ModelKind::Asyncio => asyncio::run(plan),
     }
 }
 

@@ -57,6 +57,9 @@ pub enum Mode {
     Yield,
     /// Two threads hand the simulated GIL back and forth, a forced switch each time.
     GilHandoff,
+    /// Two coroutines on one event loop take turns with `await asyncio.sleep(0)`:
+    /// one thread, no OS switch.
+    AsyncioHandoff,
 }
 
 impl Mode {

@@ -27,11 +27,11 @@ pub struct CtxswitchReport {
 #[derive(Debug, Serialize)]
 pub struct CtxswitchResult {
     /// The probe: `thread-futex`, `thread-pipe`, `process-pipe`, `process-futex`,
-    /// `eventfd`, `yield` or `gil-handoff`.
+    /// `eventfd`, `yield`, `gil-handoff` or `asyncio-handoff`.
     pub mode: &'static str,
     /// Placement: `same` (one CPU), `cross` (two CPUs) or `none` (unpinned).
     pub pin: &'static str,
-    /// Whether the two sides are `threads` or `processes`.
+    /// Whether the two sides are `threads`, `processes` or `coroutines`.
     pub sides: &'static str,
     /// The CPUs the initiator and the responder were pinned to (empty when unpinned).
     pub cpus: Vec<usize>,

@@ -44,7 +44,10 @@ pub fn of(report: &ScenarioReport) -> Option<String> {
     match kind {
         "cpu-bound" => cpu_bound(report),
         "io-bound" => io_bound(report),
-        "convoy" => convoy(report),
+        "convoy" => match (convoy(report), asyncio_convoy(report)) {
+            (Some(gil), Some(asyncio)) => Some(format!("{gil} {asyncio}")),
+            (gil, asyncio) => gil.or(asyncio),
+        },
         "shared-counter" => match report.config["params"]["sync"].as_str() {
             Some("none") | None => counter_none(report),
             Some("none-call") => counter_call(report),
@@ -435,6 +438,27 @@ pub fn generic(r: &ScenarioReport) -> String {
     }
 }
 
+/// `asyncio` beside convoy's CPU-bound coroutine: the reply waits in the loop
+/// until the running op ends, so the round trip is a few ops long, not a switch
+/// interval; the loop lag says how late the callbacks ran.
+pub fn asyncio_convoy(r: &ScenarioReport) -> Option<String> {
+    let a = find(r, "asyncio")?;
+    let lag = a.extra.get("loop_lag_ns")?;
+    // The p90: the hogs' own steps wait for nothing, the reply's wait for an op.
+    let (lag_p90, lag_max) = (lag["p90"].as_u64()?, lag["max"].as_u64()?);
+    let alone = find(r, "sequential")
+        .map(|s| format!(" (alone: {})", duration_ns(s.latency_ns.p50)))
+        .unwrap_or_default();
+    Some(format!(
+        "Under asyncio the round trip took {}{alone}: the reply waits on the loop until \
+         the CPU-bound coroutine's op ends and it awaits — asyncio's convoy, as long as \
+         an op, not a switch interval; one callback in ten ran {} late or more, the \
+         latest {} (loop lag).",
+        duration_ns(a.latency_ns.p50),
+        duration_ns(lag_p90),
+        duration_ns(lag_max),
+    ))
+}
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@ use super::cpu::Spinner;
 use super::echo::EchoPeer;
 use super::placement::{Pin, Pinned};
 use super::straight;
-use super::{Common, ParamError, WorkerBody, WorkerSpec, Workload};
+use super::{Await, Common, ParamError, Step, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::interp::Interp;
 use crate::runtime::shm::{SharedRegion, Sizer};
 use serde::Deserialize;
@@ -219,6 +219,24 @@ struct RoundTripper<'a> {
     state: u64,
     order: StartOrder<'a>,
     _pinned: Option<Pinned>,
+    /// As a coroutine: `None` between ops, else the reply's bytes read so far
+    /// while the op waits for the rest.
+    awaiting: Option<usize>,
+    /// As a coroutine: the socket has been made non-blocking.
+    nonblocking: bool,
+}
+
+impl RoundTripper<'_> {
+    /// The rest of the round trip once the reply is in.
+    fn after_recv(&mut self, interp: &mut Interp<'_>) {
+        let state = &mut self.state;
+        interp.check_point();
+        straight::run(interp, io_loop::AFTER_RECV, state);
+        for _ in 0..3 {
+            straight::run(interp, io_loop::APPEND, state);
+        }
+        straight::run(interp, io_loop::NEXT_ROUND, state);
+    }
 }
 
 impl WorkerBody for RoundTripper<'_> {
@@ -237,13 +255,39 @@ impl WorkerBody for RoundTripper<'_> {
         interp.check_point();
         straight::run(interp, io_loop::BEFORE_RECV, state);
         interp.allow_threads(|| peer.recv())?;
-        interp.check_point();
-        straight::run(interp, io_loop::AFTER_RECV, state);
-        for _ in 0..3 {
-            straight::run(interp, io_loop::APPEND, state);
-        }
-        straight::run(interp, io_loop::NEXT_ROUND, state);
+        self.after_recv(interp);
         Ok(())
+    }
+
+    /// As asyncio streams do it: `writer.write(request)` sends at once, then
+    /// `await reader.readexactly(n)` finds the stream's buffer empty and waits. The
+    /// reply reaches the buffer only through the loop — its selector sees the
+    /// socket readable, the transport's reader callback reads it, and the waiter it
+    /// completes wakes the coroutine one round later — however soon the peer
+    /// answered: so each round trip queues behind whatever the hogs run meanwhile.
+    fn step(&mut self, interp: &mut Interp<'_>) -> std::io::Result<Step> {
+        if !self.nonblocking {
+            self.peer.set_nonblocking()?;
+            self.nonblocking = true;
+        }
+        let Some(mut got) = self.awaiting.take() else {
+            straight::run(interp, io_loop::BEFORE_SEND, &mut self.state);
+            self.peer.send()?;
+            interp.check_point();
+            straight::run(interp, io_loop::BEFORE_RECV, &mut self.state);
+            self.awaiting = Some(0);
+            return Ok(Step::Await(Await::Readable));
+        };
+        if !self.peer.try_recv(&mut got)? {
+            self.awaiting = Some(got);
+            return Ok(Step::Await(Await::Readable));
+        }
+        self.after_recv(interp);
+        Ok(Step::Done)
+    }
+
+    fn wait_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        Some(self.peer.fd())
     }
 }
 
@@ -262,6 +306,10 @@ impl WorkerBody for CpuWorker<'_> {
             spinning.fetch_add(1, Ordering::Release);
         }
         Ok(())
+    }
+
+    fn step(&mut self, interp: &mut Interp<'_>) -> std::io::Result<Step> {
+        self.spinner.step(interp)
     }
 }
 
@@ -289,13 +337,15 @@ impl Workload for Convoy {
                 state: 0,
                 order,
                 _pinned: pinned,
+                awaiting: None,
+                nonblocking: false,
             }))
         } else {
             let pinned = placement.map(|p| Pinned::to(p.cpu_workers)).transpose()?;
             // Counted once prepared, before the start line the I/O worker waits at.
             order.prepared.fetch_add(1, Ordering::Release);
             Ok(Box::new(CpuWorker {
-                spinner: Spinner::new(self.ticks_per_op, index),
+                spinner: Spinner::yielding(self.ticks_per_op, index),
                 spinning: Some(order.spinning),
                 _pinned: pinned,
             }))

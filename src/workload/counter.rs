@@ -9,6 +9,14 @@
 //! | `none-call` | `counter = f(counter) + 1`      | load f, load, call (check), const, add, store, jump back (check) |
 //! | `lock`      | `with lock: counter += 1`       | load lock, enter (acquire), load, const, add, store, exit call (check, release), jump back (check) |
 //! | `atomic`    | an atomic increment             | one fetch-add, jump back (check)                     |
+//! | `none-await`| `v = counter; await asyncio.sleep(0); counter = v + 1` | load, call (check), give the loop back, load v, const, add, store, jump back (check) |
+//!
+//! `none-await` is the asyncio form of the race: the only place a coroutine can
+//! lose the loop is an await, and this one sits between the read and the write,
+//! so under `asyncio` every other coroutine may run there. Under the thread and
+//! process models the await is `time.sleep(0)`, which releases the GIL (a blocking
+//! call that returns at once): the same window, open to whoever wants the GIL or
+//! runs on another core; `sequential` has no one to lose to.
 //!
 //! Each op also runs the loop's own `FOR_ITER` and `STORE_FAST`. The bytecode count
 //! matters for Python 2: its check interval (100) falls at a different bytecode of
@@ -23,7 +31,9 @@
 //! trips), `atomic` one server-side increment.
 
 use super::objects::Counter;
-use super::{Common, CounterOutcome, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
+use super::{
+    Await, Common, CounterOutcome, Outcome, ParamError, Step, WorkerBody, WorkerSpec, Workload,
+};
 use crate::runtime::interp::Interp;
 use crate::runtime::shm::{SharedRegion, Sizer};
 use serde::Deserialize;
@@ -40,13 +50,16 @@ pub enum Sync {
     Lock,
     /// One atomic fetch-add.
     Atomic,
+    /// `v = counter; await asyncio.sleep(0); counter = v + 1` (`time.sleep(0)`
+    /// outside asyncio).
+    NoneAwait,
 }
 
 /// Parameters of `shared-counter`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CounterParams {
-    /// `none`, `none-call`, `lock` or `atomic`.
+    /// `none`, `none-call`, `lock`, `atomic` or `none-await`.
     pub sync: Sync,
     /// Time one increment in this many, as the twin's `sample_every` does.
     #[serde(default = "default_sample_every")]
@@ -93,6 +106,8 @@ struct Incrementer<'r> {
     counter: Counter<'r>,
     /// What the simulated bytecodes compute, so that each costs its time.
     work: u64,
+    /// As a coroutine (`none-await`): the value read before the await.
+    read: Option<u64>,
 }
 
 impl Incrementer<'_> {
@@ -136,7 +151,45 @@ impl Incrementer<'_> {
     }
 }
 
+impl Incrementer<'_> {
+    /// `v = counter`, then the call of `sleep(0)` up to where it gives way.
+    fn read_then_sleep(&mut self, interp: &mut Interp<'_>) -> std::io::Result<u64> {
+        let value = self.counter.load(interp)?;
+        self.bytecode(interp); // LOAD_GLOBAL counter
+        interp.fast_tick(); // STORE_FAST v
+        self.bytecode(interp); // LOAD_GLOBAL asyncio (time)
+        self.bytecode(interp); // LOAD_ATTR sleep
+        interp.fast_tick(); // LOAD_CONST 0
+        interp.check_point(); // CALL sleep(0)
+        Ok(value)
+    }
+
+    /// `counter = v + 1`.
+    fn write_back(&mut self, interp: &mut Interp<'_>, value: u64) -> std::io::Result<()> {
+        interp.fast_tick(); // LOAD_FAST v
+        interp.fast_tick(); // LOAD_CONST 1
+        self.bytecode(interp); // BINARY_OP +
+        self.counter.store(interp, value + 1)?;
+        self.bytecode(interp); // STORE_GLOBAL counter
+        Ok(())
+    }
+}
+
 impl WorkerBody for Incrementer<'_> {
+    fn step(&mut self, interp: &mut Interp<'_>) -> std::io::Result<Step> {
+        if self.sync != Sync::NoneAwait {
+            return self.op(interp).map(|()| Step::Done);
+        }
+        if let Some(value) = self.read.take() {
+            self.write_back(interp, value)?;
+            interp.check_point(); // JUMP_BACKWARD
+            return Ok(Step::Done);
+        }
+        self.loop_head(interp);
+        self.read = Some(self.read_then_sleep(interp)?);
+        Ok(Step::Await(Await::Yield))
+    }
+
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
         self.loop_head(interp);
         match self.sync {
@@ -155,6 +208,12 @@ impl WorkerBody for Incrementer<'_> {
             Sync::Atomic => {
                 interp.tick(); // one indivisible increment
                 self.counter.increment(interp)?;
+            }
+            Sync::NoneAwait => {
+                let value = self.read_then_sleep(interp)?;
+                // time.sleep(0): a blocking call, so the GIL is released around it.
+                interp.allow_threads(std::thread::yield_now);
+                self.write_back(interp, value)?;
             }
         }
         interp.check_point(); // JUMP_BACKWARD
@@ -184,6 +243,7 @@ impl Workload for SharedCounter {
             sync: self.sync,
             counter: Counter::open(shared, &mut shared.layout())?,
             work: 1,
+            read: None,
         }))
     }
 

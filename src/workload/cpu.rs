@@ -1,6 +1,6 @@
 //! `cpu-bound`: pure computation, never blocking.
 
-use super::{Common, ParamError, WorkerBody, WorkerSpec, Workload};
+use super::{Await, Common, ParamError, Step, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::interp::Interp;
 use crate::runtime::shm::SharedRegion;
 use serde::Deserialize;
@@ -105,6 +105,11 @@ impl CpuBound {
 pub(super) struct Spinner {
     ticks: u64,
     state: u64,
+    /// As a coroutine, `await asyncio.sleep(0)` after each op (convoy's hogs are
+    /// polite between ops, never inside one); cpu-bound's workers never await.
+    yields: bool,
+    /// As a coroutine: the op is suspended in that await.
+    yielded: bool,
 }
 
 impl Spinner {
@@ -113,6 +118,16 @@ impl Spinner {
         Spinner {
             ticks,
             state: index as u64,
+            yields: false,
+            yielded: false,
+        }
+    }
+
+    /// A spinner whose coroutine gives the loop back after each op.
+    pub(super) fn yielding(ticks: u64, index: usize) -> Spinner {
+        Spinner {
+            yields: true,
+            ..Spinner::new(ticks, index)
         }
     }
 }
@@ -121,6 +136,19 @@ impl WorkerBody for Spinner {
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
         spin(interp, self.ticks, &mut self.state);
         Ok(())
+    }
+
+    fn step(&mut self, interp: &mut Interp<'_>) -> std::io::Result<Step> {
+        if std::mem::take(&mut self.yielded) {
+            return Ok(Step::Done);
+        }
+        self.op(interp)?;
+        self.yielded = self.yields;
+        Ok(if self.yields {
+            Step::Await(Await::Yield)
+        } else {
+            Step::Done
+        })
     }
 }
 

@@ -96,6 +96,38 @@ impl EchoPeer {
         self.socket.read_exact(&mut self.message)
     }
 
+    /// Makes the socket non-blocking, as `asyncio`'s `sock_recv` wants it. A
+    /// request (at most 64 KiB) still goes out in one `send`: the socket's buffer
+    /// holds more.
+    pub fn set_nonblocking(&self) -> std::io::Result<()> {
+        self.socket.set_nonblocking(true)
+    }
+
+    /// Reads what has come of the reply so far (`got` bytes before); whether it is
+    /// whole. A non-blocking socket with nothing to read returns `false`.
+    pub fn try_recv(&mut self, got: &mut usize) -> std::io::Result<bool> {
+        while *got < self.message.len() {
+            match self.socket.read(&mut self.message[*got..]) {
+                Ok(0) => {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "the echo peer hung up",
+                    ))
+                }
+                Ok(n) => *got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(false),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(true)
+    }
+
+    /// The socket, for an event loop's selector.
+    pub fn fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
+
     /// Ends the peer (end-of-file) and waits for it; kills it if it lingers.
     /// Says how it ended.
     fn reap(&mut self) -> String {

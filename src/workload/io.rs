@@ -1,6 +1,8 @@
 //! `io-bound`: a little computation, then a real blocking system call.
 
-use super::{duration_param, spin, Common, ParamError, WorkerBody, WorkerSpec, Workload};
+use super::{
+    duration_param, spin, Await, Common, ParamError, Step, WorkerBody, WorkerSpec, Workload,
+};
 use crate::runtime::interp::Interp;
 use crate::runtime::shm::SharedRegion;
 use serde::Deserialize;
@@ -49,6 +51,8 @@ impl IoBound {
 struct Sleeper<'a> {
     workload: &'a IoBound,
     state: u64,
+    /// As a coroutine: the op is suspended in its sleep.
+    sleeping: bool,
 }
 
 impl WorkerBody for Sleeper<'_> {
@@ -57,6 +61,16 @@ impl WorkerBody for Sleeper<'_> {
         let wait = self.workload.io_wait;
         interp.allow_threads(|| std::thread::sleep(wait));
         Ok(())
+    }
+
+    /// `await asyncio.sleep(io_wait)` in place of `time.sleep`.
+    fn step(&mut self, interp: &mut Interp<'_>) -> std::io::Result<Step> {
+        if std::mem::take(&mut self.sleeping) {
+            return Ok(Step::Done);
+        }
+        spin(interp, self.workload.ticks_per_op, &mut self.state);
+        self.sleeping = true;
+        Ok(Step::Await(Await::Sleep(self.workload.io_wait)))
     }
 }
 
@@ -73,6 +87,7 @@ impl Workload for IoBound {
         Ok(Box::new(Sleeper {
             workload: self,
             state: index as u64,
+            sleeping: false,
         }))
     }
 }

@@ -79,6 +79,28 @@ pub enum Measured {
     Own(crate::measure::Histogram),
 }
 
+/// What a coroutine waits for when it gives its event loop back: the `await`s of
+/// a workload's asyncio twin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Await {
+    /// `await asyncio.sleep(0)`: straight back to the end of the ready queue.
+    Yield,
+    /// `await asyncio.sleep(d)`: a timer.
+    Sleep(std::time::Duration),
+    /// `await loop.sock_recv(…)` with no data yet: the socket
+    /// [`WorkerBody::wait_fd`] names must become readable.
+    Readable,
+}
+
+/// Where an op run as a coroutine stands after [`WorkerBody::step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// The op is over.
+    Done,
+    /// The op is suspended at an await; the next `step` resumes it.
+    Await(Await),
+}
+
 /// One worker's op loop body.
 pub trait WorkerBody {
     /// Runs one op. Errors end the run (a broken peer, a failed syscall).
@@ -88,6 +110,17 @@ pub trait WorkerBody {
     /// GIL as an op does: for a worker that must let the others get going first.
     fn before_first_op(&mut self, _interp: &mut Interp<'_>) -> std::io::Result<()> {
         Ok(())
+    }
+
+    /// Runs the op as a coroutine (`asyncio`): up to its next await, or to its
+    /// end. An op with no await in it is one step.
+    fn step(&mut self, interp: &mut Interp<'_>) -> std::io::Result<Step> {
+        self.op(interp).map(|()| Step::Done)
+    }
+
+    /// The socket an [`Await::Readable`] waits on.
+    fn wait_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
     }
 
     /// Called once after the last op: what this worker's latencies are.
@@ -118,13 +151,6 @@ pub trait Workload: Send + Sync + std::fmt::Debug {
     /// (between ops instead of inside them). The CPython twins sample the same way.
     fn latency_sample_every(&self) -> u64 {
         1
-    }
-
-    /// Whether workers depend on each other to finish (a producer blocks until a
-    /// consumer takes): such a workload has no sequential baseline, as one thread
-    /// running the workers one after another would wait forever.
-    fn needs_concurrency(&self) -> bool {
-        false
     }
 
     /// Reads the results out of the shared state after every worker is done;
@@ -170,19 +196,36 @@ impl ParamError {
     }
 }
 
-/// The workload kinds a scenario's `workload` key may name.
+/// The workload kinds a scenario's `workload` key may name (the plan says which
+/// models each one fits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::VariantNames)]
 #[strum(serialize_all = "kebab-case")]
-enum Kind {
+pub enum Kind {
+    /// `cpu-bound`.
     CpuBound,
+    /// `io-bound`.
     IoBound,
+    /// `convoy`.
     Convoy,
+    /// `shared-counter`.
     SharedCounter,
+    /// `refcount`.
     Refcount,
+    /// `gc-pause`.
     GcPause,
+    /// `fork-cow`.
     ForkCow,
+    /// `alloc`.
     Alloc,
+    /// `queue`.
     Queue,
+}
+
+impl Kind {
+    /// The kind a scenario's `workload` key names, if it names one.
+    pub fn named(name: &str) -> Option<Kind> {
+        name.parse().ok()
+    }
 }
 
 /// Builds the workload `kind` from its parameter table.

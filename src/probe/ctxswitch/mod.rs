@@ -6,6 +6,7 @@
 //! inter-processor interrupt, and a CPU leaving idle). `process-pipe` is what
 //! `perf bench sched pipe` runs, `thread-pipe` what `perf bench sched pipe -T` runs.
 
+pub mod asyncio_handoff;
 pub mod gil_handoff;
 pub mod pair;
 pub mod transport;
@@ -67,11 +68,12 @@ pub fn run(plan: &CtxswitchPlan, quiet: bool) -> anyhow::Result<CtxswitchReport>
 }
 
 /// The (mode, placement) pairs to run, mode by mode. `yield` runs once, on one
-/// CPU: across CPUs a yield gives nothing away, it just spins.
+/// CPU: across CPUs a yield gives nothing away, it just spins; `asyncio-handoff`
+/// runs once, on the one thread its loop has.
 fn jobs(plan: &CtxswitchPlan) -> Vec<(Mode, Pin)> {
     let mut jobs = Vec::new();
     for &mode in &plan.modes {
-        if mode == Mode::Yield {
+        if matches!(mode, Mode::Yield | Mode::AsyncioHandoff) {
             jobs.push((mode, Pin::Same));
             continue;
         }
@@ -141,6 +143,7 @@ pub fn measure(mode: Mode, place: Placement, rounds: Rounds) -> std::io::Result<
             let (a, b) = gil_handoff::GilEndpoint::pair(&gil);
             pair::threads(a, b, place, rounds)
         }
+        Mode::AsyncioHandoff => asyncio_handoff::measure(rounds),
     }
 }
 
@@ -192,12 +195,16 @@ fn result(
     CtxswitchResult {
         mode: mode.name(),
         pin: pin.name(),
-        sides: if mode.is_process() {
-            "processes"
-        } else {
-            "threads"
+        sides: match mode {
+            _ if mode.is_process() => "processes",
+            Mode::AsyncioHandoff => "coroutines",
+            _ => "threads",
         },
-        cpus: [place.a, place.b].into_iter().flatten().collect(),
+        cpus: match mode {
+            // Not pinned: one thread, wherever it runs.
+            Mode::AsyncioHandoff => Vec::new(),
+            _ => [place.a, place.b].into_iter().flatten().collect(),
+        },
         rounds,
         switch_ns: Summary::median_of(&samples.iter().map(|s| s.switch_ns).collect::<Vec<_>>()),
         round_trip_ns: Summary::median_of(

@@ -1,0 +1,340 @@
+//! `asyncio`: one OS thread, one event loop; every worker is a coroutine.
+//!
+//! Each worker's op loop runs as a coroutine on [`event_loop::EventLoop`]: the
+//! loop resumes it, it runs ops until one of them awaits ([`WorkerBody::step`]
+//! returns [`Step::Await`]), and the loop is free for the next ready coroutine.
+//! The awaits are the workloads' blocking calls — `io-bound`'s sleep (a timer),
+//! `convoy`'s receive (the selector), `shared-counter`'s `none-await`
+//! (`asyncio.sleep(0)`), convoy's hogs' `sleep(0)` between ops. Nothing else can
+//! take the loop from a coroutine: a CPU-bound one that never awaits runs to its
+//! end while the others wait, and the loop's lag says for how long.
+//!
+//! There is no GIL to take (one thread holds it throughout), no other thread, and
+//! no clock but the one the op loop reads: a `--duration`, the stop once every
+//! foreground coroutine is done and `--timeout` are looked at after each timed op
+//! and each round of the loop, as in the sequential baseline.
+
+pub mod event_loop;
+
+use super::worker::WorkerResult;
+use super::{merge, ModelRun, RunError};
+use crate::measure::{nanos, new_histogram, record, Histogram, Rusage, Summary};
+use crate::plan::{Amount, ModelKind, Plan};
+use crate::runtime::interp::{GilStats, Interp, Lock};
+use crate::runtime::shm::{SharedRegion, Sizer};
+use crate::runtime::trace::{EventKind, TraceBuf};
+use crate::workload::{Await, Measured, Step, WorkerBody, Workload};
+use event_loop::{Coroutines, EventLoop, Suspended};
+use std::time::{Duration, Instant};
+
+const MODEL: ModelKind = ModelKind::Asyncio;
+
+/// One worker as a coroutine: its op loop's state between callbacks.
+struct Task<'a> {
+    index: usize,
+    body: Box<dyn WorkerBody + 'a>,
+    interp: Interp<'static>,
+    foreground: bool,
+    /// Ops to run (`u64::MAX`: until stopped).
+    limit: u64,
+    ops: u64,
+    latency: Histogram,
+    /// Time one op in this many.
+    every: u64,
+    untimed: u64,
+    /// The start of the op (or sample) being timed.
+    t0: Option<Instant>,
+    /// An op is under way (suspended at an await, or running).
+    in_op: bool,
+    started: Option<Instant>,
+    finished: Option<Instant>,
+}
+
+/// Every coroutine of the run, and why the run should stop.
+struct Tasks<'a> {
+    tasks: Vec<Task<'a>>,
+    /// Set when the last foreground coroutine is done or the duration is over:
+    /// the others finish at their next resume.
+    stop: bool,
+    foreground_left: usize,
+    /// The end of a `--duration`.
+    until: Option<Instant>,
+    /// `--timeout`'s deadline.
+    deadline: Option<Instant>,
+    timed_out: bool,
+    /// The coroutine resumed last (the one that failed, on an error).
+    current: usize,
+}
+
+impl Tasks<'_> {
+    /// Task `i`'s op loop, from where it stands to its next await or its end: the
+    /// same loop as `model::worker::run_worker`'s, cut at the awaits.
+    fn run_ops(&mut self, i: usize, now: Instant) -> std::io::Result<Suspended> {
+        let (until, deadline) = (self.until, self.deadline);
+        let task = &mut self.tasks[i];
+        task.started.get_or_insert(now);
+        task.t0.get_or_insert(now);
+        loop {
+            if !task.in_op {
+                if task.ops >= task.limit || self.stop {
+                    return Ok(self.finish(i, Instant::now()));
+                }
+                task.in_op = true;
+            }
+            match task.body.step(&mut task.interp)? {
+                Step::Await(Await::Yield) => return Ok(Suspended::Yield),
+                Step::Await(Await::Sleep(d)) => return Ok(Suspended::Sleep(d)),
+                Step::Await(Await::Readable) => return Ok(Suspended::Readable),
+                Step::Done => {}
+            }
+            task.in_op = false;
+            task.ops += 1;
+            if task.untimed > 0 {
+                task.untimed -= 1;
+                if task.untimed == 0 {
+                    task.t0 = Some(Instant::now());
+                }
+                continue;
+            }
+            let t1 = Instant::now();
+            record(&mut task.latency, nanos(t1 - task.t0.unwrap_or(t1)));
+            task.t0 = Some(t1);
+            task.untimed = task.every - 1;
+            if deadline.is_some_and(|d| t1 >= d) {
+                self.timed_out = true;
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "--timeout passed",
+                ));
+            }
+            if until.is_some_and(|u| t1 >= u) {
+                self.stop = true;
+                return Ok(self.finish(i, t1));
+            }
+        }
+    }
+
+    /// Ends task `i`'s op loop.
+    fn finish(&mut self, i: usize, now: Instant) -> Suspended {
+        let task = &mut self.tasks[i];
+        task.finished = Some(now);
+        if task.foreground {
+            self.foreground_left -= 1;
+            if self.foreground_left == 0 {
+                self.stop = true;
+            }
+        }
+        Suspended::Finished
+    }
+}
+
+impl Coroutines for Tasks<'_> {
+    fn resume(&mut self, i: usize, now: Instant) -> std::io::Result<Suspended> {
+        self.current = i;
+        let suspended = self.run_ops(i, now);
+        let interp = &mut self.tasks[i].interp;
+        if interp.trace().enabled() {
+            interp.trace().span(EventKind::Running, now, Instant::now());
+        }
+        suspended
+    }
+
+    fn select(
+        &mut self,
+        readers: &[usize],
+        timeout: Option<Duration>,
+        readable: &mut Vec<usize>,
+    ) -> std::io::Result<()> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout};
+        let mut fds = Vec::with_capacity(readers.len());
+        let mut owners = Vec::with_capacity(readers.len());
+        for &i in readers {
+            if let Some(fd) = self.tasks[i].body.wait_fd() {
+                fds.push(PollFd::new(fd, PollFlags::POLLIN));
+                owners.push(i);
+            }
+        }
+        let timeout = match timeout {
+            None => PollTimeout::NONE,
+            Some(t) => PollTimeout::try_from(t).unwrap_or(PollTimeout::MAX),
+        };
+        match nix::poll::poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        for (fd, &i) in fds.iter().zip(&owners) {
+            // Hang-ups and errors count as readable: the receive then says why.
+            if fd.revents().is_some_and(|r| !r.is_empty()) {
+                readable.push(i);
+            }
+        }
+        // A coroutine awaiting a socket it does not have would wait for ever.
+        readable.extend(readers.iter().filter(|i| !owners.contains(i)));
+        Ok(())
+    }
+}
+
+/// Runs every worker as a coroutine on one event loop on this thread.
+pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
+    let workload: &dyn Workload = &*plan.workload;
+    let mut sizer = Sizer::default();
+    workload.shared_layout(&mut sizer);
+    let shared = SharedRegion::new(sizer.bytes()).map_err(|source| RunError::Os {
+        model: MODEL,
+        what: "mapping shared memory".into(),
+        source,
+    })?;
+    let specs = workload.workers();
+    let epoch = Instant::now();
+    let every = workload.latency_sample_every().max(1);
+    let mut tasks = Vec::with_capacity(specs.len());
+    for (index, spec) in specs.iter().enumerate() {
+        let body = workload
+            .worker(index, &shared)
+            .map_err(|e| RunError::WorkerFailed {
+                model: MODEL,
+                index,
+                message: e.to_string(),
+            })?;
+        let trace = if plan.trace.enabled {
+            TraceBuf::new(epoch, plan.trace.limit)
+        } else {
+            TraceBuf::disabled()
+        };
+        tasks.push(Task {
+            index,
+            body,
+            interp: Interp::new(index, Lock::Free, trace),
+            foreground: spec.is_foreground(),
+            limit: match (plan.amount, spec.ops) {
+                (Amount::Ops(_), Some(n)) => n,
+                _ => u64::MAX,
+            },
+            ops: 0,
+            latency: new_histogram(),
+            every,
+            untimed: every - 1,
+            t0: None,
+            in_op: false,
+            started: None,
+            finished: None,
+        });
+    }
+    let foreground_left = tasks.iter().filter(|t| t.foreground).count();
+
+    let usage_before = Rusage::this_process();
+    let start = Instant::now();
+    let until = match plan.amount {
+        Amount::Duration(d) => start.checked_add(d),
+        Amount::Ops(_) => None,
+    };
+    let deadline = plan.timeout.and_then(|t| start.checked_add(t));
+    let mut coroutines = Tasks {
+        tasks,
+        stop: foreground_left == 0,
+        foreground_left,
+        until,
+        deadline,
+        timed_out: false,
+        current: 0,
+    };
+    let mut event_loop = EventLoop::new();
+    // `asyncio.gather(*workers)`: each task's first step is scheduled in order.
+    for i in 0..coroutines.tasks.len() {
+        event_loop.call_soon(i, start);
+    }
+    let wake = until.into_iter().chain(deadline).min();
+    while !event_loop.is_idle() {
+        let now = match event_loop.run_once(&mut coroutines, wake) {
+            Ok(now) => now,
+            Err(e) => return Err(failed(plan, &coroutines, e)),
+        };
+        if deadline.is_some_and(|d| now >= d) {
+            return Err(timeout(plan, &coroutines));
+        }
+        if until.is_some_and(|u| now >= u) {
+            coroutines.stop = true;
+        }
+    }
+    let wall = coroutines
+        .tasks
+        .iter()
+        .filter_map(|t| t.finished)
+        .max()
+        .unwrap_or(start)
+        - start;
+    let usage = Rusage::this_process().since(&usage_before);
+
+    let mut results = Vec::with_capacity(coroutines.tasks.len());
+    for task in coroutines.tasks {
+        let Task {
+            index,
+            mut body,
+            interp,
+            foreground,
+            ops,
+            latency,
+            started,
+            finished,
+            ..
+        } = task;
+        let (ops, latency) = match body.measured() {
+            Measured::Ops => (ops, latency),
+            Measured::Own(own) => (own.len(), own),
+        };
+        drop(body);
+        let (_, trace) = interp.into_parts();
+        let (events, dropped_events) = trace.into_parts();
+        let finished = finished.unwrap_or(start);
+        results.push(WorkerResult {
+            index,
+            ops,
+            foreground,
+            latency,
+            gil: GilStats::default(),
+            busy: finished - started.unwrap_or(start).min(finished),
+            finished,
+            events,
+            dropped_events,
+        });
+    }
+    let mut run = merge(plan, MODEL, results, wall, std::process::id());
+    run.usage = usage;
+    run.outcome = workload.outcome(&shared, run.total_ops);
+    let extra = &mut run.outcome.extra;
+    extra.insert(
+        "loop_lag_ns".into(),
+        serde_json::to_value(Summary::of(event_loop.lag())).unwrap_or_default(),
+    );
+    extra.insert(
+        "event_loop".into(),
+        serde_json::to_value(event_loop.stats()).unwrap_or_default(),
+    );
+    Ok(run)
+}
+
+/// A coroutine's error (or the deadline, seen inside one) as the run's.
+fn failed(plan: &Plan, coroutines: &Tasks<'_>, e: std::io::Error) -> RunError {
+    if e.kind() == std::io::ErrorKind::TimedOut && coroutines.timed_out {
+        return timeout(plan, coroutines);
+    }
+    RunError::WorkerFailed {
+        model: MODEL,
+        index: coroutines.current,
+        message: e.to_string(),
+    }
+}
+
+/// `--timeout` passed: the coroutines that had not finished.
+fn timeout(plan: &Plan, coroutines: &Tasks<'_>) -> RunError {
+    RunError::Timeout {
+        model: MODEL,
+        timeout: plan.timeout.unwrap_or_default(),
+        workers: coroutines
+            .tasks
+            .iter()
+            .filter(|t| t.finished.is_none())
+            .map(|t| t.index)
+            .collect(),
+    }
+}
