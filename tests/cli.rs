@@ -26,9 +26,15 @@ fn list_names_every_builtin_scenario_in_every_format() {
         String::from_utf8_lossy(&out.get_output().stdout).into_owned()
     };
     let (table, csv, md) = (text("table"), text("csv"), text("markdown"));
-    assert!(csv.starts_with("name,models,summary\n"), "{csv}");
+    assert!(
+        csv.starts_with("name,models,summary,supported_models\n"),
+        "{csv}"
+    );
     assert!(csv.contains("\ncpu-bound,\"sequential,"), "{csv}");
-    assert!(md.contains("| name | models | summary |"), "{md}");
+    assert!(
+        md.contains("| name | models | summary | supported models |"),
+        "{md}"
+    );
     for name in names {
         assert!(in_json.contains(&name), "{name} missing from {in_json:?}");
         assert!(table.contains(name), "{name} missing from:\n{table}");

@@ -135,3 +135,45 @@ fn an_error_says_its_cause_once() {
     let cause = std::io::Error::from_raw_os_error(libc::ENOENT).to_string();
     assert_eq!(err.matches(&cause).count(), 1, "{err}");
 }
+
+/// A model that does not fit a scenario is one line naming the scenario and the
+/// models it runs under, from a flag or from a scenario file (then at its line);
+/// `gilbench list` shows every model each scenario fits.
+#[test]
+fn a_model_that_does_not_fit_the_scenario_is_refused_naming_those_that_do() {
+    bad_input(
+        &["scenario", "fork-cow", "--model", "threads,gil"],
+        &[
+            "--model",
+            "`gil` does not fit scenario `fork-cow`",
+            "runs under threads, processes",
+        ],
+    );
+    bad_input(
+        &["scenario", "queue", "--model", "sequential"],
+        &["`sequential` does not fit scenario `queue`", "threads"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cow.toml");
+    let text = include_str!("../scenarios/fork-cow.toml").replace(
+        "models = [\"threads\", \"processes\"]",
+        "models = [\"threads\", \"manager\"]",
+    );
+    assert!(
+        text.contains("\"manager\""),
+        "fork-cow.toml's models line moved"
+    );
+    std::fs::write(&path, text).unwrap();
+    bad_input(
+        &["scenario", path.to_str().unwrap()],
+        &["cow.toml:5:", "`manager` does not fit scenario `fork-cow`"],
+    );
+
+    let listed = common::json(&["list"]);
+    for scenario in listed["scenarios"].as_array().unwrap() {
+        let supported = scenario["supported_models"].as_array().unwrap();
+        for model in scenario["models"].as_array().unwrap() {
+            assert!(supported.contains(model), "{scenario}");
+        }
+    }
+}

@@ -201,8 +201,11 @@ impl Plan {
 
         let workload = workload::build(&file.workload, &file.params, Common { workers, ops })
             .map_err(|e| merge.bad(e.field.as_deref().unwrap_or("params"), e.message))?;
-        models::check_runnable(&models, workload.as_ref(), &file.name, &file.workload)
-            .map_err(|e| merge.bad_setting(models_flag, "--model", "models", e))?;
+        // `build` has just read the kind, so it names one.
+        if let Some(kind) = workload::Kind::named(&file.workload) {
+            models::check_runnable(&models, &file.name, kind)
+                .map_err(|e| merge.bad_setting(models_flag, "--model", "models", e))?;
+        }
         trace
             .check_budget(workload.workers().len())
             .map_err(|e| InputError::flag("--trace-limit", e))?;

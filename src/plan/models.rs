@@ -4,7 +4,7 @@
 //! [`parse_models`] is the one place a list of model names is read.
 
 use super::names::parse_name;
-use crate::workload::Workload;
+use crate::workload::Kind;
 use std::fmt;
 use strum::{IntoStaticStr, VariantArray};
 
@@ -46,10 +46,6 @@ impl fmt::Display for ModelKind {
     }
 }
 
-/// The models the fork-cow experiment runs under (`model::fork_cow`): threads
-/// share the parent's heap, processes fork it.
-pub const FORK_COW: &[ModelKind] = &[ModelKind::Threads, ModelKind::Processes];
-
 /// Reads a list of model names (from `--model` or a scenario's `models`); the
 /// error says what was wrong, for the caller to place.
 pub fn parse_models(names: &[String]) -> Result<Vec<ModelKind>, String> {
@@ -69,27 +65,49 @@ pub fn parse_models(names: &[String]) -> Result<Vec<ModelKind>, String> {
     Ok(models)
 }
 
-/// Whether `workload` (scenario `scenario`, workload kind `kind`) can run under
-/// every one of `models`; the error says why not.
-pub fn check_runnable(
-    models: &[ModelKind],
-    workload: &dyn Workload,
-    scenario: &str,
-    kind: &str,
-) -> Result<(), String> {
-    if workload.needs_concurrency() && models.contains(&ModelKind::Sequential) {
-        return Err(format!(
-            "`{kind}` has no `sequential` baseline: its workers wait for each other, so one \
-             thread running them in turn would never finish"
-        ));
-    }
-    if workload.fork_cow().is_some() {
-        if let Some(m) = models.iter().find(|m| !FORK_COW.contains(m)) {
-            let names: Vec<_> = FORK_COW.iter().map(|m| m.name()).collect();
-            return Err(format!("`{m}`: {scenario} runs under {}", names.join(", ")));
+/// Why `model` does not fit workload `kind`, or `None` when it does: the one
+/// declaration of which models each workload supports, read by [`supported`]
+/// (`gilbench list`) and [`check_runnable`]. A new model adds its arm here.
+pub fn misfit(model: ModelKind, kind: Kind) -> Option<&'static str> {
+    use ModelKind::*;
+    match (kind, model) {
+        // Its runs are variants of one experiment on one heap (`model::fork_cow`),
+        // not an op loop.
+        (Kind::ForkCow, Threads | Processes) => None,
+        (Kind::ForkCow, _) => {
+            Some("its variants run on one heap that threads share and processes fork")
         }
+        (Kind::Queue, Sequential) => Some(
+            "its workers wait for each other, so one thread running them in turn would never \
+             finish",
+        ),
+        (_, Sequential | Gil | Gil39 | GilLegacy | Threads | Processes | Manager) => None,
     }
-    Ok(())
+}
+
+/// The models workload `kind` runs under, in report order.
+pub fn supported(kind: Kind) -> Vec<ModelKind> {
+    ModelKind::ALL
+        .iter()
+        .copied()
+        .filter(|&m| misfit(m, kind).is_none())
+        .collect()
+}
+
+/// Whether every one of `models` fits scenario `scenario` (whose workload is
+/// `kind`); the error names the first that does not, why, and the ones that do.
+pub fn check_runnable(models: &[ModelKind], scenario: &str, kind: Kind) -> Result<(), String> {
+    let Some((model, why)) = models
+        .iter()
+        .find_map(|&m| misfit(m, kind).map(|why| (m, why)))
+    else {
+        return Ok(());
+    };
+    let fits: Vec<&str> = supported(kind).iter().map(|m| m.name()).collect();
+    Err(format!(
+        "`{model}` does not fit scenario `{scenario}` ({why}); it runs under {}",
+        fits.join(", ")
+    ))
 }
 
 /// How worker processes start, as in Python's multiprocessing.
@@ -144,5 +162,34 @@ mod tests {
         assert!(StartMethod::parse("clone")
             .unwrap_err()
             .contains("fork, spawn, forkserver"));
+    }
+
+    #[test]
+    fn each_workload_declares_its_models_and_a_misfit_names_them() {
+        use strum::VariantNames;
+        for name in Kind::VARIANTS {
+            let kind = Kind::named(name).unwrap();
+            assert!(!supported(kind).is_empty(), "{name} runs under nothing");
+        }
+        assert_eq!(
+            supported(Kind::ForkCow),
+            vec![ModelKind::Threads, ModelKind::Processes]
+        );
+        assert!(!supported(Kind::Queue).contains(&ModelKind::Sequential));
+        assert_eq!(
+            check_runnable(&[ModelKind::Gil], "queue", Kind::Queue),
+            Ok(())
+        );
+        let err = check_runnable(
+            &[ModelKind::Threads, ModelKind::Gil],
+            "my-cow",
+            Kind::ForkCow,
+        )
+        .unwrap_err();
+        assert!(
+            err.starts_with("`gil` does not fit scenario `my-cow` (")
+                && err.ends_with("; it runs under threads, processes"),
+            "{err}"
+        );
     }
 }

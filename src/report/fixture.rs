@@ -195,11 +195,13 @@ pub fn list() -> ListReport {
                 name: "cpu-bound".into(),
                 models: vec!["sequential".into(), "gil".into()],
                 summary: "CPU-bound workers: the GIL gives concurrency, not parallelism".into(),
+                supported_models: vec!["sequential".into(), "gil".into(), "threads".into()],
             },
             Listed {
                 name: "convoy".into(),
                 models: vec!["gil".into(), "threads".into()],
                 summary: "The convoy effect, \"bpo-7946\" | a switch interval".into(),
+                supported_models: vec!["gil".into(), "threads".into()],
             },
         ],
     }

@@ -25,6 +25,8 @@ pub struct Listed {
     pub models: Vec<String>,
     /// What it shows, in one line.
     pub summary: String,
+    /// Every model its workload fits (`--model` may name any of them).
+    pub supported_models: Vec<String>,
 }
 
 impl ListReport {
@@ -35,10 +37,14 @@ impl ListReport {
             let source = crate::scenario::Source::builtin(name).expect("listed built-in exists");
             let file = crate::scenario::ScenarioFile::parse(&source)
                 .map_err(|e| anyhow::anyhow!("built-in {name}: {}", e.message))?;
+            let kind = crate::workload::Kind::named(&file.workload)
+                .ok_or_else(|| anyhow::anyhow!("built-in {name}: unknown workload"))?;
+            let supported = crate::plan::models::supported(kind);
             scenarios.push(Listed {
                 name: file.name,
                 models: file.models,
                 summary: file.summary,
+                supported_models: supported.iter().map(|m| m.name().to_string()).collect(),
             });
         }
         Ok(ListReport {
@@ -70,9 +76,20 @@ impl Report for ListReport {
         let mut table = comfy_table::Table::new();
         table
             .load_preset(comfy_table::presets::NOTHING)
-            .set_header(vec!["scenario", "models", "what it shows"]);
+            .set_header(vec!["scenario", "models", "also fits", "what it shows"]);
         for l in &self.scenarios {
-            table.add_row(vec![l.name.clone(), l.models.join(","), l.summary.clone()]);
+            let also: Vec<&str> = l
+                .supported_models
+                .iter()
+                .filter(|m| !l.models.contains(m))
+                .map(String::as_str)
+                .collect();
+            table.add_row(vec![
+                l.name.clone(),
+                l.models.join(","),
+                also.join(","),
+                l.summary.clone(),
+            ]);
         }
         format!("{table}\n")
     }

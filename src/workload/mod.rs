@@ -114,13 +114,6 @@ pub trait Workload: Send + Sync + std::fmt::Debug {
         1
     }
 
-    /// Whether workers depend on each other to finish (a producer blocks until a
-    /// consumer takes): such a workload has no sequential baseline, as one thread
-    /// running the workers one after another would wait forever.
-    fn needs_concurrency(&self) -> bool {
-        false
-    }
-
     /// Reads the results out of the shared state after every worker is done;
     /// `ops_done` is the total ops all workers ran.
     fn outcome(&self, _shared: &SharedRegion, _ops_done: u64) -> Outcome {
@@ -164,19 +157,36 @@ impl ParamError {
     }
 }
 
-/// The workload kinds a scenario's `workload` key may name.
+/// The workload kinds a scenario's `workload` key may name (the plan says which
+/// models each one fits).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, strum::EnumString, strum::VariantNames)]
 #[strum(serialize_all = "kebab-case")]
-enum Kind {
+pub enum Kind {
+    /// `cpu-bound`.
     CpuBound,
+    /// `io-bound`.
     IoBound,
+    /// `convoy`.
     Convoy,
+    /// `shared-counter`.
     SharedCounter,
+    /// `refcount`.
     Refcount,
+    /// `gc-pause`.
     GcPause,
+    /// `fork-cow`.
     ForkCow,
+    /// `alloc`.
     Alloc,
+    /// `queue`.
     Queue,
+}
+
+impl Kind {
+    /// The kind a scenario's `workload` key names, if it names one.
+    pub fn named(name: &str) -> Option<Kind> {
+        name.parse().ok()
+    }
 }
 
 /// Builds the workload `kind` from its parameter table.

@@ -329,11 +329,6 @@ impl Workload for Queue {
         &self.workers
     }
 
-    fn needs_concurrency(&self) -> bool {
-        // A producer blocks on a full queue until a consumer takes from it.
-        true
-    }
-
     fn shared_layout(&self, sizer: &mut Sizer) {
         sizer.reserve::<AtomicU32>(1).reserve::<AtomicU32>(1);
         Ring::reserve(sizer, self.capacity, self.item_words);
