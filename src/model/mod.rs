@@ -124,6 +124,7 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
         }
         ModelKind::Processes => processes::run(plan),
         ModelKind::Manager => manager::run(plan),
+        ModelKind::Subinterpreters => Err(RunError::Unsupported(model)),
     }
 }
 

@@ -28,6 +28,9 @@ pub enum ModelKind {
     Processes,
     /// Worker processes whose shared state lives in a manager server.
     Manager,
+    /// Threads in one process, each running its own interpreter with its own GIL
+    /// (PEP 684); shared state only through a channel that copies each message.
+    Subinterpreters,
 }
 
 impl ModelKind {
@@ -82,6 +85,12 @@ pub fn misfit(model: ModelKind, kind: Kind) -> Option<&'static str> {
              finish",
         ),
         (_, Sequential | Gil | Gil39 | GilLegacy | Threads | Processes | Manager) => None,
+        // Interpreters share no objects (only immortal ones, whose counts never
+        // change): there is no count for two of them to race on.
+        (Kind::Refcount, Subinterpreters) => {
+            Some("interpreters share no objects, so no reference count is shared")
+        }
+        (_, Subinterpreters) => None,
     }
 }
 
@@ -150,7 +159,7 @@ mod tests {
             .contains("sequential, gil"));
         assert!(parse_models(&[]).unwrap_err().contains("at least one"));
         assert_eq!(ModelKind::GilLegacy.to_string(), "gil-legacy");
-        assert_eq!(ModelKind::ALL.len(), 7);
+        assert_eq!(ModelKind::ALL.len(), 8);
         assert_eq!(
             parse_models(&names(&["gil-3.9"])),
             Ok(vec![ModelKind::Gil39])
