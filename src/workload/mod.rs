@@ -20,6 +20,7 @@ mod queue;
 mod refcount;
 mod runlocal;
 mod straight;
+pub mod xi;
 
 pub use cpu::spin;
 pub use echo::{reached_by_hand as echo_reached_by_hand, serve as serve_echo};
