@@ -9,7 +9,7 @@ Which module gives them depends on the version:
 * 3.13:  ``_interpreters`` and ``_interpchannels``;
 * 3.12:  ``_xxsubinterpreters`` and ``_xxinterpchannels``;
 * older: none: ``unavailable()`` says "needs CPython >= 3.12" and the twin
-  prints a skipped row.
+  prints a skipped row ("needs CPython ≥ 3.12").
 
 This module imports on 2.7 and 3.6+ alike (nothing version-specific at import
 time but guarded imports).
@@ -32,7 +32,9 @@ from _twin import Barrier, BrokenBarrierError, WorkerFailed, make_run, perf_coun
 # How long an empty (or full) channel is slept on before looking again: CPython's.
 POLL_DELAY_S = 10 / 1000
 
-SKIPPED = "skipped: needs CPython >= 3.12"
+# Python 2 prints to an ASCII stdout: its row says ">=".
+SKIPPED = (u"skipped: needs CPython \u2265 3.12" if sys.version_info[0] > 2
+           else "skipped: needs CPython >= 3.12")
 
 _backend = None
 if sys.version_info >= (3, 12):

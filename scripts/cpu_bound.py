@@ -94,7 +94,9 @@ def explain(runs):
     if p:
         parts.append('processes reached {0:.2f}x: each has its own interpreter and GIL'.format(p['speedup']))
     s = by.get("cpython-subinterpreters")
-    if s and s.get("speedup") is not None:
+    if s and s.get("skipped"):
+        parts.append('subinterpreters: {0}'.format(s['skipped']))
+    elif s and s.get("speedup") is not None:
         parts.append('subinterpreters reached {0:.2f}x after {1} creating their interpreters: a GIL each, in one process'.format(s['speedup'], _twin.fmt_ns(s['startup_ns'])))
     if not parts:
         return "sequential is the baseline: one thread runs every worker's work in turn."

@@ -20,6 +20,7 @@ macro_rules! embed {
 /// Every script a twin may import or run.
 const FILES: &[(&str, &str)] = &[
     embed!("_twin.py"),
+    embed!("_subinterp.py"),
     embed!("alloc.py"),
     embed!("convoy.py"),
     embed!("cpu_bound.py"),
