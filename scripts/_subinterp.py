@@ -193,15 +193,18 @@ def run_in(interp, code, shared):
         raise WorkerFailed("subinterpreter failed: {0}".format(getattr(failed, "formatted", failed)))
 
 
-def run_workers(setup, call, workers, args_for):
+def run_workers(setup, call, workers, args_for, before_destroy=None):
     """Creates `workers` interpreters one after another (timed: startup_ns), runs
     `setup` (source defining the worker function) in each, then drives each from
     its own thread, released together by a barrier: interpreter i evaluates
     `call` with `args` bound to args_for(i) (a tuple of shareable values) and
     sends back its (start, end, result) through a channel.
 
-    Returns (wall_ns, [result of each worker], startup_ns). Every interpreter and
-    channel is destroyed before returning, whatever happens."""
+    Returns (wall_ns, [result of each worker], startup_ns, what before_destroy()
+    returned). Every interpreter and the results channel are destroyed before
+    returning, whatever happens: `before_destroy` reads what the workers left
+    in a channel while their interpreters still exist (3.13 unbinds an item
+    from a destroyed interpreter)."""
     interps, results = [], Channel()
     t_create = perf_counter_ns()
     try:
@@ -244,7 +247,8 @@ def run_workers(setup, call, workers, args_for):
         got = [results.get() for _ in range(workers)]
         got.sort()
         wall = max(g[2] for g in got) - min(g[1] for g in got)
-        return wall, [g[3] for g in got], startup
+        left = before_destroy() if before_destroy else None
+        return wall, [g[3] for g in got], startup, left
     finally:
         for interp in interps:
             destroy(interp)

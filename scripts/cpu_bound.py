@@ -70,7 +70,7 @@ def main():
             continue
         usage = _twin.Usage()
         if model == "subinterpreters":
-            wall, lats, startup = _subinterp.run_workers(
+            wall, lats, startup, _ = _subinterp.run_workers(
                 inspect.getsource(cpu_worker), "cpu_worker", args.workers,
                 lambda i: (args.ops, iterations))
             extra = {"startup_ns": startup}

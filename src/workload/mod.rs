@@ -115,6 +115,13 @@ pub trait Workload: Send + Sync + std::fmt::Debug {
         1
     }
 
+    /// Why this workload cannot run where workers share no memory and pass only
+    /// copies (`subinterpreters`), or `None` when it can: a finer refusal than
+    /// [`crate::plan`]'s per-kind one, for parameters that need shared memory.
+    fn needs_shared_memory(&self) -> Option<String> {
+        None
+    }
+
     /// Reads the results out of the shared state after every worker is done;
     /// `ops_done` is the total ops all workers ran.
     fn outcome(&self, _shared: &SharedRegion, _ops_done: u64) -> Outcome {

@@ -285,7 +285,7 @@ impl QueueProxy {
 }
 
 /// Up to 8 bytes as a little-endian word.
-fn word(bytes: &[u8]) -> u64 {
+pub(super) fn word(bytes: &[u8]) -> u64 {
     let mut b = [0u8; 8];
     b[..bytes.len().min(8)].copy_from_slice(&bytes[..bytes.len().min(8)]);
     u64::from_le_bytes(b)
