@@ -1,0 +1,213 @@
+//! The `subinterpreters` model through the real binary: its start-up is shown,
+//! each worker has a GIL nobody else wants, shared state crosses a channel
+//! (the counter loses nothing with `sync=lock`, every queue item arrives), the
+//! modes that need shared memory are refused with one line, and the twins give
+//! `cpythonX.Y-subinterpreters` rows (skipped without CPython 3.12+).
+//!
+//! Only mechanism is asserted: the speedup belongs to tests/fidelity.rs.
+
+mod common;
+
+use common::{assert_nothing_left, bad_input, gilbench, json, run};
+
+#[test]
+fn cpu_bound_shows_start_up_and_a_gil_per_interpreter() {
+    let _exclusive = common::exclusive();
+    let report = json(&[
+        "scenario",
+        "cpu-bound",
+        "--model",
+        "subinterpreters,processes",
+        "--ops",
+        "3",
+        "--set",
+        "ticks_per_op=20000",
+        "--no-calibrate",
+    ]);
+    let row = run(&report, "subinterpreters");
+    assert_eq!(row["workers"], 2, "{row}");
+    assert_eq!(row["ops"], 6, "{row}");
+    assert_eq!(row["latency_ns"]["count"], 6, "{row}");
+    assert!(row["startup_ns"].as_u64().unwrap() > 0, "{row}");
+    // Each interpreter has its own GIL, which nobody else ever wants.
+    let gil = &row["gil"];
+    assert_eq!(gil["drop_requests"], 0, "{row}");
+    assert_eq!(gil["forced_switches"], 0, "{row}");
+    let held = gil["hold_fraction"].as_f64().unwrap();
+    assert!(held > 0.0 && held <= 1.05, "hold_fraction {held}");
+    // The same row shape as the processes', start-up included.
+    let keys = |model: &str| {
+        let mut keys: Vec<String> = run(&report, model)
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(keys("subinterpreters"), keys("processes"));
+    assert_nothing_left("subinterpreters cpu-bound");
+}
+
+#[test]
+fn the_counter_crosses_a_channel_and_loses_nothing_with_a_lock() {
+    let report = json(&[
+        "scenario",
+        "shared-counter",
+        "--model",
+        "subinterpreters",
+        "--workers",
+        "3",
+        "--ops",
+        "2000",
+        "--set",
+        "sync=lock",
+        "--no-calibrate",
+    ]);
+    let counter = &run(&report, "subinterpreters")["counter"];
+    assert_eq!(counter["expected"], 6000, "{counter}");
+    assert_eq!(counter["observed"], 6000, "{counter}");
+    assert_eq!(counter["lost"], 0, "{counter}");
+}
+
+#[test]
+fn modes_that_need_shared_memory_are_one_line_naming_the_model() {
+    for sync in ["none", "none-call", "atomic"] {
+        let set = format!("sync={sync}");
+        bad_input(
+            &[
+                "scenario",
+                "shared-counter",
+                "--model",
+                "threads,subinterpreters",
+                "--set",
+                &set,
+            ],
+            &["subinterpreters", &set, "nothing to share", "sync=lock"],
+        );
+    }
+    bad_input(
+        &["scenario", "refcount", "--model", "subinterpreters"],
+        &["subinterpreters", "refcount", "share no objects"],
+    );
+}
+
+#[test]
+fn every_queue_item_crosses_the_channel() {
+    let report = json(&[
+        "scenario",
+        "queue",
+        "--model",
+        "subinterpreters",
+        "--ops",
+        "500",
+        "--set",
+        "producers=2",
+        "--set",
+        "consumers=2",
+        "--set",
+        "item_bytes=200",
+        "--no-calibrate",
+    ]);
+    let row = run(&report, "subinterpreters");
+    assert_eq!(row["latency_ns"]["count"], 1000, "{row}");
+    assert_eq!(row["items_left"], 0, "{row}");
+}
+
+#[test]
+fn a_timeout_bounds_a_subinterpreters_run() {
+    let out = gilbench()
+        .args([
+            "scenario",
+            "cpu-bound",
+            "--model",
+            "subinterpreters",
+            "--ops",
+            "1000000",
+            "--timeout",
+            "300ms",
+            "--quiet",
+            "--no-calibrate",
+        ])
+        .timeout(common::LIMIT)
+        .output()
+        .unwrap();
+    let stderr = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("subinterpreters: timed out"), "{stderr}");
+}
+
+/// A real CPython's twin rows, or `None` (and a note) when `python` is not here.
+fn twin_report(python: &str, scenario: &[&str]) -> Option<serde_json::Value> {
+    let mut args: Vec<&str> = scenario.to_vec();
+    args.extend([
+        "--cpython",
+        "--python",
+        python,
+        "--runs",
+        "1",
+        "--no-calibrate",
+        "--format",
+        "json",
+        "--quiet",
+    ]);
+    let out = gilbench()
+        .args(&args)
+        .timeout(common::LIMIT)
+        .output()
+        .unwrap();
+    if out.status.code() == Some(2) && common::stderr(&out).contains("--python") {
+        eprintln!("skipped: no {python} here");
+        return None;
+    }
+    assert!(out.status.success(), "{}", common::stderr(&out));
+    Some(serde_json::from_slice(&out.stdout).unwrap())
+}
+
+#[test]
+fn twins_run_subinterpreters_on_3_12_and_up_and_skip_them_below() {
+    let cpu = [
+        "scenario",
+        "cpu-bound",
+        "--model",
+        "sequential,subinterpreters",
+        "--ops",
+        "2",
+        "--set",
+        "ticks_per_op=20000",
+    ];
+    for python in ["python3.12", "python3.13"] {
+        let Some(report) = twin_report(python, &cpu) else {
+            continue;
+        };
+        // `python3.12` → `cpython3.12-subinterpreters`
+        let row = run(&report, &format!("c{python}-subinterpreters"));
+        assert_eq!(row["ops"], 4, "{row}");
+        assert!(row["startup_ns"].as_u64().unwrap() > 0, "{row}");
+        assert!(row.get("skipped").is_none(), "{row}");
+    }
+    if let Some(report) = twin_report("python3.11", &cpu) {
+        let row = run(&report, "cpython3.11-subinterpreters");
+        assert_eq!(row["skipped"], "skipped: needs CPython ≥ 3.12", "{row}");
+    }
+}
+
+#[test]
+fn the_counter_twin_passes_a_token_and_loses_nothing() {
+    let counter = [
+        "scenario",
+        "shared-counter",
+        "--model",
+        "subinterpreters",
+        "--ops",
+        "500",
+        "--set",
+        "sync=lock",
+    ];
+    if let Some(report) = twin_report("python3.13", &counter) {
+        let row = run(&report, "cpython3.13-subinterpreters");
+        assert_eq!(row["counter"]["lost"], 0, "{row}");
+        assert_eq!(row["counter"]["observed"], 1000, "{row}");
+    }
+}
