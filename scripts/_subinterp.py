@@ -25,9 +25,8 @@ of 3.12 and 3.13, and in 3.14's concurrent.interpreters queues).
 from __future__ import division, print_function
 
 import sys
-import threading
 
-from _twin import Barrier, BrokenBarrierError, WorkerFailed, make_run, perf_counter_ns
+from _twin import WorkerFailed, make_run, perf_counter_ns, run_threads
 
 # How long an empty (or full) channel is slept on before looking again: CPython's.
 POLL_DELAY_S = 10 / 1000
@@ -197,8 +196,8 @@ def run_workers(setup, call, workers, args_for, before_destroy=None):
     """Creates `workers` interpreters one after another (timed: startup_ns), runs
     `setup` (source defining the worker function) in each, then drives each from
     its own thread, released together by a barrier: interpreter i evaluates
-    `call` with `args` bound to args_for(i) (a tuple of shareable values) and
-    sends back its (start, end, result) through a channel.
+    `call` with its arguments bound to args_for(i) (a tuple of shareable values)
+    and sends the result back through a channel.
 
     Returns (wall_ns, [result of each worker], startup_ns, what before_destroy()
     returned). Every interpreter and the results channel are destroyed before
@@ -213,42 +212,21 @@ def run_workers(setup, call, workers, args_for, before_destroy=None):
         startup = perf_counter_ns() - t_create
         for interp in interps:
             run_in(interp, prelude() + setup, {})
-        barrier = Barrier(workers + 1)
-        errors = []
 
         def drive(i):
-            try:
-                barrier.wait()
-                shared = {"_results": results.handle, "_index": i}
-                for n, value in enumerate(args_for(i)):
-                    shared["_arg{0}".format(n)] = value
-                args = ", ".join("_arg{0}".format(n) for n in range(len(args_for(i))))
-                run_in(interps[i], (
-                    "_t0 = perf_counter_ns()\n"
-                    "_res = {0}({1})\n"
-                    "put(_results, (_index, _t0, perf_counter_ns(), _res))\n"
-                ).format(call, args), shared)
-            except BaseException as e:
-                errors.append(e)
-                barrier.abort()
+            shared = {"_results": results.handle, "_index": i}
+            for n, value in enumerate(args_for(i)):
+                shared["_arg{0}".format(n)] = value
+            args = ", ".join("_arg{0}".format(n) for n in range(len(args_for(i))))
+            run_in(interps[i], "put(_results, (_index, {0}({1})))\n".format(call, args), shared)
 
-        threads = [threading.Thread(target=drive, args=(i,), name="interp-{0}".format(i))
-                   for i in range(workers)]
-        for t in threads:
-            t.start()
-        try:
-            barrier.wait()
-        except BrokenBarrierError:
-            pass
-        for t in threads:
-            t.join()
-        if errors:
-            raise errors[0]
-        got = [results.get() for _ in range(workers)]
-        got.sort()
-        wall = max(g[2] for g in got) - min(g[1] for g in got)
+        # Released together by run_threads' barrier; its wall runs from the first
+        # start to the last end, entering and leaving the interpreters included
+        # (microseconds).
+        wall, _ = run_threads(drive, workers, lambda i: (i,))
+        got = sorted(results.get() for _ in range(workers))
         left = before_destroy() if before_destroy else None
-        return wall, [g[3] for g in got], startup, left
+        return wall, [g[1] for g in got], startup, left
     finally:
         for interp in interps:
             destroy(interp)

@@ -37,17 +37,10 @@ fn cpu_bound_shows_start_up_and_a_gil_per_interpreter() {
     let held = gil["hold_fraction"].as_f64().unwrap();
     assert!(held > 0.0 && held <= 1.05, "hold_fraction {held}");
     // The same row shape as the processes', start-up included.
-    let keys = |model: &str| {
-        let mut keys: Vec<String> = run(&report, model)
-            .as_object()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect();
-        keys.sort();
-        keys
-    };
-    assert_eq!(keys("subinterpreters"), keys("processes"));
+    assert_eq!(
+        common::row_keys(&report, "subinterpreters"),
+        common::row_keys(&report, "processes")
+    );
     assert_nothing_left("subinterpreters cpu-bound");
 }
 
@@ -137,6 +130,30 @@ fn a_timeout_bounds_a_subinterpreters_run() {
     let stderr = common::stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("subinterpreters: timed out"), "{stderr}");
+}
+
+#[test]
+fn spawn_creates_an_interpreter_beside_a_thread_and_a_fork() {
+    let _exclusive = common::exclusive();
+    let report = json(&[
+        "spawn",
+        "--heap",
+        "0",
+        "--iterations",
+        "3",
+        "--method",
+        "thread,interpreter,fork",
+    ]);
+    assert_nothing_left("spawn interpreter");
+    let results = report["results"].as_array().unwrap();
+    let methods: Vec<&str> = results
+        .iter()
+        .map(|r| r["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["thread", "interpreter", "fork"], "in that order");
+    let interp = &results[1];
+    assert_eq!(interp["latency_ns"]["count"], 3, "{interp}");
+    assert!(interp["create_ns"]["p50"].as_u64().unwrap() > 0, "{interp}");
 }
 
 /// A real CPython's twin rows, or `None` (and a note) when `python` is not here.
