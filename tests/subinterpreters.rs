@@ -4,7 +4,9 @@
 //! modes that need shared memory are refused with one line, and the twins give
 //! `cpythonX.Y-subinterpreters` rows (skipped without CPython 3.12+).
 //!
-//! The default tests assert only mechanism; the speedup is an opt-in fidelity
+//! Every test holds `common::exclusive()`: some check that nothing is left
+//! behind, and another test's gilbench would look like a leftover. The default
+//! tests assert only mechanism; the speedup is an opt-in fidelity
 //! check (`#[ignore]`, judged by `common::fidelity`: inconclusive when busy).
 
 mod common;
@@ -46,6 +48,7 @@ fn cpu_bound_shows_start_up_and_a_gil_per_interpreter() {
 
 #[test]
 fn the_counter_crosses_a_channel_and_loses_nothing_with_a_lock() {
+    let _exclusive = common::exclusive();
     let report = json(&[
         "scenario",
         "shared-counter",
@@ -67,6 +70,7 @@ fn the_counter_crosses_a_channel_and_loses_nothing_with_a_lock() {
 
 #[test]
 fn modes_that_need_shared_memory_are_one_line_naming_the_model() {
+    let _exclusive = common::exclusive();
     for sync in ["none", "none-call", "atomic"] {
         let set = format!("sync={sync}");
         bad_input(
@@ -89,6 +93,7 @@ fn modes_that_need_shared_memory_are_one_line_naming_the_model() {
 
 #[test]
 fn every_queue_item_crosses_the_channel() {
+    let _exclusive = common::exclusive();
     let report = json(&[
         "scenario",
         "queue",
@@ -111,6 +116,7 @@ fn every_queue_item_crosses_the_channel() {
 
 #[test]
 fn a_timeout_bounds_a_subinterpreters_run() {
+    let _exclusive = common::exclusive();
     let out = gilbench()
         .args([
             "scenario",
@@ -185,6 +191,7 @@ fn twin_report(python: &str, scenario: &[&str]) -> Option<serde_json::Value> {
 
 #[test]
 fn twins_run_subinterpreters_on_3_12_and_up_and_skip_them_below() {
+    let _exclusive = common::exclusive();
     let cpu = [
         "scenario",
         "cpu-bound",
@@ -213,6 +220,7 @@ fn twins_run_subinterpreters_on_3_12_and_up_and_skip_them_below() {
 
 #[test]
 fn the_counter_twin_passes_a_token_and_loses_nothing() {
+    let _exclusive = common::exclusive();
     let counter = [
         "scenario",
         "shared-counter",
@@ -267,6 +275,7 @@ fn verify_with_stub(version: &str, json: &str) -> serde_json::Value {
 
 #[test]
 fn verify_compares_subinterpreters_with_the_twins_row_of_that_name() {
+    let _exclusive = common::exclusive();
     let json = r#"{"twin":"cpu_bound","python":"3.12.0","runs":[
         {"model":"cpython-sequential","workers":2,"ops":40,"wall_ns":200000000},
         {"model":"cpython-threads","workers":2,"ops":40,"wall_ns":210000000},
