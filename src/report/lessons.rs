@@ -449,7 +449,7 @@ pub fn subinterpreters(r: &ScenarioReport) -> Option<String> {
         times(s)
     );
     if let Some(p) = speedup(r, "processes") {
-        text.push_str(&format!(" as processes do ({})", times(p)));
+        text.push_str(&format!(" (processes: {})", times(p)));
     }
     if let Some(startup) = run.startup_ns {
         text.push_str(&format!(
