@@ -136,6 +136,31 @@ fn a_timeout_bounds_a_subinterpreters_run() {
     let stderr = common::stderr(&out);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("subinterpreters: timed out"), "{stderr}");
+    // The start-up too: a thousand interpreters would take many seconds to create.
+    let started = std::time::Instant::now();
+    let out = gilbench()
+        .args([
+            "scenario",
+            "cpu-bound",
+            "--model",
+            "subinterpreters",
+            "--workers",
+            "1000",
+            "--timeout",
+            "200ms",
+            "--quiet",
+            "--no-calibrate",
+        ])
+        .timeout(common::LIMIT)
+        .output()
+        .unwrap();
+    let stderr = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("subinterpreters: timed out after 200ms"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < common::LIMIT / 2, "{stderr}");
 }
 
 #[test]

@@ -26,7 +26,24 @@ const MODEL: ModelKind = ModelKind::Subinterpreters;
 pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
     let workers = plan.workload.workers().len();
     let start = Instant::now();
-    let interpreters: Vec<Interpreter> = (0..workers).map(|_| Interpreter::create()).collect();
+    let mut interpreters: Vec<Interpreter> = Vec::with_capacity(workers);
+    for index in 0..workers {
+        // `--timeout` bounds the start-up too: a thousand interpreters take
+        // seconds to create.
+        if let Some(timeout) = plan.timeout.filter(|&t| start.elapsed() >= t) {
+            return Err(RunError::Timeout {
+                model: MODEL,
+                timeout,
+                workers: Vec::new(),
+            });
+        }
+        let interpreter = Interpreter::create().map_err(|source| RunError::Os {
+            model: MODEL,
+            what: format!("creating interpreter {index} of {workers}"),
+            source,
+        })?;
+        interpreters.push(interpreter);
+    }
     let startup = start.elapsed();
     let mut run = threaded::run_with(plan, MODEL, |region| {
         xi::install(region);

@@ -83,10 +83,18 @@ pub struct Interpreter {
 
 impl Interpreter {
     /// Creates one, module by module: each module's share of the heap is
-    /// written (unmarshalled code, its dict), then its body runs.
-    pub fn create() -> Interpreter {
+    /// written (unmarshalled code, its dict), then its body runs. Fails (rather
+    /// than aborting) when the heap cannot be had: thousands of interpreters
+    /// need gigabytes, as in CPython.
+    pub fn create() -> std::io::Result<Interpreter> {
         let share = HEAP_BYTES / MODULES as usize;
-        let mut heap = Vec::with_capacity(HEAP_BYTES);
+        let mut heap = Vec::new();
+        heap.try_reserve_exact(HEAP_BYTES).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::OutOfMemory,
+                format!("no memory for an interpreter's {HEAP_BYTES}-byte heap"),
+            )
+        })?;
         let mut x = 1u64;
         for module in 0..MODULES {
             heap.resize(heap.len() + share, module as u8);
@@ -95,7 +103,7 @@ impl Interpreter {
             }
         }
         heap[0] = std::hint::black_box(x) as u8;
-        Interpreter { heap }
+        Ok(Interpreter { heap })
     }
 
     /// Bytes of its heap.
@@ -189,7 +197,7 @@ mod tests {
 
     #[test]
     fn an_interpreter_has_its_heap() {
-        let interp = Interpreter::create();
+        let interp = Interpreter::create().unwrap();
         assert!(interp.heap_bytes() >= HEAP_BYTES - MODULES as usize);
     }
 }

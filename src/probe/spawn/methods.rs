@@ -62,7 +62,7 @@ impl Creator {
             }
             Method::Interpreter => {
                 let start = Instant::now();
-                let interpreter = crate::workload::xi::Interpreter::create();
+                let interpreter = crate::workload::xi::Interpreter::create()?;
                 let created = Instant::now();
                 drop(std::hint::black_box(interpreter));
                 Ok(Sample {
