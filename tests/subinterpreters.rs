@@ -114,53 +114,30 @@ fn every_queue_item_crosses_the_channel() {
     assert_eq!(row["items_left"], 0, "{row}");
 }
 
+/// Runs cpu-bound under subinterpreters with `more` flags and `--timeout
+/// {timeout}`; asserts it timed out (one line, exit 1) within half of LIMIT.
+fn times_out(more: &[&str], timeout: &str) {
+    let started = std::time::Instant::now();
+    let out = gilbench()
+        .args(["scenario", "cpu-bound", "--model", "subinterpreters"])
+        .args(more)
+        .args(["--timeout", timeout, "--quiet", "--no-calibrate"])
+        .timeout(common::LIMIT)
+        .output()
+        .unwrap();
+    let stderr = common::stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{more:?}: {stderr}");
+    let said = format!("subinterpreters: timed out after {timeout}");
+    assert!(stderr.contains(&said), "{more:?}: {stderr}");
+    assert!(started.elapsed() < common::LIMIT / 2, "{more:?}: {stderr}");
+}
+
 #[test]
 fn a_timeout_bounds_a_subinterpreters_run() {
     let _exclusive = common::exclusive();
-    let out = gilbench()
-        .args([
-            "scenario",
-            "cpu-bound",
-            "--model",
-            "subinterpreters",
-            "--ops",
-            "1000000",
-            "--timeout",
-            "300ms",
-            "--quiet",
-            "--no-calibrate",
-        ])
-        .timeout(common::LIMIT)
-        .output()
-        .unwrap();
-    let stderr = common::stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("subinterpreters: timed out"), "{stderr}");
+    times_out(&["--ops", "1000000"], "300ms");
     // The start-up too: a thousand interpreters would take many seconds to create.
-    let started = std::time::Instant::now();
-    let out = gilbench()
-        .args([
-            "scenario",
-            "cpu-bound",
-            "--model",
-            "subinterpreters",
-            "--workers",
-            "1000",
-            "--timeout",
-            "200ms",
-            "--quiet",
-            "--no-calibrate",
-        ])
-        .timeout(common::LIMIT)
-        .output()
-        .unwrap();
-    let stderr = common::stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(
-        stderr.contains("subinterpreters: timed out after 200ms"),
-        "{stderr}"
-    );
-    assert!(started.elapsed() < common::LIMIT / 2, "{stderr}");
+    times_out(&["--workers", "1000"], "200ms");
 }
 
 #[test]
