@@ -212,7 +212,7 @@ impl Plan {
             .flatten()
         {
             let e = format!(
-                "`subinterpreters` does not fit scenario `{}` with {why}",
+                "`subinterpreters` does not fit scenario `{}` {why}",
                 file.name
             );
             return Err(merge.bad_setting(models_flag, "--model", "models", e));

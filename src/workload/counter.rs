@@ -179,9 +179,9 @@ impl Workload for SharedCounter {
             Sync::Atomic => "atomic",
         };
         Some(format!(
-            "sync={sync} has nothing to share: interpreters share no memory, so each \
-             would count in its own copy of the counter; use --set sync=lock (the \
-             counter then crosses a channel: get it, add one, put it back)"
+            "with sync={sync}: there is nothing to share, as interpreters share no \
+             memory and each would count in its own copy of the counter; use --set \
+             sync=lock (the counter then crosses a channel: get it, add one, put it back)"
         ))
     }
 

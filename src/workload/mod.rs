@@ -116,8 +116,10 @@ pub trait Workload: Send + Sync + std::fmt::Debug {
     }
 
     /// Why this workload cannot run where workers share no memory and pass only
-    /// copies (`subinterpreters`), or `None` when it can: a finer refusal than
-    /// [`crate::plan`]'s per-kind one, for parameters that need shared memory.
+    /// copies (`subinterpreters`), or `None` when it can: the words after "does
+    /// not fit scenario `NAME`", naming the parameter at fault. A finer refusal
+    /// than [`crate::plan`]'s per-kind one, for parameters that need shared
+    /// memory.
     fn needs_shared_memory(&self) -> Option<String> {
         None
     }
