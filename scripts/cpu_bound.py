@@ -10,9 +10,11 @@ iterations of `x = (x * 31 + i) & 0xFFFF` (about ten bytecodes each).
 What it shows: the GIL gives concurrency, not parallelism. CPU-bound threads take
 turns holding the GIL, so `threads` finishes in about the same wall time as
 `sequential`; `processes` each have their own interpreter and GIL and scale
-with the CPUs.
+with the CPUs; so do `subinterpreters` (CPython >= 3.12: one interpreter with
+its own GIL per worker, each driven from its own thread, in one process), whose
+start-up (creating the interpreters) is reported like the processes' fork.
 
-    python3 scripts/cpu_bound.py [--model sequential,threads,processes]
+    python3 scripts/cpu_bound.py [--model sequential,threads,processes,subinterpreters]
         [--workers 2] [--ops 50] [--set ticks_per_op=200000]
         [--switch-interval 5ms] [--start-method fork] [--json]
 """
@@ -20,6 +22,9 @@ with the CPUs.
 from __future__ import division, print_function
 
 
+import inspect
+
+import _subinterp
 import _twin
 from _twin import latencies, perf_counter_ns  # noqa: F401  (2.7-safe)
 
@@ -27,7 +32,7 @@ TWIN = _twin.Twin(
     name="cpu_bound",
     scenario="cpu-bound",
     description="CPU-bound pure-Python work under threads and processes (the GIL serialises threads).",
-    models=["sequential", "threads", "processes", "asyncio"],
+    models=["sequential", "threads", "processes", "asyncio", "subinterpreters"],
     default_models=["sequential", "threads", "processes"],
     workers=2,
     ops=50,
@@ -60,12 +65,20 @@ def main():
     _twin.warm_up(lambda: cpu_worker(1, iterations))
     runs = []
     for model in models:
+        if model == "subinterpreters" and _subinterp.unavailable():
+            runs.append(_subinterp.skipped_run(model, args.workers))
+            continue
         usage = _twin.Usage()
         if model == "asyncio":  # Python 3.7+ only: imported only when asked for
             import _twin_asyncio
             wall, lats = _twin_asyncio.run(_twin_asyncio.cpu_worker, args.workers,
                                            lambda i: (args.ops, iterations))
             extra = {}
+        elif model == "subinterpreters":
+            wall, lats, startup, _ = _subinterp.run_workers(
+                inspect.getsource(cpu_worker), "cpu_worker", args.workers,
+                lambda i: (args.ops, iterations))
+            extra = {"startup_ns": startup}
         else:
             wall, lats, extra = _twin.run_model(model, args, cpu_worker, lambda i: (args.ops, iterations))
         runs.append(_twin.make_run(model, args.workers, args.workers * args.ops, wall,
@@ -88,6 +101,11 @@ def explain(runs):
     a = by.get("cpython-asyncio")
     if a:
         parts.append("asyncio reached {0:.2f}x: its coroutines never await, so each keeps the loop until it is done".format(a['speedup']))
+    s = by.get("cpython-subinterpreters")
+    if s and s.get("skipped"):
+        parts.append('subinterpreters: {0}'.format(s['skipped']))
+    elif s and s.get("speedup") is not None:
+        parts.append('subinterpreters reached {0:.2f}x after {1} creating their interpreters: a GIL each, in one process'.format(s['speedup'], _twin.fmt_ns(s['startup_ns'])))
     if not parts:
         return "sequential is the baseline: one thread runs every worker's work in turn."
     return "; ".join(parts) + "."

@@ -9,7 +9,12 @@ enqueue-to-dequeue per item. The put() cost is reported too (put_ns).
 Models: `threads` (queue.Queue: a deque under a lock, items passed by
 reference), `processes` (multiprocessing.Queue: pickled, pushed through a pipe
 by a feeder thread), `manager` (Manager().Queue(): every put and get is a
-request/response to the manager's server process). There is no sequential
+request/response to the manager's server process), `subinterpreters` (CPython
+>= 3.12: an interpreter with its own GIL per worker, each driven from its own
+thread; an item is pickled, copied by a channel into the consumer's
+interpreter and unpickled there; an empty channel is polled every 10 ms, as
+CPython's own interpreter queues do; the channel is unbounded, `maxsize` is
+not applied). There is no sequential
 baseline (one thread cannot be its own consumer), so speedup is null.
 
 Each producer ends with `consumers` empty-bytes sentinels; a consumer stops
@@ -22,27 +27,29 @@ manager unless --ops is given). --workers N sets `producers`.
 The file is not called queue.py: that name would shadow the standard library's
 `queue` module for everything started from this folder.
 
-    python3 scripts/queue_twin.py [--model threads,processes,manager] [--ops N]
+    python3 scripts/queue_twin.py [--model threads,processes,manager,subinterpreters] [--ops N]
         [--set producers=1] [--set consumers=1] [--set item_bytes=64]
         [--set maxsize=0] [--start-method fork] [--json]
 """
 # requires-python: >=3.7
 
+import inspect
 import queue as stdlib_queue
 import struct
 from array import array
 from time import perf_counter_ns
 
+import _subinterp
 import _twin
 
-DEFAULT_OPS = {"threads": 10_000, "processes": 10_000, "manager": 2_000}
+DEFAULT_OPS = {"threads": 10_000, "processes": 10_000, "manager": 2_000, "subinterpreters": 10_000}
 STAMP = struct.Struct("q")
 
 TWIN = _twin.Twin(
     name="queue",
     scenario="queue",
     description="Producers and consumers passing timestamped items through a queue.",
-    models=["threads", "processes", "manager"],
+    models=["threads", "processes", "manager", "subinterpreters"],
     default_models=["threads", "processes", "manager"],
     workers=1,
     ops=None,
@@ -94,6 +101,29 @@ def queue_worker(role, q, n, item_bytes, producers, consumers):
     return consumer(q, producers)
 
 
+# What each worker interpreter runs: the same producer and consumer, over a
+# queue-like view of the channel.
+SUBINTERPRETER_SETUP = """
+import struct
+from array import array
+STAMP = struct.Struct("q")
+class ChannelQueue:
+    def __init__(self, ch):
+        self.ch = ch
+    def put(self, obj):
+        put(self.ch, obj)
+    def get(self):
+        return get(self.ch)
+def run(role, ch, n, item_bytes, producers, consumers):
+    return queue_worker(role, ChannelQueue(ch), n, item_bytes, producers, consumers)
+"""
+
+
+def subinterpreter_setup():
+    return SUBINTERPRETER_SETUP + "".join(
+        inspect.getsource(f) for f in (producer, consumer, queue_worker))
+
+
 def run_model(model, args, ops):
     p = args.params
     P, C = p["producers"], p["consumers"]
@@ -102,7 +132,14 @@ def run_model(model, args, ops):
         return lambda i: ("producer" if i < P else "consumer", q, ops, p["item_bytes"], P, C)
 
     extra = {}
-    if model == "threads":
+    if model == "subinterpreters":
+        channel = _subinterp.Channel()
+        try:
+            wall, results, extra["startup_ns"], _ = _subinterp.run_workers(
+                subinterpreter_setup(), "run", P + C, args_for(channel.handle))
+        finally:
+            channel.close()
+    elif model == "threads":
         q = stdlib_queue.Queue(p["maxsize"])
         wall, results = _twin.run_threads(queue_worker, P + C, args_for(q))
     elif model == "processes":
@@ -132,6 +169,10 @@ def main():
     args.workers = P + C
     runs = []
     for model in args.models:
+        if model == "subinterpreters" and _subinterp.unavailable():
+            runs.append(_subinterp.skipped_run(model, P + C))
+            runs[-1]["put_ns"] = _twin.summarize([])
+            continue
         ops = args.ops if args.ops_given else DEFAULT_OPS[model]
         usage = _twin.Usage()
         wall, gets, extra = run_model(model, args, ops)
@@ -149,7 +190,9 @@ def explain(runs):
     return [", ".join(parts) + ".",
             "queue.Queue hands over references under the GIL; multiprocessing.Queue pickles each item "
             "and a feeder thread writes it to a pipe; a Manager queue costs a round trip to the server "
-            "process per put and per get. With an unbounded queue the latency also counts the time an "
+            "process per put and per get; between subinterpreters an item is pickled, copied "
+            "into the other interpreter and unpickled, and an empty channel is polled every 10 ms. "
+            "With an unbounded queue the latency also counts the time an "
             "item waits behind the ones put before it."]
 
 

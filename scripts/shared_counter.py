@@ -14,6 +14,13 @@ model and `sync` mode, is exactly the statement in OPS below:
   atomic      next(ticket)  (itertools.count:       with v.get_lock(): v.value += 1        counter.incr() (1 round trip,
               one C call, atomic under the GIL)     (Python has no atomic int)             server-side method under a lock)
 
+Under subinterpreters (CPython >= 3.12: an interpreter with its own GIL per
+worker, each driven from its own thread) nothing is shared: only `lock` has a
+meaning, the counter being a token in a one-item channel:
+`counter = get(ch); put(ch, counter + 1)` (each message pickled and copied;
+an empty channel is polled every 10 ms, as CPython's own get() does). The
+other modes are refused.
+
 What it shows: in CPython 3.10+ the GIL changes hands only at check points
 (calls and backward jumps), and `counter += 1` on a global has none inside, so
 threads lose nothing in practice; put a call between the read and the write
@@ -41,17 +48,18 @@ import threading
 import time  # noqa: F401  (time.sleep(0) in the generated none-await workers)
 from multiprocessing.managers import SyncManager
 
+import _subinterp
 import _twin
 from _twin import latencies, perf_counter_ns  # noqa: F401  (2.7-safe)
 
 DEFAULT_OPS = {"sequential": 1000000, "threads": 1000000, "processes": 200000, "manager": 2000,
-               "asyncio": 1000000}
+               "asyncio": 1000000, "subinterpreters": 20000}
 
 TWIN = _twin.Twin(
     name="shared_counter",
     scenario="shared-counter",
     description="N workers increment one shared counter; lost updates are counted.",
-    models=["sequential", "threads", "processes", "manager", "asyncio"],
+    models=["sequential", "threads", "processes", "manager", "asyncio", "subinterpreters"],
     default_models=["threads", "processes", "manager"],
     workers=2,
     ops=None,
@@ -60,7 +68,8 @@ TWIN = _twin.Twin(
                                    help="how an increment is protected"),
         "sample_every": _twin.int_param(64, lo=1, help="time one op in this many (manager: 1)"),
     },
-    epilog="--ops default: 1,000,000 (sequential, threads), 200,000 (processes), 2,000 (manager)",
+    epilog="--ops default: 1,000,000 (sequential, threads), 200,000 (processes), 2,000 (manager), "
+           "20,000 (subinterpreters)",
     start_method=True,
 )
 
@@ -99,6 +108,8 @@ ASYNCIO_OPS = {
     "none-await": "c = counter; await asyncio.sleep(0); counter = c + 1",
 }
 OPS["sequential"] = OPS["threads"]
+# Interpreters share nothing: the counter is a token in a one-item channel.
+SUBINTERPRETER_OPS = {"lock": "counter = get(ch); put(ch, counter + 1)"}
 
 # Each worker is generated from this template so that the op under test is the
 # only thing in the loop: k-1 untimed ops, then one timed op.
@@ -163,9 +174,25 @@ def run_model(model, args, ops):
         import _twin_asyncio
         wall, lats, observed = _twin_asyncio.run_counter(args.workers, ops, k, sync)
         return wall, lats, observed, {"sync": sync, "op": ASYNCIO_OPS[sync], "sample_every": k}
-    target = globals()[_worker_name(model, sync)]
-    extra = {"sync": sync, "op": OPS[model][sync], "sample_every": k}
+    extra = {"sync": sync, "sample_every": k}
 
+    if model == "subinterpreters":
+        op = SUBINTERPRETER_OPS[sync]
+        extra["op"] = op
+        channel = _subinterp.Channel()
+        try:
+            channel.put(0)
+            source = WORKER_TEMPLATE.format(name="worker", op=op).replace(
+                "def worker(n, k, v, lock, ticket):\n    global counter\n", "def worker(n, k, ch):\n")
+            wall, lats, startup, observed = _subinterp.run_workers(
+                source, "worker", args.workers, lambda i: (ops, k, channel.handle), channel.get)
+        finally:
+            channel.close()
+        extra["startup_ns"] = startup
+        return wall, lats, observed, extra
+
+    target = globals()[_worker_name(model, sync)]
+    extra["op"] = OPS[model][sync]
     if model in ("sequential", "threads"):
         counter = 0
         lock = threading.Lock()
@@ -199,9 +226,16 @@ def run_model(model, args, ops):
 
 def main():
     args = TWIN.parse()
+    sync = args.params["sync"]
+    if "subinterpreters" in args.models and sync not in SUBINTERPRETER_OPS:
+        TWIN.error("--model subinterpreters: sync={0} has nothing to share: interpreters share no "
+                   "memory; use --set sync=lock".format(sync))
     models = args.models if "sequential" in args.models else ["sequential"] + args.models
     runs = []
     for model in models:
+        if model == "subinterpreters" and _subinterp.unavailable():
+            runs.append(_subinterp.skipped_run(model, args.workers))
+            continue
         ops = args.ops if args.ops_given else DEFAULT_OPS[model]
         usage = _twin.Usage()
         wall, lats, observed, extra = run_model(model, args, ops)
@@ -213,9 +247,10 @@ def main():
             usage=usage.stop(), **extra))
     _twin.set_speedups(runs)
     _twin.emit(TWIN, args, runs, explain(runs, args), extra_columns=[
-        ("lost", lambda r: '{0:,}'.format(r['counter']['lost'])),
-        ("lost %", lambda r: '{0:.1f}%'.format(100 * r['counter']['lost'] / r['counter']['expected'])),
-        ("op", lambda r: r["op"]),
+        ("lost", lambda r: '{0:,}'.format(r['counter']['lost']) if r['counter'] else "-"),
+        ("lost %", lambda r: '{0:.1f}%'.format(100 * r['counter']['lost'] / r['counter']['expected'])
+         if r['counter'] else "-"),
+        ("op", lambda r: r.get("op", "-")),
     ])
 
 
@@ -246,6 +281,11 @@ def explain(runs, args):
             100 * lost / a["counter"]["expected"],
             "the await between read and write let the other coroutines in" if lost
             else "a coroutine gives the loop up only at an await, and `{0}` has none between read and write".format(a["op"])))
+    s = by.get("cpython-subinterpreters")
+    if s and s.get("skipped"):
+        lines.append('subinterpreters: {0}.'.format(s['skipped']))
+    elif s:
+        lines.append('subinterpreters: {0} per op (the counter is copied out of a channel and back, pickled each way), lost {1:.1f}%.'.format(_twin.fmt_ns(s['latency_ns']['p50']), 100 * s['counter']['lost'] / s['counter']['expected']))
     m = by.get("cpython-manager")
     if m:
         lines.append('manager: {0} per op (requests to the server process), lost {1:.1f}%.'.format(_twin.fmt_ns(m['latency_ns']['p50']), 100 * m['counter']['lost'] / m['counter']['expected']))

@@ -86,17 +86,10 @@ fn rows_have_the_same_shape_as_the_threads_rows() {
         "--ops",
         "1000",
     ]);
-    let keys = |model: &str| {
-        let mut keys: Vec<String> = run(&report, model)
-            .as_object()
-            .unwrap()
-            .keys()
-            .cloned()
-            .collect();
-        keys.sort();
-        keys
-    };
-    assert_eq!(keys("threads"), keys("processes"));
+    assert_eq!(
+        common::row_keys(&report, "threads"),
+        common::row_keys(&report, "processes")
+    );
     assert!(run(&report, "threads")["startup_ns"].is_null());
     assert_nothing_left("shape");
 }

@@ -405,6 +405,7 @@ fn tour_visits_every_concept() {
         "blocking I/O",
         "convoy effect",
         "counter += 1",
+        "a GIL per interpreter",
         "gilbench ctxswitch",
         "gilbench zombie",
         "→ ",

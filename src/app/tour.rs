@@ -52,6 +52,19 @@ const STOPS: &[Stop] = &[
         lesson: lessons::cpu_bound,
     },
     Stop {
+        concept: "Subinterpreters: a GIL per interpreter (PEP 684), processes' parallelism \
+                  without a fork, after creating each interpreter",
+        scenario: "cpu-bound",
+        flags: &[
+            "--ops",
+            "60",
+            "--model",
+            "sequential,threads,subinterpreters,processes",
+        ],
+        metric: Metric::SpeedupAndStartup,
+        lesson: lessons::subinterpreters,
+    },
+    Stop {
         concept: "The GIL is released around blocking I/O",
         scenario: "io-bound",
         flags: &[],
@@ -158,7 +171,7 @@ const POINTERS: &[Pointer] = &[
         command: "gilbench ctxswitch",
     },
     Pointer {
-        concept: "Creating a thread, a fork, a spawn: what each costs",
+        concept: "Creating a thread, an interpreter, a fork, a spawn: what each costs",
         command: "gilbench spawn --heap 0,512M",
     },
     Pointer {

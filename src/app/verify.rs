@@ -55,9 +55,9 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     let plans: Vec<(Check, Vec<&str>, Vec<&Interpreter>)> = checks
         .iter()
         .map(|c| {
-            let models: Vec<&str> = MODELS
-                .iter()
-                .copied()
+            let candidates = checks::own_model(c).map_or(MODELS.to_vec(), |m| vec![m]);
+            let models: Vec<&str> = candidates
+                .into_iter()
                 .filter(|m| interps.iter().any(|i| checks::stands_for(m, i)))
                 .collect();
             let used: Vec<&Interpreter> = interps
@@ -158,10 +158,23 @@ fn run_check(
         verdict: Verdict::Skipped,
         note: "no interpreter for it in --python".into(),
     };
+    // The models shown: the three GIL models (and free threads when chosen), or
+    // the check's own.
+    let own = checks::own_model(check);
+    let shown: Vec<&str> = match own {
+        Some(model) => vec![model],
+        None => MODELS
+            .iter()
+            .take(3)
+            .chain(models.iter().filter(|m| **m == "threads"))
+            .copied()
+            .collect(),
+    };
     if models.is_empty() {
-        // Nothing to compare: the three GIL models, skipped, without running them.
-        return Ok(MODELS[..3].iter().map(|m| skipped_row(m)).collect());
+        // Nothing to compare: the models shown, skipped, without running them.
+        return Ok(shown.iter().map(|m| skipped_row(m)).collect());
     }
+    let twin_row = format!("cpython-{}", own.unwrap_or("threads"));
     let args = scenario_args(check, models, runs)?;
     let steps = crate::plan::sweep::steps(&args)?;
     let plan = &steps[0].plan;
@@ -172,7 +185,8 @@ fn run_check(
     crate::report::repeats::apply_speedups(&mut rows);
     whole.sample();
 
-    // One twin per interpreter: its `threads` row (and `sequential` baseline).
+    // One twin per interpreter: its `threads` row (or the check's own model's),
+    // and `sequential` baseline.
     let mut twin_figures: Vec<(&Interpreter, Result<Figure, String>)> = Vec::new();
     for interp in used {
         let figure = match Twin::prepare(plan, &args, interp, "cpython-") {
@@ -181,8 +195,8 @@ fn run_check(
                 match repeat::run_twin(&twin, plan.repeats, progress, &what, &mut monitor) {
                     Ok(mut twin_rows) => {
                         crate::report::repeats::apply_speedups(&mut twin_rows);
-                        figure_of(&twin_rows, "cpython-threads", check, switch_interval_ns)
-                            .ok_or_else(|| "the twin printed no threads figure".to_string())
+                        figure_of(&twin_rows, &twin_row, check, switch_interval_ns)
+                            .ok_or_else(|| format!("the twin printed no {twin_row} figure"))
                     }
                     Err(TwinError::Interrupted) => return Err(RunError::Interrupted.into()),
                     Err(TwinError::Failed(why)) => {
@@ -219,11 +233,7 @@ fn run_check(
     };
 
     let mut results = Vec::new();
-    for model in MODELS
-        .iter()
-        .take(3)
-        .chain(models.iter().filter(|m| **m == "threads"))
-    {
+    for model in &shown {
         if !models.contains(model) {
             results.push(skipped_row(model));
             continue;

@@ -281,8 +281,8 @@ pub struct CtxswitchArgs {
 /// `gilbench spawn`.
 #[derive(Debug, Clone, Args)]
 pub struct SpawnArgs {
-    /// Methods, comma-separated: thread, fork, vfork, posix-spawn, fork-exec,
-    /// fork-cow (default: all).
+    /// Methods, comma-separated: thread, interpreter, fork, vfork, posix-spawn,
+    /// fork-exec, fork-cow (default: all).
     #[arg(long, value_delimiter = ',', value_name = "METHOD,...")]
     pub method: Vec<String>,
     /// Parent heap sizes to try, comma-separated: `0,64M,512M,2G`.

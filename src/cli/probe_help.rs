@@ -47,6 +47,8 @@ pub const SPAWN: &str = "Examples:
 
 Methods:
   thread       std::thread::spawn of an empty closure, then join
+  interpreter  create a subinterpreter (simulated: the heap and start-up work
+               CPython 3.12/3.13's _interpreters.create() does), destroy it
   fork         fork; the child _exits at once; waitpid
   vfork        clone(CLONE_VM|CLONE_VFORK) + execve of /bin/true (what glibc's
                posix_spawn does inside); waitpid

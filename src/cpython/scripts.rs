@@ -21,6 +21,7 @@ macro_rules! embed {
 const FILES: &[(&str, &str)] = &[
     embed!("_twin.py"),
     embed!("_twin_asyncio.py"),
+    embed!("_subinterp.py"),
     embed!("alloc.py"),
     embed!("convoy.py"),
     embed!("cpu_bound.py"),

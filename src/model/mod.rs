@@ -1,8 +1,8 @@
 //! Concurrency models: how a workload's workers are run.
 //!
 //! Every model runs the same [`worker::run_worker`] loop; they differ only in what a
-//! worker is (a turn on one thread, an OS thread, a process) and which lock it must
-//! hold. Each returns a [`ModelRun`]: raw measurements, not yet a report. The
+//! worker is (a turn on one thread, an OS thread, a process, a thread in an
+//! interpreter of its own) and which lock it must hold. Each returns a [`ModelRun`]: raw measurements, not yet a report. The
 //! fork-cow experiment is the exception: its runs are variants, not an op loop,
 //! and [`fork_cow`] runs them.
 
@@ -11,6 +11,7 @@ pub mod fork_cow;
 mod manager;
 pub mod processes;
 mod sequential;
+mod subinterpreters;
 mod threaded;
 pub mod worker;
 
@@ -126,6 +127,7 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
         ModelKind::Processes => processes::run(plan),
         ModelKind::Manager => manager::run(plan),
         ModelKind::Asyncio => asyncio::run(plan),
+        ModelKind::Subinterpreters => subinterpreters::run(plan),
     }
 }
 
@@ -167,7 +169,11 @@ fn merge(
     }
     let has_gil = matches!(
         model,
-        ModelKind::Gil | ModelKind::Gil39 | ModelKind::GilLegacy | ModelKind::Processes
+        ModelKind::Gil
+            | ModelKind::Gil39
+            | ModelKind::GilLegacy
+            | ModelKind::Processes
+            | ModelKind::Subinterpreters
     );
     ModelRun {
         model,

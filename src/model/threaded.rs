@@ -1,5 +1,6 @@
 //! `gil`, `gil-3.9`, `gil-legacy` and `threads`: one OS thread per worker in this
-//! process.
+//! process (and `subinterpreters`, whose threads each hold a GIL of their own:
+//! see [`super::subinterpreters`]).
 //!
 //! They differ only in the lock a worker must hold and where its interpreter loop
 //! looks at it: CPython 3.10+'s GIL, the same GIL looked at as 3.9 did, Python 2's,
@@ -36,6 +37,9 @@ enum SharedLock {
     Gil(Gil),
     Gil39(Gil),
     Legacy(LegacyGil, u32),
+    /// A GIL per worker, made on its own thread (`subinterpreters`: an
+    /// interpreter each); nobody else ever wants it.
+    OwnEach(Duration),
 }
 
 impl SharedLock {
@@ -45,6 +49,7 @@ impl SharedLock {
             SharedLock::Gil(gil) => Lock::Gil(gil),
             SharedLock::Gil39(gil) => Lock::Gil39(gil),
             SharedLock::Legacy(gil, interval) => Lock::Legacy(gil, *interval),
+            SharedLock::OwnEach(_) => Lock::Free,
         }
     }
 }
@@ -127,6 +132,17 @@ impl StartLine {
 
 /// Runs every worker on its own OS thread under `model`'s lock.
 pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
+    run_with(plan, model, |_| Ok(()))
+}
+
+/// [`run`], with `before_start` seeing the workload's shared region before any
+/// worker starts (`subinterpreters` records there that shared objects cross a
+/// channel).
+pub(super) fn run_with(
+    plan: &Plan,
+    model: ModelKind,
+    before_start: impl FnOnce(&SharedRegion) -> std::io::Result<()>,
+) -> Result<ModelRun, RunError> {
     let os_error = |what: &str| {
         let what = what.to_string();
         move |source| RunError::Os {
@@ -140,6 +156,7 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
     let mut sizer = Sizer::default();
     workload.shared_layout(&mut sizer);
     let shared = SharedRegion::new(sizer.bytes()).map_err(os_error("mapping shared memory"))?;
+    before_start(&shared).map_err(os_error("preparing the shared memory"))?;
     let foreground = workload
         .workers()
         .iter()
@@ -150,12 +167,14 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
         foreground_left: AtomicU64::new(foreground as u64),
         gate: PythonBarrier {
             barrier: StartLine::new(workers + 1),
-            lock: (model != ModelKind::Threads).then(FutexLock::default),
+            lock: (!matches!(model, ModelKind::Threads | ModelKind::Subinterpreters))
+                .then(FutexLock::default),
         },
         lock: match model {
             ModelKind::Gil => SharedLock::Gil(Gil::new(plan.gil.switch_interval)),
             ModelKind::Gil39 => SharedLock::Gil39(Gil::new(plan.gil.switch_interval)),
             ModelKind::GilLegacy => SharedLock::Legacy(LegacyGil::new(), plan.gil.check_interval),
+            ModelKind::Subinterpreters => SharedLock::OwnEach(plan.gil.switch_interval),
             _ => SharedLock::Free,
         },
     });
@@ -186,14 +205,15 @@ pub fn run(plan: &Plan, model: ModelKind) -> Result<ModelRun, RunError> {
                     stop_after: None,
                     deadline: None,
                 };
+                let own = match worker_state.lock {
+                    SharedLock::OwnEach(interval) => Some(Gil::new(interval)),
+                    _ => None,
+                };
+                let lock = own
+                    .as_ref()
+                    .map_or_else(|| worker_state.lock.as_lock(), Lock::Gil);
                 let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    run_worker(
-                        &*workload,
-                        index,
-                        &shared,
-                        worker_state.lock.as_lock(),
-                        &control,
-                    )
+                    run_worker(&*workload, index, &shared, lock, &control)
                 }));
                 let result = match result {
                     Ok(Ok(r)) => Ok(r),

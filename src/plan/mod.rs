@@ -206,6 +206,17 @@ impl Plan {
             models::check_runnable(&models, &file.name, kind)
                 .map_err(|e| merge.bad_setting(models_flag, "--model", "models", e))?;
         }
+        if let Some(why) = models
+            .contains(&ModelKind::Subinterpreters)
+            .then(|| workload.needs_shared_memory())
+            .flatten()
+        {
+            let e = format!(
+                "`subinterpreters` does not fit scenario `{}` {why}",
+                file.name
+            );
+            return Err(merge.bad_setting(models_flag, "--model", "models", e));
+        }
         trace
             .check_budget(workload.workers().len())
             .map_err(|e| InputError::flag("--trace-limit", e))?;

@@ -31,6 +31,9 @@ pub enum ModelKind {
     /// One thread, one event loop: every worker is a coroutine that gives the
     /// loop back only at its awaits.
     Asyncio,
+    /// Threads in one process, each running its own interpreter with its own GIL
+    /// (PEP 684); shared state only through a channel that copies each message.
+    Subinterpreters,
 }
 
 impl ModelKind {
@@ -89,6 +92,12 @@ pub fn misfit(model: ModelKind, kind: Kind) -> Option<&'static str> {
         // no await in them (one coroutine after another: the sequential baseline).
         (Kind::CpuBound | Kind::IoBound | Kind::Convoy | Kind::SharedCounter, Asyncio) => None,
         (_, Asyncio) => Some("it has no await: its coroutines would run one after another"),
+        // Interpreters share no objects (only immortal ones, whose counts never
+        // change): there is no count for two of them to race on.
+        (Kind::Refcount, Subinterpreters) => {
+            Some("interpreters share no objects, so no reference count is shared")
+        }
+        (_, Subinterpreters) => None,
     }
 }
 
@@ -157,7 +166,7 @@ mod tests {
             .contains("sequential, gil"));
         assert!(parse_models(&[]).unwrap_err().contains("at least one"));
         assert_eq!(ModelKind::GilLegacy.to_string(), "gil-legacy");
-        assert_eq!(ModelKind::ALL.len(), 8);
+        assert_eq!(ModelKind::ALL.len(), 9);
         assert_eq!(
             parse_models(&names(&["gil-3.9"])),
             Ok(vec![ModelKind::Gil39])

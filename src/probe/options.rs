@@ -96,6 +96,9 @@ pub enum Pin {
 pub enum Method {
     /// `std::thread::spawn` of an empty closure, then join.
     Thread,
+    /// Create a simulated subinterpreter (its modules' heap and start-up work,
+    /// measured on CPython 3.12/3.13: `workload::xi`), then destroy it.
+    Interpreter,
     /// fork, the child `_exit`s at once, waitpid.
     Fork,
     /// clone(CLONE_VM|CLONE_VFORK) + execve of /bin/true, waitpid.
@@ -214,6 +217,7 @@ impl SpawnPlan {
             &args.method,
             &[
                 Method::Thread,
+                Method::Interpreter,
                 Method::Fork,
                 Method::Vfork,
                 Method::PosixSpawn,

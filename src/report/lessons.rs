@@ -42,7 +42,10 @@ pub fn lost_words(c: crate::workload::CounterOutcome) -> String {
 pub fn of(report: &ScenarioReport) -> Option<String> {
     let kind = report.config["workload"].as_str()?;
     match kind {
-        "cpu-bound" => cpu_bound(report),
+        "cpu-bound" => match (cpu_bound(report), subinterpreters(report)) {
+            (Some(a), Some(b)) => Some(format!("{a} {b}")),
+            (a, b) => a.or(b),
+        },
         "io-bound" => io_bound(report),
         "convoy" => match (convoy(report), asyncio_convoy(report)) {
             (Some(gil), Some(asyncio)) => Some(format!("{gil} {asyncio}")),
@@ -459,6 +462,42 @@ pub fn asyncio_convoy(r: &ScenarioReport) -> Option<String> {
         duration_ns(lag_max),
     ))
 }
+
+/// What this run said about subinterpreters on cpu-bound: processes'
+/// parallelism, and the start-up it costs beside a fork.
+pub fn subinterpreters(r: &ScenarioReport) -> Option<String> {
+    let run = find(r, "subinterpreters")?;
+    let s = run.speedup?;
+    let cores = cores(r, "subinterpreters");
+    let mut text = format!(
+        "subinterpreters ran at {} of sequential: each worker's interpreter has a GIL of its \
+         own, so they can use {cores} cores at once",
+        times(s)
+    );
+    if let Some(p) = speedup(r, "processes") {
+        text.push_str(&format!(" (processes: {})", times(p)));
+    }
+    if let Some(startup) = run.startup_ns {
+        text.push_str(&format!(
+            ", after {} creating the interpreters",
+            duration_ns(startup)
+        ));
+        if let Some(fork) = find(r, "processes").and_then(|p| p.startup_ns) {
+            text.push_str(&format!(
+                " (the processes started in {})",
+                duration_ns(fork)
+            ));
+        }
+    }
+    if cores > 1 && s < 0.75 * cores as f64 {
+        text.push_str(
+            " — but not here: the machine looks busy (other programs held the cores); rerun \
+             on a quieter machine",
+        );
+    }
+    Some(text + ".")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -275,7 +275,11 @@ fn spawn(report: &SpawnReport) -> String {
          copy-on-write, so its\ncost grows with the heap; vfork and posix_spawn share the \
          parent's memory until the exec, and a\nthread shares it for good, so they stay flat. \
          fork-cow is the bill fork defers: a child writing\nthe inherited heap takes one minor \
-         fault and one page copy per page — a shallow copy becoming a deep one.\n",
+         fault and one page copy per page — a shallow copy becoming a deep one.\nAn \
+         interpreter copies nothing either, but builds every module it starts with afresh \
+         (CPython\n3.12+'s _interpreters.create(): its own heap and GIL), so it stays flat \
+         too, but costs\nmilliseconds: far more than a thread, and on the order of what \
+         multiprocessing pays to start a\nPython worker process.\n",
     );
     out
 }

@@ -216,7 +216,8 @@ pub fn apply_speedups(rows: &mut [RunReport]) {
     for (row, base) in rows.iter_mut().zip(baselines) {
         let Some(base) = base else { continue };
         for s in &mut row.repeat.samples {
-            s.speedup = Some(s.throughput_ops_per_s / base);
+            // A row that ran nothing (a twin's skipped or failed model) has no speedup.
+            s.speedup = (s.wall_ns > 0).then(|| s.throughput_ops_per_s / base);
         }
         row.speedup = speedup_median(&row.repeat.samples);
         if let Some(spread) = &mut row.repeat.spread {
@@ -365,6 +366,20 @@ mod tests {
         assert_eq!((modes[0].runs, modes[0].latency_p50_ns), (2, 20_000));
         assert_eq!(modes[1].runs, 3);
         assert_eq!(modes[1].repeats, vec![0, 2, 4]);
+    }
+
+    #[test]
+    fn a_row_that_ran_nothing_has_no_speedup() {
+        let mut skipped = row("cpython3.11-subinterpreters", 1, 0, 0);
+        skipped.wall_ns = 0;
+        skipped.throughput_ops_per_s = 0.0;
+        let mut rows = merge_positions(vec![vec![
+            row("cpython3.11-sequential", 100, 10, 1),
+            skipped,
+        ]]);
+        apply_speedups(&mut rows);
+        assert_eq!(rows[1].speedup, None);
+        assert!(rows[0].speedup.is_some());
     }
 
     #[test]

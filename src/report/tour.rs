@@ -24,6 +24,8 @@ pub enum Metric {
     Lost,
     /// Items per second and the median put-to-get latency.
     RateAndP50,
+    /// Speedup and the time to start the workers (interpreters, processes).
+    SpeedupAndStartup,
     /// Any flattened field of a run (`refcount.corrupted`), formatted by its key,
     /// and the words to show for it.
     Field(&'static str, &'static str),
@@ -38,6 +40,7 @@ impl Metric {
             Metric::Tail => "p50 / p99",
             Metric::Lost => "lost updates",
             Metric::RateAndP50 => "items/s · p50",
+            Metric::SpeedupAndStartup => "speedup · start-up",
             Metric::Field(_, label) => label,
         }
     }
@@ -57,6 +60,11 @@ impl Metric {
                 "{} · {}",
                 rate(run.throughput_ops_per_s),
                 duration_ns(run.latency_ns.p50)
+            ),
+            Metric::SpeedupAndStartup => format!(
+                "{} · {}",
+                run.speedup.map_or("–".into(), times),
+                run.startup_ns.map_or("–".into(), duration_ns)
             ),
             // A zero duration is no event (the I/O worker alone never collects).
             Metric::Field(key, _) => match Row::of(&[], run).get(key) {

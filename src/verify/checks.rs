@@ -5,8 +5,10 @@
 //! Every check is run under each simulated GIL model that an interpreter chosen
 //! with `--python` stands for ([`stands_for`]): `gil` for CPython 3.10+,
 //! `gil-3.9` for 3.2–3.9, `gil-legacy` for Python 2, and `threads` (no GIL) for a
-//! free-threaded build. The twin's figure always comes from its `threads` row:
-//! real threads under that interpreter's own GIL (or none).
+//! free-threaded build. The twin's figure comes from its `threads` row: real
+//! threads under that interpreter's own GIL (or none). A check of one model of
+//! its own ([`own_model`]: `subinterpreters`) compares that model with the
+//! twin's row of the same name, on the interpreters that have it.
 
 use super::judge::Tolerance;
 use crate::cpython::interpreters::Interpreter;
@@ -174,6 +176,18 @@ pub const CHECKS: &[Check] = &[
         why: "as for sync=none: the behaviour is compared (split at 0.1%)",
         timing: false,
     },
+    Check {
+        name: "cpu-bound-subinterpreters",
+        concept: "subinterpreters: a GIL per interpreter (PEP 684), data copied between them",
+        scenario: "cpu-bound",
+        args: &["--ops", "20"],
+        metric: Metric::Speedup,
+        // As for cpu-bound: each interpreter's GIL is its own, so two run in
+        // parallel (≈2.0x) unless they somehow shared one (≈1.0x).
+        tolerance: Tolerance::Within(0.35),
+        why: "2 interpreters, a GIL each: parallel ≈2.0x, one GIL between them ≈1.0x; ±0.35 keeps them apart",
+        timing: true,
+    },
 ];
 
 /// A round trip waits about a switch interval (the convoy) or microseconds.
@@ -182,6 +196,15 @@ const CONVOY_OR_NOT: Tolerance = Tolerance::Class {
     above: "convoys",
     below: "wins the race",
 };
+
+/// The one model `check` compares, when it is not the GIL models against the
+/// twin's threads: the simulated model and the twin's row of that name.
+pub fn own_model(check: &Check) -> Option<&'static str> {
+    check
+        .name
+        .ends_with("-subinterpreters")
+        .then_some("subinterpreters")
+}
 
 /// Loses updates or not.
 const LOSES: Tolerance = Tolerance::Class {
@@ -202,6 +225,8 @@ pub fn stands_for(model: &str, interp: &Interpreter) -> bool {
         "gil" => v >= (3, 10),
         "gil-3.9" => ((3, 2)..(3, 10)).contains(&v),
         "gil-legacy" => v.0 == 2,
+        // A GIL per interpreter came with 3.12 (PEP 684).
+        "subinterpreters" => v >= (3, 12),
         _ => false,
     }
 }
@@ -257,6 +282,8 @@ mod tests {
         assert!(stands_for("gil-legacy", &interp((2, 7), false)));
         assert!(stands_for("threads", &interp((3, 13), true)));
         assert!(!stands_for("gil", &interp((3, 13), true)));
+        assert!(stands_for("subinterpreters", &interp((3, 12), false)));
+        assert!(!stands_for("subinterpreters", &interp((3, 11), false)));
     }
 
     #[test]

@@ -411,9 +411,14 @@ impl Workload for Alloc {
         shared: &'a SharedRegion,
     ) -> std::io::Result<Box<dyn WorkerBody + 'a>> {
         let (token, slots) = place(shared, self.workers.len());
+        // An isolated interpreter has its own obmalloc state: its own pools.
+        let choice = match self.pools {
+            Pools::Auto if super::xi::installed(shared) => Pools::PerThread,
+            other => other,
+        };
         Ok(Box::new(Allocator {
             kind: self.allocator,
-            choice: self.pools,
+            choice,
             global: self.global.get_or_init(token, Mutex::default),
             heap: None,
             batch: self.batch,

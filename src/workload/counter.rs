@@ -25,6 +25,10 @@
 //! The load and the store are separate relaxed atomic operations: a data race in
 //! Python's sense, but no undefined behaviour in Rust's.
 //!
+//! Under `subinterpreters` only `lock` has a meaning: the counter is a token
+//! in a channel ([`super::objects::Token`]), got and put back by copy; the
+//! other modes need shared memory and are refused.
+//!
 //! Under `manager` the counter and its lock are proxies ([`super::objects`]): `none`
 //! is a get and a set (two round trips, and updates are lost between them, as with
 //! `v.value += 1` on a proxy), `lock` is acquire, get, set, release (four round
@@ -224,6 +228,21 @@ impl WorkerBody for Incrementer<'_> {
 impl Workload for SharedCounter {
     fn latency_sample_every(&self) -> u64 {
         self.sample_every
+    }
+
+    fn needs_shared_memory(&self) -> Option<String> {
+        let sync = match self.sync {
+            Sync::Lock => return None,
+            Sync::None => "none",
+            Sync::NoneCall => "none-call",
+            Sync::NoneAwait => "none-await",
+            Sync::Atomic => "atomic",
+        };
+        Some(format!(
+            "with sync={sync}: there is nothing to share, as interpreters share no \
+             memory and each would count in its own copy of the counter; use --set \
+             sync=lock (the counter then crosses a channel: get it, add one, put it back)"
+        ))
     }
 
     fn workers(&self) -> &[WorkerSpec] {

@@ -20,6 +20,7 @@ mod queue;
 mod refcount;
 mod runlocal;
 mod straight;
+pub mod xi;
 
 pub use cpu::spin;
 pub use echo::{reached_by_hand as echo_reached_by_hand, serve as serve_echo};
@@ -151,6 +152,15 @@ pub trait Workload: Send + Sync + std::fmt::Debug {
     /// (between ops instead of inside them). The CPython twins sample the same way.
     fn latency_sample_every(&self) -> u64 {
         1
+    }
+
+    /// Why this workload cannot run where workers share no memory and pass only
+    /// copies (`subinterpreters`), or `None` when it can: the words after "does
+    /// not fit scenario `NAME`", naming the parameter at fault. A finer refusal
+    /// than [`crate::plan`]'s per-kind one, for parameters that need shared
+    /// memory.
+    fn needs_shared_memory(&self) -> Option<String> {
+        None
     }
 
     /// Reads the results out of the shared state after every worker is done;

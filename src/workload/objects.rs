@@ -10,6 +10,11 @@
 //!
 //! A proxy's blocking calls release the worker's own GIL, as a CPython proxy's
 //! `send`/`recv` do.
+//!
+//! Under `subinterpreters` the counter is a token in a one-item channel
+//! ([`super::xi`]): `lock.acquire()` is `counter = get()` (unpickling a copy,
+//! sleeping while another interpreter has it), `lock.release()` is `put(counter)`
+//! (pickling one). Only `sync=lock` has this shape; the plan refuses the others.
 
 use crate::manager::Client;
 use crate::runtime::interp::Interp;
@@ -32,6 +37,39 @@ pub enum Counter<'r> {
     },
     /// In a manager server, one round trip per operation.
     Manager(Box<Client>),
+    /// A token in a one-item channel between interpreters.
+    Channel(Box<Token<'r>>),
+}
+
+/// The counter as a token in a one-item channel: the lock says whether the
+/// channel holds it, the value word holds its pickled bytes.
+#[derive(Debug)]
+pub struct Token<'r> {
+    value: &'r AtomicU64,
+    lock: &'r FutexLock,
+    end: super::xi::Endpoint,
+    /// The counter as this interpreter holds it between `get()` and `put()`.
+    held: u64,
+}
+
+impl Token<'_> {
+    /// `counter = get()`: wait for the token (polling, GIL released), copy it in,
+    /// unpickle it.
+    fn get(&mut self, interp: &mut Interp<'_>) {
+        while !self.lock.try_lock() {
+            interp.allow_threads(|| std::thread::sleep(super::xi::POLL_DELAY));
+        }
+        let bytes = self.value.load(Ordering::Acquire).to_le_bytes();
+        self.end.inbox().extend_from_slice(&bytes);
+        self.held = word(self.end.loads(interp));
+    }
+
+    /// `put(counter)`: pickle it, copy it into the channel, let it go.
+    fn put(&mut self, interp: &mut Interp<'_>) {
+        let pickled = word(self.end.dumps(interp, &self.held.to_le_bytes()));
+        self.value.store(pickled, Ordering::Release);
+        self.lock.unlock();
+    }
 }
 
 impl<'r> Counter<'r> {
@@ -44,6 +82,14 @@ impl<'r> Counter<'r> {
     /// holds it (connecting and authenticating now, before any op is timed).
     pub fn open(region: &'r SharedRegion, layout: &mut Layout<'r>) -> std::io::Result<Counter<'r>> {
         let (value, lock) = (layout.place(), layout.place());
+        if super::xi::installed(region) {
+            return Ok(Counter::Channel(Box::new(Token {
+                value,
+                lock,
+                end: super::xi::Endpoint::default(),
+                held: 0,
+            })));
+        }
         Ok(match crate::manager::home::endpoint(region) {
             Some(endpoint) => Counter::Manager(Box::new(endpoint.connect()?)),
             None => Counter::Memory { value, lock },
@@ -56,6 +102,7 @@ impl<'r> Counter<'r> {
         match self {
             Counter::Memory { value, .. } => Ok(value.load(Ordering::Relaxed)),
             Counter::Manager(client) => Ok(proxied(interp, || client.value_get(VALUE))? as u64),
+            Counter::Channel(token) => Ok(token.held),
         }
     }
 
@@ -69,6 +116,10 @@ impl<'r> Counter<'r> {
                 Ok(())
             }
             Counter::Manager(client) => Ok(proxied(interp, || client.value_set(VALUE, v as i64))?),
+            Counter::Channel(token) => {
+                token.held = v;
+                Ok(())
+            }
         }
     }
 
@@ -82,6 +133,12 @@ impl<'r> Counter<'r> {
             }
             Counter::Manager(client) => {
                 proxied(interp, || client.value_increment(VALUE, 1))?;
+                Ok(())
+            }
+            Counter::Channel(token) => {
+                token.get(interp);
+                token.held += 1;
+                token.put(interp);
                 Ok(())
             }
         }
@@ -101,6 +158,10 @@ impl<'r> Counter<'r> {
                 proxied(interp, || client.lock_acquire(LOCK, None))?;
                 Ok(())
             }
+            Counter::Channel(token) => {
+                token.get(interp);
+                Ok(())
+            }
         }
     }
 
@@ -113,6 +174,10 @@ impl<'r> Counter<'r> {
                 Ok(())
             }
             Counter::Manager(client) => Ok(proxied(interp, || client.lock_release(LOCK))?),
+            Counter::Channel(token) => {
+                token.put(interp);
+                Ok(())
+            }
         }
     }
 
@@ -121,6 +186,7 @@ impl<'r> Counter<'r> {
         match self {
             Counter::Memory { value, .. } => Ok(value.load(Ordering::SeqCst)),
             Counter::Manager(client) => Ok(client.value_get(VALUE)? as u64),
+            Counter::Channel(token) => Ok(token.value.load(Ordering::SeqCst)),
         }
     }
 }
@@ -219,7 +285,7 @@ impl QueueProxy {
 }
 
 /// Up to 8 bytes as a little-endian word.
-fn word(bytes: &[u8]) -> u64 {
+pub(super) fn word(bytes: &[u8]) -> u64 {
     let mut b = [0u8; 8];
     b[..bytes.len().min(8)].copy_from_slice(&bytes[..bytes.len().min(8)]);
     u64::from_le_bytes(b)

@@ -119,6 +119,19 @@ pub fn run<'a>(report: &'a serde_json::Value, model: &str) -> &'a serde_json::Va
         .unwrap_or_else(|| panic!("no run for {model} in {report}"))
 }
 
+/// The field names of `model`'s run, sorted: two models' rows have the same
+/// shape when these are equal.
+pub fn row_keys(report: &serde_json::Value, model: &str) -> Vec<String> {
+    let mut keys: Vec<String> = run(report, model)
+        .as_object()
+        .expect("a run is an object")
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
 /// Runs gilbench with `args`, expects exit code 2 and a single error line
 /// containing every one of `needles`; returns stderr.
 pub fn bad_input(args: &[&str], needles: &[&str]) -> String {

@@ -60,6 +60,16 @@ impl Creator {
                     total: start.elapsed(),
                 })
             }
+            Method::Interpreter => {
+                let start = Instant::now();
+                let interpreter = crate::workload::xi::Interpreter::create()?;
+                let created = Instant::now();
+                drop(std::hint::black_box(interpreter));
+                Ok(Sample {
+                    create: created - start,
+                    total: start.elapsed(),
+                })
+            }
             Method::Fork => {
                 // Relies on: single-threaded (checked by fork_timed; the thread
                 // method's threads are joined by now). The child exits at once.

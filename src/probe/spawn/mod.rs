@@ -1,4 +1,5 @@
-//! `gilbench spawn`: what creating a worker costs — a thread, a forked process, a
+//! `gilbench spawn`: what creating a worker costs — a thread, a subinterpreter
+//! (simulated, as `--model subinterpreters` creates one), a forked process, a
 //! vfork / posix_spawn / fork + exec of `/bin/true` — and how fork's cost grows
 //! with the parent's heap (its page tables are copied, and its pages marked
 //! copy-on-write) while posix_spawn and threads stay flat.
@@ -163,6 +164,7 @@ fn cell(
         ns_per_page: None,
         timed: match method {
             Method::Thread => "spawn an empty thread, join it",
+            Method::Interpreter => "create a (simulated) subinterpreter, destroy it",
             Method::Fork => "fork, the child _exits at once, waitpid",
             _ => "start /bin/true, waitpid",
         },

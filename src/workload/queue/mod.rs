@@ -16,6 +16,12 @@
 //! ([`QueueProxy`], `Manager().Queue()`): every put and get is a round trip; the
 //! last producer done puts one sentinel per consumer behind the last item.
 //!
+//! Under `subinterpreters` the ring is the channel between interpreters
+//! ([`super::xi`]): a producer pickles each item and the channel copies it; a
+//! consumer copies it into its own interpreter and unpickles it; whoever finds
+//! the ring empty (or full) sleeps 10 ms and looks again, as CPython's
+//! interpreter queues do.
+//!
 //! Workers: `producers` producers (each puts `ops` items), then `consumers` consumers
 //! (sharing the `producers × ops` items out between them). With `--duration`
 //! everyone runs until time is up. A worker done with the queue closes its side, so
@@ -24,6 +30,7 @@
 mod ring;
 
 use super::objects::QueueProxy;
+use super::xi;
 use super::{Common, Measured, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
 use crate::measure::{clock::mono_ns, new_histogram, record, Histogram};
 use crate::runtime::interp::Interp;
@@ -203,6 +210,59 @@ struct Producer<'r> {
     consumers: usize,
     item_bytes: usize,
     maxsize: u64,
+    /// This interpreter's end of the channel, when items cross interpreters.
+    channel: Option<Channel>,
+}
+
+/// A worker's end of the channel between interpreters, and its item's bytes.
+struct Channel {
+    end: xi::Endpoint,
+    item: Vec<u8>,
+    /// Words per item, the stamp included.
+    words: usize,
+}
+
+impl Channel {
+    fn new(words: usize) -> Channel {
+        Channel {
+            end: xi::Endpoint::default(),
+            item: Vec::new(),
+            words,
+        }
+    }
+}
+
+/// The bytes of an item: the stamp, then `serial` repeated, `words` words in all.
+fn item_bytes(item: &mut Vec<u8>, stamp: u64, serial: u64, words: usize) {
+    item.clear();
+    item.extend_from_slice(&stamp.to_le_bytes());
+    for _ in 1..words {
+        item.extend_from_slice(&serial.to_le_bytes());
+    }
+}
+
+impl Producer<'_> {
+    /// `put()` on a channel between interpreters: pickle the item, then copy it
+    /// into the ring, sleeping while it is full.
+    fn put_across(&mut self, interp: &mut Interp<'_>, stamp: u64) {
+        let (ring, serial) = (self.shared.ring, self.serial);
+        let Some(channel) = &mut self.channel else {
+            return;
+        };
+        item_bytes(&mut channel.item, stamp, serial, channel.words);
+        let pickled = channel.end.dumps(interp, &channel.item);
+        loop {
+            let pushed = ring.try_push(|words| {
+                for (word, bytes) in words.iter().zip(pickled.chunks(8)) {
+                    word.store(super::objects::word(bytes), Ordering::Relaxed);
+                }
+            });
+            if pushed || ring.is_closed() {
+                break;
+            }
+            interp.allow_threads(|| std::thread::sleep(xi::POLL_DELAY));
+        }
+    }
 }
 
 impl WorkerBody for Producer<'_> {
@@ -214,6 +274,11 @@ impl WorkerBody for Producer<'_> {
         interp.tick(); // BINARY_OP +
         python_code(interp, QUEUE_CALL_TICKS); // CALL q.put
         self.serial += 1;
+        if self.channel.is_some() {
+            self.put_across(interp, stamp);
+            interp.check_point(); // JUMP_BACKWARD
+            return Ok(());
+        }
         if let Some(proxy) = &mut self.proxy {
             // A full queue: wait for room, but give up once every consumer has
             // left (the last one closes the ring, as for the ring itself).
@@ -274,6 +339,38 @@ struct Consumer<'r> {
     checksum: u64,
     /// The queue in a manager, when the objects live there.
     proxy: Option<QueueProxy>,
+    /// This interpreter's end of the channel, when items cross interpreters.
+    channel: Option<Channel>,
+}
+
+impl Consumer<'_> {
+    /// `get()` on a channel between interpreters: copy the item into this
+    /// interpreter and unpickle it, sleeping while the ring is empty.
+    fn get_across(&mut self, interp: &mut Interp<'_>) -> Option<(u64, u64)> {
+        let ring = self.shared.ring;
+        let channel = self.channel.as_mut()?;
+        loop {
+            let inbox = channel.end.inbox();
+            let got = ring.try_pop(|words| {
+                for word in words {
+                    inbox.extend_from_slice(&word.load(Ordering::Relaxed).to_le_bytes());
+                }
+            });
+            if got.is_some() {
+                break;
+            }
+            if ring.is_closed() {
+                return None;
+            }
+            interp.allow_threads(|| std::thread::sleep(xi::POLL_DELAY));
+        }
+        let item = channel.end.loads(interp);
+        let (stamp, rest) = item.split_at(8.min(item.len()));
+        let sum = rest
+            .chunks(8)
+            .fold(0u64, |s, c| s.wrapping_add(super::objects::word(c)));
+        Some((super::objects::word(stamp), sum))
+    }
 }
 
 impl WorkerBody for Consumer<'_> {
@@ -281,7 +378,9 @@ impl WorkerBody for Consumer<'_> {
         // item = q.get(); t1 = perf_counter_ns(); lat.append(t1 - unpack(item)[0])
         python_code(interp, QUEUE_CALL_TICKS); // CALL q.get
         let ring = self.shared.ring;
-        let got = if let Some(proxy) = &mut self.proxy {
+        let got = if self.channel.is_some() {
+            self.get_across(interp)
+        } else if let Some(proxy) = &mut self.proxy {
             proxy.get(interp)?
         } else {
             loop {
@@ -340,6 +439,7 @@ impl Workload for Queue {
         shared: &'a SharedRegion,
     ) -> std::io::Result<Box<dyn WorkerBody + 'a>> {
         let proxy = QueueProxy::open(shared)?;
+        let channel = xi::installed(shared).then(|| Channel::new(self.item_words));
         let shared = self.place(shared);
         if index < self.producers {
             Ok(Box::new(Producer {
@@ -350,6 +450,7 @@ impl Workload for Queue {
                 consumers: self.consumers,
                 item_bytes: self.item_bytes,
                 maxsize: self.maxsize,
+                channel,
             }))
         } else {
             Ok(Box::new(Consumer {
@@ -358,6 +459,7 @@ impl Workload for Queue {
                 latency: new_histogram(),
                 checksum: 0,
                 proxy,
+                channel,
             }))
         }
     }
