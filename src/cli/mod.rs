@@ -243,6 +243,15 @@ pub struct VerifyArgs {
 /// `gilbench tour`.
 #[derive(Debug, Clone, Args)]
 pub struct TourArgs {
+    /// Measured runs of each model at every stop; figures are then their medians
+    /// with their spread. Default: 5 at the stops whose effect shows in some runs and
+    /// not others (convoy, shared-counter, refcount), so each can say in how many
+    /// runs it showed; 1 elsewhere.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub runs: Option<i64>,
+    /// Unmeasured runs of each model before its measured ones (default 0).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub warmup: Option<i64>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
