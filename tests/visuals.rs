@@ -102,6 +102,41 @@ fn probes_speak_csv_and_markdown_too() {
 }
 
 #[test]
+fn csv_and_markdown_leave_out_columns_empty_in_every_row_and_lead_with_the_headline() {
+    let args = [
+        "scenario",
+        "queue",
+        "--ops",
+        "2000",
+        "--model",
+        "gil,threads",
+        "--runs",
+        "1",
+        "--no-calibrate",
+        "--quiet",
+    ];
+    let csv = stdout(&ok(&with(&args, &["--format", "csv"])));
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    // No sequential baseline, no counter, one run: nothing to fill these with.
+    for empty in [
+        "speedup",
+        "counter",
+        "modes",
+        "spread.speedup",
+        "spread.lost",
+    ] {
+        assert!(!header.contains(&empty), "{empty} in {header:?}");
+    }
+    // Queue's headline (items/s, put-to-get p50) right after the row's identity.
+    let at = |key: &str| header.iter().position(|k| *k == key).unwrap();
+    assert!(at("throughput_ops_per_s") < at("wall_ns"), "{header:?}");
+    assert!(at("latency_ns.p50") < at("cpu_user_ns"), "{header:?}");
+    let md = stdout(&ok(&with(&args, &["--format", "markdown"])));
+    let md_header = md.lines().find(|l| l.starts_with("| model")).unwrap();
+    assert!(!md_header.contains("speedup") && !md_header.contains("counter"));
+}
+
+#[test]
 fn bad_output_paths_fail_before_measuring() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
