@@ -134,6 +134,8 @@ fn spawn_reports_every_method_and_copy_on_write_faults() {
         "0,4M",
         "--iterations",
         "3",
+        "--runs",
+        "1",
         "--method",
         "thread,fork,vfork,posix-spawn,fork-exec,fork-cow",
     ]);
@@ -164,6 +166,48 @@ fn spawn_reports_every_method_and_copy_on_write_faults() {
         "{faults} faults for {pages} pages"
     );
     assert!(cow[0]["create_ns"].is_null());
+}
+
+#[test]
+fn spawn_runs_each_cell_several_times_and_reports_medians_with_their_spread() {
+    let _exclusive = common::exclusive();
+    let report = json(&[
+        "spawn",
+        "--method",
+        "thread,fork",
+        "--heap",
+        "0",
+        "--iterations",
+        "6",
+        "--runs",
+        "3",
+        "--warmup",
+        "1",
+    ]);
+    assert_nothing_left("spawn_runs_each_cell_several_times_and_reports_medians_with_their_spread");
+    assert_eq!(u64_at(&report, "warmup"), 1);
+    for r in report["results"].as_array().unwrap() {
+        assert_eq!(u64_at(r, "repeats"), 3, "{r}");
+        let samples = r["samples"].as_array().unwrap();
+        assert_eq!(samples.len(), 3);
+        // The runs share --iterations: 2 creations each.
+        for s in samples {
+            assert_summary(&s["latency_ns"], 2);
+        }
+        assert_eq!(u64_at(r, "iterations"), 6);
+        let mut p50s: Vec<u64> = samples
+            .iter()
+            .map(|s| u64_at(&s["latency_ns"], "p50"))
+            .collect();
+        p50s.sort();
+        assert_eq!(u64_at(&r["latency_ns"], "p50"), p50s[1]);
+        let spread = &r["spread"]["latency_p50_ns"];
+        assert_eq!(
+            (u64_at(spread, "min"), u64_at(spread, "max")),
+            (p50s[0], p50s[2])
+        );
+        assert!(r["modes"].is_null() || r["modes"].is_array());
+    }
 }
 
 #[test]
@@ -382,6 +426,8 @@ fn probes_reject_bad_input_with_exit_2() {
         &["spawn", "--heap", "lots"],
         &["spawn", "--method", "teleport"],
         &["spawn", "--max-time", "0s"],
+        &["spawn", "--runs", "0"],
+        &["spawn", "--warmup", "-1"],
     ] {
         let err = bad_input(args, &[]);
         assert!(err.starts_with("Error: --"), "{args:?}: {err}");

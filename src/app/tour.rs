@@ -8,14 +8,18 @@
 //! their own (`ctxswitch`, `zombie`, `--trace`) are pointed to, not run. Built-in
 //! scenarios the table does not name run at the end with their own defaults.
 //!
-//! Sizes are picked so the whole tour takes well under a minute on two cores;
-//! each stop also gets `--timeout 20s`. A scenario that is not built in (yet) is
+//! Stops whose effect shows in some runs and not others run each model several
+//! times, and their lessons say in how many runs it showed. Sizes and counts are
+//! picked so the whole tour takes under 30 s on two quiet cores; each stop also
+//! gets `--timeout 20s`. A scenario that is not built in (yet) is
 //! listed as such; a model that fails (not implemented, timed out) shows `–`.
 
 use crate::app::progress::Progress;
+use crate::app::repeat;
 use crate::cli::{Cli, Command, TourArgs};
+use crate::measure::load::Monitor;
 use crate::measure::Machine;
-use crate::plan::Plan;
+use crate::plan::{Plan, Repeats};
 use crate::report::lessons;
 use crate::report::tour::{Metric, SeeAlso, StopReport, TourReport};
 use crate::report::ScenarioReport;
@@ -165,6 +169,22 @@ const STOPS: &[Stop] = &[
     },
 ];
 
+/// Scenarios whose effect shows in some runs and not in others (the convoy, a lost
+/// update, a wrong count): their stops run [`REPEATED_RUNS`] times by default, so
+/// the lesson can say in how many runs the effect showed.
+const REPEATED: &[&str] = &["convoy", "shared-counter", "refcount"];
+
+/// Runs of each model at a [`REPEATED`] stop without `--runs`: enough to tell
+/// "sometimes" from "always" while the tour stays under 30 s on two cores.
+const REPEATED_RUNS: u32 = 5;
+
+/// Whether `stop` runs [`REPEATED_RUNS`] times by default: a [`REPEATED`] scenario,
+/// unless the stop compares throughput (the sharing stop), which one run shows
+/// whole and which costs the Manager a second a run.
+fn repeated(stop: &Stop) -> bool {
+    REPEATED.contains(&stop.scenario) && stop.metric != Metric::Throughput
+}
+
 const POINTERS: &[Pointer] = &[
     Pointer {
         concept: "A thread switch is cheaper than a process switch",
@@ -188,13 +208,27 @@ const POINTERS: &[Pointer] = &[
 pub fn run(args: &TourArgs) -> anyhow::Result<TourReport> {
     let started = Instant::now();
     let builtins = crate::scenario::builtin_names();
+    let repeats = Repeats::from_flags(args.runs, args.warmup)?;
+    // `--runs` for every stop; without it, the rule above.
+    let plan_for = |stop: &Stop| {
+        plan_for(stop.scenario, stop.flags).map(|mut plan| {
+            let runs = repeats
+                .runs
+                .unwrap_or(if repeated(stop) { REPEATED_RUNS } else { 1 });
+            plan.repeats = Repeats {
+                runs: Some(runs),
+                warmup: repeats.warmup,
+            };
+            plan
+        })
+    };
 
     // Plans first (input errors, unknown scenarios), so the bar knows its length.
     let mut planned: Vec<(Stop, Result<Plan, String>)> = Vec::new();
     for stop in STOPS {
         let stop = *stop;
         let plan = if builtins.contains(&stop.scenario) {
-            plan_for(stop.scenario, stop.flags)
+            plan_for(&stop)
         } else {
             Err(format!("`{}` is not built in yet", stop.scenario))
         };
@@ -209,7 +243,7 @@ pub fn run(args: &TourArgs) -> anyhow::Result<TourReport> {
                 metric: Metric::Speedup,
                 lesson: |_| None,
             };
-            let plan = plan_for(name, &[]);
+            let plan = plan_for(&stop);
             planned.push((stop, plan));
         }
     }
@@ -219,6 +253,7 @@ pub fn run(args: &TourArgs) -> anyhow::Result<TourReport> {
         .map(|p| p.models.len())
         .sum();
     let progress = Progress::new(steps as u64, args.output.quiet);
+    let mut monitor = Monitor::start();
 
     let mut stops = Vec::new();
     for (stop, plan) in planned {
@@ -240,11 +275,10 @@ pub fn run(args: &TourArgs) -> anyhow::Result<TourReport> {
         match plan {
             Err(why) => out.skipped = Some(why),
             Ok(plan) => {
-                let mut runs = Vec::new();
+                let mut rows = Vec::new();
                 for &model in &plan.models {
-                    progress.begin(format!("tour: {} under {model}", plan.scenario));
-                    match crate::app::scenario::run_model(&plan, model) {
-                        Ok(more) => runs.extend(more),
+                    match repeat::run_model(&plan, model, &progress, "tour: ", &mut monitor) {
+                        Ok(more) => rows.extend(more),
                         Err(crate::model::RunError::Interrupted) => {
                             return Err(crate::model::RunError::Interrupted.into())
                         }
@@ -252,7 +286,8 @@ pub fn run(args: &TourArgs) -> anyhow::Result<TourReport> {
                     }
                     progress.end();
                 }
-                let report = ScenarioReport::new(&plan, runs);
+                crate::report::repeats::apply_speedups(&mut rows);
+                let report = ScenarioReport::from_rows(&plan, rows);
                 out.lesson =
                     Some((stop.lesson)(&report).unwrap_or_else(|| lessons::generic(&report)));
                 out.report = Some(report);
@@ -265,7 +300,10 @@ pub fn run(args: &TourArgs) -> anyhow::Result<TourReport> {
     let tour = TourReport {
         gilbench: crate::report::VERSION,
         kind: "tour",
-        machine: Machine::current(),
+        machine: Machine {
+            load: monitor.load(),
+            ..Machine::current()
+        },
         wall_ns: crate::measure::nanos(started.elapsed()),
         stops,
         see_also: POINTERS

@@ -243,6 +243,15 @@ pub struct VerifyArgs {
 /// `gilbench tour`.
 #[derive(Debug, Clone, Args)]
 pub struct TourArgs {
+    /// Measured runs of each model at every stop; figures are then their medians
+    /// with their spread. Default: 5 at the stops whose effect shows in some runs and
+    /// not others (convoy, shared-counter, refcount), so each can say in how many
+    /// runs it showed; 1 elsewhere.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub runs: Option<i64>,
+    /// Unmeasured runs of each model before its measured ones (default 0).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub warmup: Option<i64>,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -293,13 +302,23 @@ pub struct SpawnArgs {
         default_value = "0,64M"
     )]
     pub heap: Vec<String>,
-    /// Creations measured per method and heap size (at most).
+    /// Creations measured per method and heap size (at most), shared evenly by
+    /// its runs.
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub iterations: u64,
-    /// Time budget per method and heap size; 3 creations run regardless, unless
-    /// that would take over three times this.
+    /// Time budget per method and heap size, shared evenly by its runs; each run
+    /// makes 3 creations regardless, unless that would take over three times its share.
     #[arg(long, value_name = "D", default_value = "1s")]
     pub max_time: String,
+    /// Measured runs of each method and heap size; every figure is then their
+    /// median, with its spread. Default 3: the least that can outvote one disturbed
+    /// run (the runs share --iterations and --max-time, so it costs no extra time).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub runs: Option<i64>,
+    /// Unmeasured runs of each method and heap size before its measured ones
+    /// (default 0), each as long as a measured one.
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub warmup: Option<i64>,
     /// Let the kernel back the heap with transparent huge pages (2 MiB), which
     /// makes fork's page-table copy far cheaper. Off by default, to show 4 KiB pages.
     #[arg(long)]

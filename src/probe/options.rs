@@ -202,6 +202,25 @@ pub struct SpawnPlan {
     pub max_time: Duration,
     /// Let the kernel back the heap with transparent huge pages.
     pub huge_pages: bool,
+    /// Measured runs of each method and heap size (`--runs`).
+    pub runs: u32,
+    /// Unmeasured runs before them (`--warmup`).
+    pub warmup: u32,
+}
+
+/// Runs of each spawn method and heap size without `--runs`.
+pub const SPAWN_DEFAULT_RUNS: u32 = crate::plan::Repeats::MIN_RUNS;
+
+impl SpawnPlan {
+    /// The most creations one run makes: `--iterations` shared by the runs.
+    pub fn iterations_per_run(&self) -> u64 {
+        self.iterations.div_ceil(u64::from(self.runs.max(1)))
+    }
+
+    /// One run's time budget: `--max-time` shared by the runs.
+    pub fn max_time_per_run(&self) -> Duration {
+        self.max_time / self.runs.max(1)
+    }
 }
 
 /// Room left for everything else when checking `--heap` against MemAvailable.
@@ -279,12 +298,15 @@ impl SpawnPlan {
                 ));
             }
         }
+        let repeats = crate::plan::Repeats::from_flags(args.runs, args.warmup)?;
         Ok(SpawnPlan {
             methods,
             heaps,
             iterations: args.iterations,
             max_time,
             huge_pages: args.huge_pages,
+            runs: repeats.runs.unwrap_or(SPAWN_DEFAULT_RUNS),
+            warmup: repeats.warmup,
         })
     }
 }

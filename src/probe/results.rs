@@ -4,7 +4,7 @@
 //! hands it to `report::render`, whose exporters are pure functions of it.
 
 use crate::measure::stats::Spread;
-use crate::measure::{Machine, Summary};
+use crate::measure::{modes, Machine, Summary};
 use crate::probe::zombie::procfs::ProcRow;
 use serde::Serialize;
 
@@ -94,6 +94,25 @@ pub struct ProbeMode {
     pub p50_range_ns: [u64; 2],
 }
 
+impl ProbeMode {
+    /// The groups a probe's runs fall into by their p50s ([`modes::modes`]'s general
+    /// rule); `None` for one behaviour.
+    pub fn of_p50s(p50s: &[u64]) -> Option<Vec<ProbeMode>> {
+        let values: Vec<f64> = p50s.iter().map(|&v| v as f64).collect();
+        let groups = modes::modes(&values)?;
+        Some(
+            groups
+                .into_iter()
+                .map(|g| ProbeMode {
+                    runs: g.repeats.len(),
+                    p50_ns: g.median.round() as u64,
+                    p50_range_ns: [g.min as u64, g.max as u64],
+                })
+                .collect(),
+        )
+    }
+}
+
 /// The result of `gilbench spawn`.
 #[derive(Debug, Serialize)]
 pub struct SpawnReport {
@@ -109,6 +128,8 @@ pub struct SpawnReport {
     pub transparent_hugepage: String,
     /// Whether the parent's heap was advised to use huge pages (`--huge-pages`).
     pub huge_pages: bool,
+    /// Unmeasured runs of each method and heap size before its measured ones.
+    pub warmup: u32,
     /// One entry per method and heap size, method by method.
     pub results: Vec<SpawnResult>,
 }
@@ -135,6 +156,35 @@ pub struct SpawnResult {
     pub ns_per_page: Option<f64>,
     /// What `latency_ns` times, in words.
     pub timed: &'static str,
+    /// Measured runs of this method and heap size; the figures above are their
+    /// medians, field by field (`iterations` is their total).
+    pub repeats: u32,
+    /// One entry per run, in the order they ran.
+    pub samples: Vec<SpawnSample>,
+    /// How the latency p50 varied over the runs.
+    pub spread: SpawnSpread,
+    /// Groups of runs whose latency p50s lie apart (null: one behaviour).
+    pub modes: Option<Vec<ProbeMode>>,
+}
+
+/// One run of a spawn method with one heap size.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpawnSample {
+    /// Creations measured in this run.
+    pub iterations: u64,
+    /// Per creation, as the row's `latency_ns`, ns.
+    pub latency_ns: Summary,
+    /// Per creation, until the creating call returned, ns (null for `fork-cow`).
+    pub create_ns: Option<Summary>,
+    /// Minor page faults per creation in this run (mean).
+    pub minor_faults: u64,
+}
+
+/// The spread of a spawn row's runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpawnSpread {
+    /// The latency p50 over the runs, ns.
+    pub latency_p50_ns: Spread<u64>,
 }
 
 /// The result of `gilbench zombie`.

@@ -10,6 +10,7 @@
 
 use super::bars::{run_label, times};
 use super::format::{duration_ns, rate};
+use super::repeats::Sample;
 use super::rows::{Cell, Row};
 use super::{RunReport, ScenarioReport};
 
@@ -69,6 +70,24 @@ fn find<'r>(report: &'r ScenarioReport, model: &str) -> Option<&'r RunReport> {
     report.runs.iter().find(|r| r.model == model)
 }
 
+/// How many of `run`'s measured runs `showed` the effect, as `(k, n)`; `None` for a
+/// row of one run (its figures already say it).
+fn runs_showing(run: &RunReport, showed: impl Fn(&Sample) -> bool) -> Option<(usize, usize)> {
+    let samples = &run.repeat.samples;
+    (samples.len() > 1).then(|| (samples.iter().filter(|s| showed(s)).count(), samples.len()))
+}
+
+/// `all 5 runs`, `none of the 5 runs`, `3 of 5 runs`.
+pub fn of_runs(k: usize, n: usize) -> String {
+    match k {
+        0 if n == 1 => "the one run".replace("the one", "no"),
+        0 => format!("none of the {n} runs"),
+        k if k == n && n == 1 => "the one run".into(),
+        k if k == n => format!("all {n} runs"),
+        k => format!("{k} of {n} runs"),
+    }
+}
+
 fn speedup(report: &ScenarioReport, model: &str) -> Option<f64> {
     find(report, model)?.speedup
 }
@@ -106,7 +125,8 @@ pub fn cpu_bound(r: &ScenarioReport) -> Option<String> {
             " — but here the threads did not: the machine looks busy (other programs held \
              the cores); rerun on a quieter machine",
         );
-    } else if g.is_some_and(|g| g > 1.2) {
+    }
+    if g.is_some_and(|g| g > 1.2) {
         s.push_str(" (gil should stay near 1x: the baseline was slowed down — rerun)");
     }
     Some(s + ".")
@@ -138,18 +158,29 @@ pub fn convoy(r: &ScenarioReport) -> Option<String> {
     let (seq, gil) = (find(r, "sequential")?, find(r, "gil")?);
     let si = r.config["switch_interval_ns"].as_u64().unwrap_or(0);
     let (s, g) = (&seq.latency_ns, &gil.latency_ns);
-    let verdict = if g.p50 * 2 >= si {
+    // Per run: the whole run convoyed (its p50 waited), only its tail did, or neither.
+    let full = |l: &crate::measure::Summary| l.p50 * 2 >= si;
+    let tail = |l: &crate::measure::Summary| !full(l) && l.p99 * 4 >= si;
+    let (convoyed, tailed) = (
+        runs_showing(gil, |r| full(&r.latency_ns)),
+        runs_showing(gil, |r| tail(&r.latency_ns)),
+    );
+    let some_showed = convoyed.is_some_and(|(k, _)| k > 0) || tailed.is_some_and(|(k, _)| k > 0);
+    let verdict = if full(g) {
         "each round trip waited about a switch interval for the GIL: the convoy effect"
-    } else if g.p99 * 4 >= si {
+    } else if tail(g) {
         "most round trips got the GIL straight back, and the slow tail is the convoy: round \
          trips that waited up to a switch interval for it"
+    } else if some_showed {
+        "in the median run the I/O thread got the GIL straight back (the CPU thread was \
+         descheduled when the reply came), but not in every run"
     } else {
         "this time the I/O thread got the GIL straight back: the echo peer most likely ran \
          on the I/O thread's CPU, so its reply beat the wake-up of the CPU thread on the \
          other CPU (or the machine is busy), and no convoy showed; `--set pin=io-alone` puts \
          the peer on the CPU thread's CPU"
     };
-    Some(format!(
+    let mut out = format!(
         "the I/O round trip took {} alone (p99 {}) and {} under gil beside a CPU-bound thread \
          (p99 {}, switch interval {}): {verdict}.",
         duration_ns(s.p50),
@@ -157,7 +188,30 @@ pub fn convoy(r: &ScenarioReport) -> Option<String> {
         duration_ns(g.p50),
         duration_ns(g.p99),
         duration_ns(si)
-    ))
+    );
+    if let (Some((full, n)), Some((tail, _))) = (convoyed, tailed) {
+        let mut parts = Vec::new();
+        if full > 0 {
+            parts.push(format!(
+                "{} convoyed (p50 at least half a switch interval)",
+                of_runs(full, n)
+            ));
+        }
+        if tail > 0 {
+            parts.push(format!(
+                "{} convoyed only in the tail (p99)",
+                of_runs(tail, n)
+            ));
+        }
+        if n - full - tail > 0 {
+            parts.push(format!(
+                "{} got the GIL straight back",
+                of_runs(n - full - tail, n)
+            ));
+        }
+        out.push_str(&format!(" Under gil, {}.", and_list(&parts)));
+    }
+    Some(out)
 }
 
 fn lost(r: &ScenarioReport, model: &str) -> Option<String> {
@@ -196,15 +250,37 @@ pub fn counter_none(r: &ScenarioReport) -> Option<String> {
     let mut groups: Vec<(&'static str, bool, Vec<String>)> = Vec::new();
     for run in r.runs.iter().filter(|run| run.model != "sequential") {
         let Some(c) = run.counter else { continue };
-        let reason = why_lost(&run.model, c.lost > 0);
-        let entry = if c.lost > 0 {
-            format!("{} under {}", lost_words(c), run.model)
-        } else {
-            run.model.clone()
+        // A model lost updates when any of its runs did: the median can be 0 while
+        // some runs lost (the race is rare for free threads on a busy machine).
+        let losing = runs_showing(run, |s| s.counter.is_some_and(|c| c.lost > 0));
+        let lost = c.lost > 0 || losing.is_some_and(|(k, _)| k > 0);
+        let reason = why_lost(&run.model, lost);
+        let entry = match (lost, losing) {
+            (true, Some((k, n))) if c.lost == 0 => {
+                let most = run
+                    .repeat
+                    .samples
+                    .iter()
+                    .filter_map(|s| s.counter)
+                    .max_by_key(|c| c.lost)
+                    .unwrap_or(c);
+                format!(
+                    "up to {} under {} in {}",
+                    lost_words(most),
+                    run.model,
+                    of_runs(k, n)
+                )
+            }
+            (true, Some((k, n))) => {
+                format!("{} under {} in {}", lost_words(c), run.model, of_runs(k, n))
+            }
+            (true, None) => format!("{} under {}", lost_words(c), run.model),
+            (false, Some((_, n))) => format!("{} in {}", run.model, of_runs(n, n)),
+            (false, None) => run.model.clone(),
         };
         match groups.iter_mut().find(|(r, _, _)| *r == reason) {
             Some((_, _, models)) => models.push(entry),
-            None => groups.push((reason, c.lost > 0, vec![entry])),
+            None => groups.push((reason, lost, vec![entry])),
         }
     }
     if groups.is_empty() {
@@ -234,11 +310,14 @@ fn and_list(items: &[String]) -> String {
 
 /// What this run said about a call between read and write.
 pub fn counter_call(r: &ScenarioReport) -> Option<String> {
-    let gil = find(r, "gil")?.counter?;
+    let run = find(r, "gil")?;
+    let gil = run.counter?;
+    let runs = runs_showing(run, |s| s.counter.is_some_and(|c| c.lost > 0))
+        .map_or(String::new(), |(k, n)| format!(", in {}", of_runs(k, n)));
     Some(if gil.lost > 0 {
         format!(
-            "with a call between the read and the write, gil lost {} too: the call is a check \
-             point where the GIL can change hands.",
+            "with a call between the read and the write, gil lost {} too{runs}: the call is a \
+             check point where the GIL can change hands.",
             lost(r, "gil").unwrap_or_default()
         )
     } else {
@@ -290,11 +369,26 @@ pub fn queue(r: &ScenarioReport) -> Option<String> {
     }
     let si = r.config["switch_interval_ns"].as_u64().unwrap_or(0);
     let verdict = match (find(r, "gil"), find(r, "threads")) {
-        (Some(g), Some(t)) if g.latency_ns.p50 * 4 >= si => format!(
-            ": under gil a consumer woken by an item still waits for the GIL, up to a switch \
+        (Some(g), Some(t))
+            if g.latency_ns.p50 * 4 >= si
+                && t.latency_ns.p50 * 4 < si
+                && g.latency_ns.p50 >= 2 * t.latency_ns.p50 =>
+        {
+            format!(
+                ": under gil a consumer woken by an item still waits for the GIL, up to a switch \
              interval ({}), so items wait milliseconds; free threads take them in {}",
-            duration_ns(si),
-            duration_ns(t.latency_ns.p50)
+                duration_ns(si),
+                duration_ns(t.latency_ns.p50)
+            )
+        }
+        (Some(g), Some(t)) if g.latency_ns.p50 * 4 >= si => format!(
+            ": items waited milliseconds under free threads too ({} against gil's {}), so \
+             here they queued up behind slow consumers whatever the lock (a busy machine \
+             delays the consumers), and the GIL's wait of up to a switch interval ({}) does \
+             not stand out; rerun on a quieter machine",
+            duration_ns(t.latency_ns.p50),
+            duration_ns(g.latency_ns.p50),
+            duration_ns(si)
         ),
         (Some(g), Some(t)) if g.latency_ns.p50 > t.latency_ns.p50 => format!(
             ": under gil items waited longer than between free threads ({} against {}), \
@@ -332,23 +426,43 @@ pub fn refcount(r: &ScenarioReport) -> Option<String> {
     let wrong = Row::of(&[], threads).get(key).cloned()?;
     let none = matches!(&wrong, Cell::Number(n) if n.as_u64() == Some(0));
     let gil = field_of(r, "gil", key).map_or(String::new(), |g| format!(", the GIL {g}"));
+    let wrong_runs = runs_showing(threads, |s| s.extra_u64(key).is_some_and(|n| n > 0));
+    let runs = wrong_runs.map_or(String::new(), |(k, n)| format!(" in {}", of_runs(k, n)));
     Some(if counting != "plain" {
         format!(
-            "with {counting} counts free threads left {} counts wrong{gil}: {counting} counts \
-             need no GIL.",
+            "with {counting} counts free threads left {} counts wrong{runs}{gil}: {counting} \
+             counts need no GIL.",
             super::markdown::value(key, &wrong)
         )
     } else if !none {
         format!(
-            "free threads racing on plain counts left {} counts wrong{gil}: that is why \
+            "free threads racing on plain counts left {} counts wrong{runs}{gil}: that is why \
              CPython has one, and why free-threaded CPython needs atomic or biased (PEP 703) \
              counts.",
             super::markdown::value(key, &wrong)
         )
+    } else if let Some((k, n)) = wrong_runs.filter(|(k, _)| *k > 0) {
+        let most = threads
+            .repeat
+            .samples
+            .iter()
+            .filter_map(|s| s.extra_u64(key))
+            .max()
+            .unwrap_or(0);
+        format!(
+            "free threads racing on plain counts left counts wrong in {} (up to {}; the \
+             median run none{gil}): the race needs two threads on one count at the same \
+             instant, which is rare, but it is why CPython has a GIL and free-threaded \
+             CPython needs atomic or biased (PEP 703) counts.",
+            of_runs(k, n),
+            super::format::count(most)
+        )
     } else {
-        "no count went wrong: the race needs two threads on one count at the same \
-         instant, which a busy machine (or `foreign_ratio = 0`) rarely allows; rerun."
-            .into()
+        let runs = wrong_runs.map_or(String::new(), |(_, n)| format!(" in any of the {n} runs"));
+        format!(
+            "no count went wrong{runs}: the race needs two threads on one count at the same \
+             instant, which a busy machine (or `foreign_ratio = 0`) rarely allows; rerun."
+        )
     })
 }
 
@@ -536,6 +650,85 @@ mod tests {
             "{s}"
         );
         assert!(!s.contains("gil and processes"), "{s}");
+    }
+
+    /// `run` as a merge of runs that lost `lost[i]` of 1000 each.
+    fn repeated_counter(model: &str, lost: &[u64]) -> RunReport {
+        let reps: Vec<RunReport> = lost.iter().map(|&l| counter(model, 1000, l)).collect();
+        crate::report::repeats::merge(reps).unwrap()
+    }
+
+    #[test]
+    fn repeats_say_how_many_runs_showed_the_effect() {
+        let mut r = report_with(&[]);
+        r.runs = vec![
+            repeated_counter("gil", &[0, 0, 0, 0, 0]),
+            repeated_counter("gil-3.9", &[400, 410, 0, 420, 405]),
+            repeated_counter("threads", &[0, 3, 0, 0, 1]),
+        ];
+        let s = counter_none(&r).unwrap();
+        assert!(
+            s.contains("lost none under gil in all 5 runs (CPython"),
+            "{s}"
+        );
+        assert!(
+            s.contains("40.5% under gil-3.9 in 4 of 5 runs (CPython 3.9"),
+            "{s}"
+        );
+        // The median run lost none, two did: named with the most any run lost.
+        assert!(
+            s.contains("up to 0.3% under threads in 2 of 5 runs (they"),
+            "{s}"
+        );
+        assert!(!s.contains("did not happen"), "{s}");
+        assert_eq!(of_runs(0, 3), "none of the 3 runs");
+    }
+
+    #[test]
+    fn a_convoy_in_some_runs_is_counted() {
+        let mut r = report_with(&[]);
+        r.config = serde_json::json!({"switch_interval_ns": 5_000_000});
+        let with_p50 = |model: &str, p50: u64| {
+            let mut run = bare_run(model);
+            run.latency_ns.p50 = p50;
+            run.latency_ns.p99 = p50 * 2;
+            run.latency_ns.count = 10;
+            run
+        };
+        let gil = [20_000, 5_100_000, 21_000, 5_200_000, 19_000]
+            .iter()
+            .map(|&p| with_p50("gil", p))
+            .collect();
+        r.runs = vec![
+            with_p50("sequential", 10_000),
+            crate::report::repeats::merge(gil).unwrap(),
+        ];
+        let s = convoy(&r).unwrap();
+        assert!(s.contains("not in every run"), "{s}");
+        assert!(s.contains("2 of 5 runs convoyed"), "{s}");
+        assert!(s.contains("3 of 5 runs got the GIL straight back"), "{s}");
+        assert!(!s.contains("no convoy showed"), "{s}");
+    }
+
+    #[test]
+    fn a_queue_slow_under_every_model_does_not_blame_the_gil() {
+        let mut r = report_with(&[]);
+        r.config = serde_json::json!({"switch_interval_ns": 5_000_000});
+        let with_p50 = |model: &str, p50: u64| {
+            let mut run = bare_run(model);
+            run.latency_ns.p50 = p50;
+            run.latency_ns.count = 10;
+            run.throughput_ops_per_s = 1e6;
+            run
+        };
+        r.runs = vec![with_p50("gil", 24_300_000), with_p50("threads", 7_230_000)];
+        let s = queue(&r).unwrap();
+        assert!(s.contains("under free threads too"), "{s}");
+        assert!(!s.contains("free threads take them in"), "{s}");
+        r.runs[1].latency_ns.p50 = 387_000;
+        assert!(queue(&r)
+            .unwrap()
+            .contains("free threads take them in 387 µs"));
     }
 
     #[test]

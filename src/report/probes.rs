@@ -8,7 +8,7 @@ use super::format::{count, duration_ns};
 use super::render::Report;
 use super::rows::{Cell, Row};
 use crate::measure::Machine;
-use crate::probe::results::{CtxswitchReport, SpawnReport, ZombieReport};
+use crate::probe::results::{CtxswitchReport, ProbeMode, SpawnReport, ZombieReport};
 use crate::probe::zombie::procfs::ProcRow;
 use crate::scenario::size::human_bytes;
 use comfy_table::{presets, CellAlignment, ContentArrangement, Table};
@@ -58,7 +58,15 @@ impl Report for CtxswitchReport {
 impl Report for SpawnReport {
     fn rows(&self) -> Vec<Row> {
         let context = [("kind", Cell::Text(self.kind.into()))];
-        self.results.iter().map(|r| Row::of(&context, r)).collect()
+        self.results
+            .iter()
+            .map(|r| {
+                // One line per method and heap: the per-run samples stay in JSON.
+                let mut row = Row::of(&context, r);
+                row.0.retain(|(k, _)| k != "samples");
+                row
+            })
+            .collect()
     }
 
     fn title(&self) -> Option<String> {
@@ -74,6 +82,8 @@ impl Report for SpawnReport {
             "latency_ns.p90",
             "latency_ns.p999",
             "create_ns",
+            "spread.latency_p50_ns.median",
+            "spread.latency_p50_ns.mean",
         ]
     }
 
@@ -188,27 +198,15 @@ fn ctxswitch(report: &CtxswitchReport) -> String {
     out.push_str(&table.to_string());
     for r in &report.results {
         if let Some(groups) = &r.modes {
-            let words: Vec<String> = groups
-                .iter()
-                .map(|g| {
-                    format!(
-                        "{} of {} runs near {}",
-                        g.runs,
-                        r.repeats,
-                        duration_ns(g.p50_ns)
-                    )
-                })
-                .collect();
-            out.push_str(&format!(
-                "\n{} (pin {}): the runs split: {} — two behaviours, not noise{}.",
-                r.mode,
-                r.pin,
-                words.join("; "),
+            out.push_str(&split_runs(
+                &format!("{} (pin {})", r.mode, r.pin),
+                groups,
+                r.repeats,
                 if r.pin == "none" {
                     " (unpinned, the scheduler put the sides on one CPU in some runs and on two in others)"
                 } else {
                     ""
-                }
+                },
             ));
         }
     }
@@ -222,27 +220,58 @@ fn ctxswitch(report: &CtxswitchReport) -> String {
     out
 }
 
+/// A line naming the groups a probe's runs split into: `thread-futex (pin none):
+/// the runs split: 2 of 3 runs near 1.52 µs; 1 of 3 runs near 9.80 µs — two
+/// behaviours, not noise.`
+fn split_runs(what: &str, groups: &[ProbeMode], runs: u32, why: &str) -> String {
+    let words: Vec<String> = groups
+        .iter()
+        .map(|g| format!("{} of {runs} runs near {}", g.runs, duration_ns(g.p50_ns)))
+        .collect();
+    let behaviours = match groups.len() {
+        2 => "two behaviours",
+        3 => "three behaviours",
+        _ => "several behaviours",
+    };
+    format!(
+        "\n{what}: the runs split: {} — {behaviours}, not noise{why}.",
+        words.join("; ")
+    )
+}
+
+/// `n run` or `n runs`.
+fn runs_word(n: u32) -> String {
+    format!("{n} run{}", if n == 1 { "" } else { "s" })
+}
+
 /// `gilbench spawn` as text.
 fn spawn(report: &SpawnReport) -> String {
+    let runs = report.results.first().map_or(1, |r| r.repeats);
     let mut out = title(
         "spawn",
         &report.machine,
         &format!(
             "What creating a worker costs, by the parent's heap size ({} pages; transparent \
-             huge pages: {}{}).",
+             huge pages: {}{}).\n{} per method and heap{} (figures are medians over the runs; a \
+             range is the p50's lowest–highest run).",
             human_bytes(report.page_size),
             report.transparent_hugepage,
             if report.huge_pages {
                 ", heap advised to use them"
             } else {
                 ", heap advised not to use them"
-            }
+            },
+            runs_word(runs),
+            match report.warmup {
+                0 => String::new(),
+                n => format!(" after {} warm-up", runs_word(n)),
+            },
         ),
     );
     let mut table = new_table(&[
         "method",
         "heap",
-        "runs",
+        "creations",
         "call returns p50",
         "done+reaped p50",
         "p99",
@@ -257,9 +286,12 @@ fn spawn(report: &SpawnReport) -> String {
             count(r.iterations),
             r.create_ns.map_or("–".into(), |s| duration_ns(s.p50)),
             if cow {
-                format!("{} (child writes)", duration_ns(r.latency_ns.p50))
+                format!(
+                    "{} (child writes)",
+                    p50_range(r.latency_ns.p50, &r.spread.latency_p50_ns)
+                )
             } else {
-                duration_ns(r.latency_ns.p50)
+                p50_range(r.latency_ns.p50, &r.spread.latency_p50_ns)
             },
             duration_ns(r.latency_ns.p99),
             duration_ns(r.latency_ns.max),
@@ -270,6 +302,12 @@ fn spawn(report: &SpawnReport) -> String {
         ]);
     }
     out.push_str(&table.to_string());
+    for r in &report.results {
+        if let Some(groups) = &r.modes {
+            let what = format!("{} (heap {})", r.method, human_bytes(r.heap_bytes));
+            out.push_str(&split_runs(&what, groups, r.repeats, ""));
+        }
+    }
     out.push_str(
         "\n\nHow to read it: fork copies the parent's page tables and marks every page \
          copy-on-write, so its\ncost grows with the heap; vfork and posix_spawn share the \
@@ -434,4 +472,26 @@ fn p50_range(median: u64, spread: &crate::measure::stats::Spread<u64>) -> String
         return duration_ns(median);
     }
     super::spread_text::range(*spread)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_runs_counts_the_groups_it_names() {
+        let group = |runs, p50_ns| ProbeMode {
+            runs,
+            p50_ns,
+            p50_range_ns: [p50_ns, p50_ns],
+        };
+        let two = split_runs("fork (heap 0 B)", &[group(2, 100), group(1, 900)], 3, "");
+        assert!(
+            two.contains("2 of 3 runs near 100 ns; 1 of 3 runs near 900 ns — two behaviours"),
+            "{two}"
+        );
+        let three = split_runs("x", &[group(1, 1), group(1, 10), group(1, 100)], 3, "");
+        assert!(three.contains("three behaviours"), "{three}");
+        assert_eq!(runs_word(1), "1 run");
+    }
 }

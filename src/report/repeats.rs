@@ -62,6 +62,11 @@ pub struct Sample {
     pub latency_ns: Summary,
     /// Lost updates, for workloads with a counter.
     pub counter: Option<CounterOutcome>,
+    /// This run's scenario-specific fields (`refcount.corrupted`), so a lesson can
+    /// count the runs that showed an effect; left out of JSON, where the row has
+    /// the typical run's.
+    #[serde(skip)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The spread of each headline figure over the samples.
@@ -102,7 +107,19 @@ impl Sample {
             speedup: row.speedup,
             latency_ns: row.latency_ns,
             counter: row.counter,
+            extra: row.extra.clone(),
         }
+    }
+
+    /// A number among this run's scenario-specific fields, by its dotted key
+    /// (`refcount.corrupted`).
+    pub fn extra_u64(&self, key: &str) -> Option<u64> {
+        let mut parts = key.split('.');
+        let mut value = self.extra.get(parts.next()?)?;
+        for part in parts {
+            value = value.get(part)?;
+        }
+        value.as_u64()
     }
 }
 

@@ -11,7 +11,6 @@ pub mod gil_handoff;
 pub mod pair;
 pub mod transport;
 
-use crate::measure::modes;
 use crate::measure::stats::{median_u64, Spread};
 use crate::measure::{Machine, Summary};
 use crate::model::RunError;
@@ -191,7 +190,6 @@ fn result(
         median(|s| s.involuntary_ctx_switches),
     );
     let p50s: Vec<u64> = samples.iter().map(|s| s.switch_ns.p50).collect();
-    let groups = modes::modes(&p50s.iter().map(|&v| v as f64).collect::<Vec<_>>());
     CtxswitchResult {
         mode: mode.name(),
         pin: pin.name(),
@@ -218,16 +216,7 @@ fn result(
         spread: CtxswitchSpread {
             switch_p50_ns: Spread::of_u64(&p50s).unwrap_or_default(),
         },
-        modes: groups.map(|groups| {
-            groups
-                .into_iter()
-                .map(|g| ProbeMode {
-                    runs: g.repeats.len(),
-                    p50_ns: g.median.round() as u64,
-                    p50_range_ns: [g.min as u64, g.max as u64],
-                })
-                .collect()
-        }),
+        modes: ProbeMode::of_p50s(&p50s),
         samples,
     }
 }

@@ -12,11 +12,12 @@ pub mod cow;
 pub mod heap;
 pub mod methods;
 
+use crate::measure::stats::{median_u64, Spread};
 use crate::measure::{new_histogram, record, Histogram, Machine, Rusage, Summary};
 use crate::model::RunError;
 use crate::plan::names::Named;
 use crate::probe::options::{Method, SpawnPlan};
-use crate::probe::results::{SpawnReport, SpawnResult};
+use crate::probe::results::{ProbeMode, SpawnReport, SpawnResult, SpawnSample, SpawnSpread};
 use crate::scenario::size::human_bytes;
 use crate::sys::signal::Interrupts;
 use anyhow::Context;
@@ -73,7 +74,12 @@ pub fn run(plan: &SpawnPlan, quiet: bool) -> anyhow::Result<SpawnReport> {
             if method == Method::ForkCow && heap.is_empty() {
                 continue; // nothing to copy
             }
-            note(format!("spawn {method} (heap {})…", human_bytes(size)));
+            note(format!(
+                "spawn {method} (heap {}), {} run{}…",
+                human_bytes(size),
+                plan.runs,
+                if plan.runs == 1 { "" } else { "s" }
+            ));
             let result = cell(method, &creator, &mut heap, plan);
             stop_if_interrupted()?;
             let result = result
@@ -93,19 +99,19 @@ pub fn run(plan: &SpawnPlan, quiet: bool) -> anyhow::Result<SpawnReport> {
         page_size: crate::sys::mem::page_size() as u64,
         transparent_hugepage: crate::sys::thp::system_setting(),
         huge_pages: plan.huge_pages,
+        warmup: plan.warmup,
         results,
     })
 }
 
-/// Whether another creation should run: `--iterations` at most; at least one;
-/// then while within `--max-time`, or up to [`MIN_ITERATIONS`] within three times it.
+/// Whether another creation should run in this run: its share of `--iterations`
+/// at most; at least one; then while within its share of `--max-time`, or up to
+/// [`MIN_ITERATIONS`] within three times that.
 fn more(done: u64, started: Instant, plan: &SpawnPlan) -> bool {
-    let elapsed = started.elapsed();
+    let (elapsed, budget) = (started.elapsed(), plan.max_time_per_run());
     !crate::sys::signal::pending()
-        && done < plan.iterations
-        && (done == 0
-            || elapsed < plan.max_time
-            || (done < MIN_ITERATIONS && elapsed < 3 * plan.max_time))
+        && done < plan.iterations_per_run()
+        && (done == 0 || elapsed < budget || (done < MIN_ITERATIONS && elapsed < 3 * budget))
 }
 
 fn histogram() -> Histogram {
@@ -115,13 +121,65 @@ fn histogram() -> Histogram {
     h
 }
 
-/// Measures one method with one heap.
+/// Measures one method with one heap: `--warmup` unmeasured runs, then `--runs`
+/// measured ones, merged into one row of medians. Every creation is reaped before
+/// the next, so each run starts from the same state; nothing of the merge runs
+/// inside a timed creation.
 fn cell(
     method: Method,
     creator: &methods::Creator,
     heap: &mut Heap,
     plan: &SpawnPlan,
 ) -> std::io::Result<SpawnResult> {
+    for _ in 0..plan.warmup {
+        one_run(method, creator, heap, plan)?;
+    }
+    let mut samples = Vec::with_capacity(plan.runs as usize);
+    for _ in 0..plan.runs {
+        samples.push(one_run(method, creator, heap, plan)?);
+    }
+    let median = |f: fn(&SpawnSample) -> u64| {
+        median_u64(&samples.iter().map(f).collect::<Vec<_>>()).unwrap_or(0)
+    };
+    let latency = Summary::median_of(&samples.iter().map(|s| s.latency_ns).collect::<Vec<_>>());
+    let create = samples
+        .iter()
+        .map(|s| s.create_ns)
+        .collect::<Option<Vec<_>>>()
+        .map(|c| Summary::median_of(&c));
+    let p50s: Vec<u64> = samples.iter().map(|s| s.latency_ns.p50).collect();
+    let cow = method == Method::ForkCow;
+    Ok(SpawnResult {
+        method: method.name(),
+        heap_bytes: heap.len() as u64,
+        iterations: samples.iter().map(|s| s.iterations).sum(),
+        latency_ns: latency,
+        create_ns: create,
+        minor_faults: median(|s| s.minor_faults),
+        ns_per_page: cow.then(|| latency.mean as f64 / heap.pages().max(1) as f64),
+        timed: match method {
+            Method::ForkCow => "the child writing one byte in every page of the inherited heap",
+            Method::Thread => "spawn an empty thread, join it",
+            Method::Interpreter => "create a (simulated) subinterpreter, destroy it",
+            Method::Fork => "fork, the child _exits at once, waitpid",
+            _ => "start /bin/true, waitpid",
+        },
+        repeats: plan.runs,
+        spread: SpawnSpread {
+            latency_p50_ns: Spread::of_u64(&p50s).unwrap_or_default(),
+        },
+        modes: ProbeMode::of_p50s(&p50s),
+        samples,
+    })
+}
+
+/// One run of a method with one heap: as many creations as its share of the budget.
+fn one_run(
+    method: Method,
+    creator: &methods::Creator,
+    heap: &mut Heap,
+    plan: &SpawnPlan,
+) -> std::io::Result<SpawnSample> {
     let (mut latency, mut create) = (histogram(), histogram());
     let started = Instant::now();
     let mut done = 0u64;
@@ -133,16 +191,11 @@ fn cell(
             faults += s.faults;
             done += 1;
         }
-        let summary = Summary::of(&latency);
-        return Ok(SpawnResult {
-            method: method.name(),
-            heap_bytes: heap.len() as u64,
+        return Ok(SpawnSample {
             iterations: done,
-            latency_ns: summary,
+            latency_ns: Summary::of(&latency),
             create_ns: None,
             minor_faults: faults / done.max(1),
-            ns_per_page: Some(summary.mean as f64 / heap.pages().max(1) as f64),
-            timed: "the child writing one byte in every page of the inherited heap",
         });
     }
     let (me, children) = (Rusage::this_process(), Rusage::children());
@@ -154,19 +207,10 @@ fn cell(
     }
     let faults = Rusage::this_process().since(&me).minor_faults
         + Rusage::children().since(&children).minor_faults;
-    Ok(SpawnResult {
-        method: method.name(),
-        heap_bytes: heap.len() as u64,
+    Ok(SpawnSample {
         iterations: done,
         latency_ns: Summary::of(&latency),
         create_ns: Some(Summary::of(&create)),
         minor_faults: faults / done.max(1),
-        ns_per_page: None,
-        timed: match method {
-            Method::Thread => "spawn an empty thread, join it",
-            Method::Interpreter => "create a (simulated) subinterpreter, destroy it",
-            Method::Fork => "fork, the child _exits at once, waitpid",
-            _ => "start /bin/true, waitpid",
-        },
     })
 }
