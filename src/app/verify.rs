@@ -185,6 +185,7 @@ fn run_check(
                             .ok_or_else(|| "the twin printed no threads figure".to_string())
                     }
                     Err(TwinError::Interrupted) => return Err(RunError::Interrupted.into()),
+                    Err(TwinError::Limit(why)) => return Err(anyhow::anyhow!(why)),
                     Err(TwinError::Failed(why)) => {
                         failed.push(format!(
                             "{} on {}: {why}",
@@ -197,6 +198,7 @@ fn run_check(
                 }
             }
             Err(TwinError::Interrupted) => return Err(RunError::Interrupted.into()),
+            Err(TwinError::Limit(why)) => return Err(anyhow::anyhow!(why)),
             Err(TwinError::Failed(why)) => {
                 failed.push(format!(
                     "{} on {}: {why}",
