@@ -55,14 +55,17 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     let plans: Vec<(Check, Vec<&str>, Vec<&Interpreter>)> = checks
         .iter()
         .map(|c| {
-            let models: Vec<&str> = MODELS
-                .iter()
-                .copied()
-                .filter(|m| interps.iter().any(|i| checks::stands_for(m, i)))
+            let candidates: Vec<&str> = match c.metric.model() {
+                Some(only) => vec![only],
+                None => MODELS.to_vec(),
+            };
+            let models: Vec<&str> = candidates
+                .into_iter()
+                .filter(|m| interps.iter().any(|i| checks::compares(c, m, i)))
                 .collect();
             let used: Vec<&Interpreter> = interps
                 .iter()
-                .filter(|i| models.iter().any(|m| checks::stands_for(m, i)))
+                .filter(|i| models.iter().any(|m| checks::compares(c, m, i)))
                 .collect();
             (*c, models, used)
         })
@@ -158,9 +161,20 @@ fn run_check(
         verdict: Verdict::Skipped,
         note: "no interpreter for it in --python".into(),
     };
+    // The rows of the result: the check's one model, or the three GIL models
+    // (and `threads` when a free-threaded interpreter was chosen).
+    let shown: Vec<&str> = match check.metric.model() {
+        Some(only) => vec![only],
+        None => MODELS
+            .iter()
+            .copied()
+            .take(3)
+            .chain(models.iter().copied().filter(|m| *m == "threads"))
+            .collect(),
+    };
     if models.is_empty() {
-        // Nothing to compare: the three GIL models, skipped, without running them.
-        return Ok(MODELS[..3].iter().map(|m| skipped_row(m)).collect());
+        // Nothing to compare: each row skipped, without running anything.
+        return Ok(shown.iter().map(|m| skipped_row(m)).collect());
     }
     let args = scenario_args(check, models, runs)?;
     let steps = crate::plan::sweep::steps(&args)?;
@@ -181,7 +195,8 @@ fn run_check(
                 match repeat::run_twin(&twin, plan.repeats, progress, &what, &mut monitor) {
                     Ok(mut twin_rows) => {
                         crate::report::repeats::apply_speedups(&mut twin_rows);
-                        figure_of(&twin_rows, "cpython-threads", check, switch_interval_ns)
+                        let row = format!("cpython-{}", check.metric.model().unwrap_or("threads"));
+                        figure_of(&twin_rows, &row, check, switch_interval_ns)
                             .ok_or_else(|| "the twin printed no threads figure".to_string())
                     }
                     Err(TwinError::Interrupted) => return Err(RunError::Interrupted.into()),
@@ -221,11 +236,7 @@ fn run_check(
     };
 
     let mut results = Vec::new();
-    for model in MODELS
-        .iter()
-        .take(3)
-        .chain(models.iter().filter(|m| **m == "threads"))
-    {
+    for model in &shown {
         if !models.contains(model) {
             results.push(skipped_row(model));
             continue;
@@ -235,7 +246,7 @@ fn run_check(
         let mut values = Vec::new();
         for (interp, fig) in twin_figures
             .iter()
-            .filter(|(i, _)| checks::stands_for(model, i))
+            .filter(|(i, _)| checks::compares(check, model, i))
         {
             let (verdict, note, value) = match fig {
                 Ok(real) => {
@@ -292,7 +303,12 @@ fn figure_of(
     check: &Check,
     switch_interval_ns: u64,
 ) -> Option<Figure> {
-    let row = rows.iter().find(|r| r.model == model)?;
+    fn variant(r: &RunReport) -> Option<&str> {
+        r.extra.get("variant").and_then(|v| v.as_str())
+    }
+    let row = rows.iter().find(|r| {
+        r.model == model && check.metric.variant().is_none_or(|v| variant(r) == Some(v))
+    })?;
     let samples: Vec<f64> = row
         .repeat
         .samples
@@ -309,9 +325,13 @@ mod tests {
     #[test]
     fn every_check_parses_as_a_scenario_command_line() {
         for check in checks::CHECKS {
-            let args = scenario_args(check, &["gil", "gil-legacy"], 2).unwrap();
+            let models = match check.metric.model() {
+                Some(only) => vec![only],
+                None => vec!["gil", "gil-legacy"],
+            };
+            let args = scenario_args(check, &models, 2).unwrap();
             assert_eq!(args.scenario, check.scenario);
-            assert!(args.model.contains(&"gil-legacy".to_string()));
+            assert!(args.model.contains(&models[models.len() - 1].to_string()));
             crate::plan::sweep::steps(&args).unwrap();
         }
     }

@@ -62,6 +62,10 @@ pub struct Sample {
     pub latency_ns: Summary,
     /// Lost updates, for workloads with a counter.
     pub counter: Option<CounterOutcome>,
+    /// This run's scenario-specific fields (`gc`, `refcount`, `variant`, …), for
+    /// `verify`'s figures; the row shows the typical run's.
+    #[serde(skip)]
+    pub extra: serde_json::Map<String, serde_json::Value>,
 }
 
 /// The spread of each headline figure over the samples.
@@ -102,6 +106,7 @@ impl Sample {
             speedup: row.speedup,
             latency_ns: row.latency_ns,
             counter: row.counter,
+            extra: row.extra.clone(),
         }
     }
 }
