@@ -245,7 +245,7 @@ fn the_next_start_removes_what_a_killed_run_left_and_nothing_else() {
 }
 
 #[test]
-fn a_twin_run_killed_outright_leaves_its_scripts_for_the_next_start_to_remove() {
+fn a_twin_run_killed_outright_stops_its_twin_and_the_next_start_removes_its_scripts() {
     let _x = exclusive();
     let tmp = common::private_tmp().unwrap();
     let mut run = common::gilbench_process()
@@ -290,10 +290,25 @@ fn a_twin_run_killed_outright_leaves_its_scripts_for_the_next_start_to_remove() 
         assert_nothing_left("a twin run");
         return;
     }
-    // The orphaned twin is ours now (a subreaper): end it as the sweep cannot.
-    for pid in children_of(std::process::id()).0 {
-        let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
-        let _ = nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None);
+    // The twin was told (SIGINT) when gilbench died, and ends by itself; it is
+    // our child now (a subreaper), reaped here.
+    let deadline = Instant::now() + BOUND;
+    loop {
+        let (left, zombies) = children_of(std::process::id());
+        for &pid in &zombies {
+            let _ = nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None);
+        }
+        if left.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            for pid in left {
+                let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+                let _ = nix::sys::wait::waitpid(Pid::from_raw(pid as i32), None);
+            }
+            panic!("the twin outlived gilbench by {BOUND:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
     let left: Vec<_> = std::fs::read_dir(&tmp).unwrap().flatten().collect();
     assert_eq!(left.len(), 1, "the killed run's scripts directory");

@@ -281,12 +281,21 @@ impl Twin {
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         // exec right after fork (std's Command): no single-thread requirement.
-        let mut child = Command::new(python)
+        let mut command = Command::new(python);
+        command
             .arg(&self.script)
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        // A gilbench killed outright leaves no twin running: it gets SIGINT, as on
+        // Ctrl-C, and stops its own workers (this thread waits for it, so the
+        // signal comes only when gilbench is gone).
+        crate::sys::process::signal_when_parent_dies(
+            &mut command,
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let mut child = command
             .spawn()
             .map_err(|e| TwinError::Failed(format!("cannot start {name}: {e}")))?;
         if let Some(session) = session {
