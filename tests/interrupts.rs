@@ -190,7 +190,7 @@ fn fork_cow_stops_in_its_heaps_first_collection() {
     const HEAP_MIB: u64 = 1024;
     let _x = exclusive();
     let heap = format!("heap_mib={HEAP_MIB}");
-    let child = start(&[
+    let mut child = start(&[
         "scenario",
         "fork-cow",
         "--model",
@@ -210,7 +210,21 @@ fn fork_cow_stops_in_its_heaps_first_collection() {
     let deadline = Instant::now() + BOUND;
     let (mut rss, mut cpu_then) = (0, Duration::ZERO);
     loop {
-        assert!(Instant::now() < deadline, "fork-cow never built its heap");
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+            if status.code() == Some(2) && stderr.contains("heap_mib") {
+                // A machine without the memory for a GiB heap and a child's copy.
+                eprintln!("skipped: {}", stderr.trim());
+                return;
+            }
+            panic!("fork-cow ended before its heap was built ({status}): {stderr}");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("fork-cow never built its heap");
+        }
         let (now_rss, cpu) = (rss_kib(pid), cpu_time(pid));
         if now_rss > rss {
             (rss, cpu_then) = (now_rss, cpu);
