@@ -185,7 +185,8 @@ def fork_child(variant, heap, addrs):
         if frozen:
             gc.unfreeze()
     wall = perf_counter_ns() - t0
-    if os.waitstatus_to_exitcode(status) != 0 or not data:
+    # os.waitstatus_to_exitcode is 3.9+; this runs on 3.7 too.
+    if not (os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0) or not data:
         raise _twin.WorkerFailed(f"fork-cow child for {variant} failed (status {status})")
     report = json.loads(data)
     report["wall_ns"] = wall

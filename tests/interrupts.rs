@@ -139,3 +139,116 @@ fn fork_cow_stops_on_sigint_and_sigterm_and_reaps_its_child() {
         interrupt(child, signal, String::new(), "fork-cow");
     }
 }
+
+/// Resident memory of `pid`, KiB (0 once it is gone).
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// CPU time `pid` has used so far (user + system).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which may hold spaces: utime and stime
+    // are the 12th and 13th, in clock ticks.
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as u64;
+    Duration::from_nanos(ticks * 1_000_000_000 / hz.max(1))
+}
+
+/// CPU time of the children this test process has reaped so far.
+fn reaped_cpu() -> Duration {
+    let usage =
+        nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN).unwrap();
+    let tv = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec() as u64) + Duration::from_micros(t.tv_usec() as u64)
+    };
+    tv(usage.user_time()) + tv(usage.system_time())
+}
+
+#[test]
+fn fork_cow_stops_in_its_heaps_first_collection() {
+    // The heap's pages are touched as it is built, so once they are all resident
+    // and stay so, the build is over and the full collection that settles it
+    // (about a second of CPU for a GiB) is under way. What the run spends after Ctrl-C is
+    // measured in CPU time, which a busy machine does not stretch: stopping
+    // mid-collection costs the heap's release, finishing it costs the rest of the
+    // collection first.
+    const HEAP_MIB: u64 = 1024;
+    let _x = exclusive();
+    let heap = format!("heap_mib={HEAP_MIB}");
+    let mut child = start(&[
+        "scenario",
+        "fork-cow",
+        "--model",
+        "threads",
+        "--set",
+        &heap,
+        "--set",
+        "variant=read",
+        "--runs",
+        "1",
+        "--quiet",
+        "--no-calibrate",
+    ]);
+    let pid = child.id();
+    // Built: nearly the whole heap resident, and no page added while it ran for
+    // three clock ticks (the build adds megabytes per tick).
+    let deadline = Instant::now() + BOUND;
+    let (mut rss, mut cpu_then) = (0, Duration::ZERO);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
+            if status.code() == Some(2) && stderr.contains("heap_mib") {
+                // A machine without the memory for a GiB heap and a child's copy.
+                eprintln!("skipped: {}", stderr.trim());
+                return;
+            }
+            panic!("fork-cow ended before its heap was built ({status}): {stderr}");
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("fork-cow never built its heap");
+        }
+        let (now_rss, cpu) = (rss_kib(pid), cpu_time(pid));
+        if now_rss > rss {
+            (rss, cpu_then) = (now_rss, cpu);
+        } else if rss > HEAP_MIB * 1024 * 9 / 10 && cpu >= cpu_then + Duration::from_millis(30) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let before = reaped_cpu() + cpu_time(pid);
+    interrupt(child, Signal::SIGINT, String::new(), "fork-cow collecting");
+    let after_signal = reaped_cpu().saturating_sub(before);
+    eprintln!("fork-cow: {after_signal:?} of CPU after Ctrl-C mid-collection");
+    assert!(
+        after_signal < Duration::from_millis(400),
+        "fork-cow went on collecting after Ctrl-C: {after_signal:?} of CPU"
+    );
+}
+
+#[test]
+fn fork_cow_stops_on_sigint_while_copying_to_a_child_that_stopped_reading() {
+    let _x = exclusive();
+    let child = common::deep_copy_with_a_stopped_child(&[]);
+    // The parent is now blocked writing, or waiting for a report that will not
+    // come; either way Ctrl-C must end it.
+    std::thread::sleep(Duration::from_millis(200));
+    interrupt(child, Signal::SIGINT, String::new(), "fork-cow deep-copy");
+}

@@ -86,6 +86,20 @@ fn a_refused_thread_is_one_line_naming_the_limit() {
                 "heap_mib=8",
             ],
         ),
+        // gilbench and the twin's interpreter: the thread that would read the
+        // twin's output is the third.
+        (
+            2,
+            &[
+                "scenario",
+                "cpu-bound",
+                "--model",
+                "sequential",
+                "--ops",
+                "2",
+                "--cpython",
+            ],
+        ),
     ];
     for (nproc, args) in cases {
         let flags: &[&str] = &["--runs", "1", "--no-calibrate"];

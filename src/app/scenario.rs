@@ -93,6 +93,7 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
                     report.runs.extend(rows);
                 }
                 Err(TwinError::Interrupted) => return Err(RunError::Interrupted.into()),
+                Err(TwinError::Limit(why)) => return Err(anyhow::anyhow!(why)),
                 Err(TwinError::Failed(why) | TwinError::Skipped(why)) => {
                     progress.println(format!("gilbench: --cpython: {why}"));
                     let mut rows = twin.failed_rows(&why);
@@ -211,6 +212,7 @@ fn prepare_twins(
                     }
                 }
                 Err(TwinError::Interrupted) => return Err(RunError::Interrupted.into()),
+                Err(TwinError::Limit(why)) => return Err(anyhow::anyhow!(why)),
             }
         }
         twins.push(step_twins);

@@ -55,14 +55,17 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
     let plans: Vec<(Check, Vec<&str>, Vec<&Interpreter>)> = checks
         .iter()
         .map(|c| {
-            let candidates = checks::own_model(c).map_or(MODELS.to_vec(), |m| vec![m]);
+            let candidates: Vec<&str> = match checks::own_model(c) {
+                Some(only) => vec![only],
+                None => MODELS.to_vec(),
+            };
             let models: Vec<&str> = candidates
                 .into_iter()
-                .filter(|m| interps.iter().any(|i| checks::stands_for(m, i)))
+                .filter(|m| interps.iter().any(|i| checks::compares(c, m, i)))
                 .collect();
             let used: Vec<&Interpreter> = interps
                 .iter()
-                .filter(|i| models.iter().any(|m| checks::stands_for(m, i)))
+                .filter(|i| models.iter().any(|m| checks::compares(c, m, i)))
                 .collect();
             (*c, models, used)
         })
@@ -158,23 +161,22 @@ fn run_check(
         verdict: Verdict::Skipped,
         note: "no interpreter for it in --python".into(),
     };
-    // The models shown: the three GIL models (and free threads when chosen), or
-    // the check's own.
-    let own = checks::own_model(check);
-    let shown: Vec<&str> = match own {
-        Some(model) => vec![model],
+    // The rows of the result: the check's one model, or the three GIL models
+    // (and `threads` when a free-threaded interpreter was chosen).
+    let shown: Vec<&str> = match checks::own_model(check) {
+        Some(only) => vec![only],
         None => MODELS
             .iter()
-            .take(3)
-            .chain(models.iter().filter(|m| **m == "threads"))
             .copied()
+            .take(3)
+            .chain(models.iter().copied().filter(|m| *m == "threads"))
             .collect(),
     };
     if models.is_empty() {
-        // Nothing to compare: the models shown, skipped, without running them.
+        // Nothing to compare: each row skipped, without running anything.
         return Ok(shown.iter().map(|m| skipped_row(m)).collect());
     }
-    let twin_row = format!("cpython-{}", own.unwrap_or("threads"));
+    let twin_row = format!("cpython-{}", checks::own_model(check).unwrap_or("threads"));
     let args = scenario_args(check, models, runs)?;
     let steps = crate::plan::sweep::steps(&args)?;
     let plan = &steps[0].plan;
@@ -199,6 +201,7 @@ fn run_check(
                             .ok_or_else(|| format!("the twin printed no {twin_row} figure"))
                     }
                     Err(TwinError::Interrupted) => return Err(RunError::Interrupted.into()),
+                    Err(TwinError::Limit(why)) => return Err(anyhow::anyhow!(why)),
                     Err(TwinError::Failed(why)) => {
                         failed.push(format!(
                             "{} on {}: {why}",
@@ -211,6 +214,7 @@ fn run_check(
                 }
             }
             Err(TwinError::Interrupted) => return Err(RunError::Interrupted.into()),
+            Err(TwinError::Limit(why)) => return Err(anyhow::anyhow!(why)),
             Err(TwinError::Failed(why)) => {
                 failed.push(format!(
                     "{} on {}: {why}",
@@ -243,7 +247,7 @@ fn run_check(
         let mut values = Vec::new();
         for (interp, fig) in twin_figures
             .iter()
-            .filter(|(i, _)| checks::stands_for(model, i))
+            .filter(|(i, _)| checks::compares(check, model, i))
         {
             let (verdict, note, value) = match fig {
                 Ok(real) => {
@@ -300,7 +304,12 @@ fn figure_of(
     check: &Check,
     switch_interval_ns: u64,
 ) -> Option<Figure> {
-    let row = rows.iter().find(|r| r.model == model)?;
+    fn variant(r: &RunReport) -> Option<&str> {
+        r.extra.get("variant").and_then(|v| v.as_str())
+    }
+    let row = rows.iter().find(|r| {
+        r.model == model && check.metric.variant().is_none_or(|v| variant(r) == Some(v))
+    })?;
     let samples: Vec<f64> = row
         .repeat
         .samples
@@ -317,9 +326,13 @@ mod tests {
     #[test]
     fn every_check_parses_as_a_scenario_command_line() {
         for check in checks::CHECKS {
-            let args = scenario_args(check, &["gil", "gil-legacy"], 2).unwrap();
+            let models = match checks::own_model(check) {
+                Some(only) => vec![only],
+                None => vec!["gil", "gil-legacy"],
+            };
+            let args = scenario_args(check, &models, 2).unwrap();
             assert_eq!(args.scenario, check.scenario);
-            assert!(args.model.contains(&"gil-legacy".to_string()));
+            assert!(args.model.contains(&models[models.len() - 1].to_string()));
             crate::plan::sweep::steps(&args).unwrap();
         }
     }

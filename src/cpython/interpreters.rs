@@ -351,22 +351,20 @@ pub fn identify(path: &Path) -> Result<Interpreter, String> {
         .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| format!("cannot run it: {e}"))?;
-    let stdout = child.stdout.take();
-    let stderr = child.stderr.take();
-    let read = |pipe: Option<Box<dyn std::io::Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut bytes = Vec::new();
-            if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut bytes);
-            }
-            bytes
-        })
-    };
-    let out = read(stdout.map(|p| Box::new(p) as _));
-    let err = read(stderr.map(|p| Box::new(p) as _));
+    // The probe prints one short line, far less than a pipe holds, so its
+    // output is read once it has exited: no reader threads, which RLIMIT_NPROC
+    // could refuse. Anything that fills a pipe instead is no Python, and is
+    // stopped at the timeout.
     let status = super::wait::wait(&mut child, Some(PROBE_TIMEOUT));
-    let out = out.join().unwrap_or_default();
-    let err = err.join().unwrap_or_default();
+    fn read(pipe: Option<impl std::io::Read>) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        if let Some(pipe) = pipe {
+            let _ = std::io::Read::read_to_end(&mut pipe.take(1 << 16), &mut bytes);
+        }
+        bytes
+    }
+    let out = read(child.stdout.take());
+    let err = read(child.stderr.take());
     let status = status.map_err(|why| format!("not a Python ({why})"))?;
     let text = String::from_utf8_lossy(&out);
     let line = text

@@ -64,6 +64,9 @@ pub enum TwinError {
     /// It cannot run on this interpreter (too old for the modules it needs):
     /// the one line to print. Not a failure.
     Skipped(String),
+    /// A limit gilbench cannot meet (RLIMIT_NPROC refused a thread): the one
+    /// line to print; the whole run ends with exit 1.
+    Limit(String),
 }
 
 /// A twin ready to run: the command line is fixed before measuring starts.
@@ -278,42 +281,48 @@ impl Twin {
             .file_name()
             .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
         // exec right after fork (std's Command): no single-thread requirement.
-        let mut child = Command::new(python)
+        let mut command = Command::new(python);
+        command
             .arg(&self.script)
             .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
+            .stderr(Stdio::piped());
+        // A gilbench killed outright leaves no twin running: it gets SIGINT, as on
+        // Ctrl-C, and stops its own workers (this thread waits for it, so the
+        // signal comes only when gilbench is gone).
+        crate::sys::process::signal_when_parent_dies(
+            &mut command,
+            nix::sys::signal::Signal::SIGINT,
+        );
+        let mut child = command
             .spawn()
             .map_err(|e| TwinError::Failed(format!("cannot start {name}: {e}")))?;
         if let Some(session) = session {
             session.follow(child.id());
         }
         // Drain both pipes while waiting, so a chatty twin cannot block on a full pipe.
-        let drain = |pipe: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut bytes = Vec::new();
-                if let Some(mut pipe) = pipe {
-                    let _ = pipe.read_to_end(&mut bytes);
-                }
-                bytes
-            })
-        };
-        let stdout = drain(
+        let pipes = [
             child
                 .stdout
                 .take()
                 .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let stderr = drain(
             child
                 .stderr
                 .take()
                 .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
+        ];
+        let readers = match wait::drain(pipes) {
+            Ok(readers) => readers,
+            Err(why) => {
+                // No reader thread (RLIMIT_NPROC): the twin is stopped and reaped.
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(TwinError::Limit(format!("reading {name}'s output: {why}")));
+            }
+        };
         let status = wait::wait(&mut child, self.timeout);
-        let stdout = stdout.join().unwrap_or_default();
-        let stderr = stderr.join().unwrap_or_default();
+        let [stdout, stderr] = readers.finish();
         let status = status.map_err(|e| TwinError::Failed(format!("{name}: {e}")))?;
         // Ctrl-C reaches the twin too (same process group); it exits 130.
         if status.code() == Some(130) || status.signal() == Some(libc::SIGINT) {

@@ -72,15 +72,18 @@ pub struct ScriptDir {
 }
 
 impl ScriptDir {
-    /// Writes every embedded script to a fresh `gilbench-twins-XXXXXX` directory
-    /// under `$TMPDIR` (or `/tmp`).
+    /// Writes every embedded script to a fresh `gilbench-twins-PID-XXXXXX`
+    /// directory under `$TMPDIR` (or `/tmp`), marked as this process's
+    /// (`sys::tempdirs`).
     pub fn create() -> std::io::Result<ScriptDir> {
         // A random name, created exclusively (as mkdtemp does); the mode is
         // given, not left to the umask.
         let dir = tempfile::Builder::new()
-            .prefix("gilbench-twins-")
+            .prefix(&crate::sys::tempdirs::prefix("twins"))
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()?;
+        // Says whose it is, so a later gilbench can remove it if this one is killed.
+        crate::sys::tempdirs::mark(dir.path())?;
         for (name, text) in FILES {
             let mut file = std::fs::OpenOptions::new()
                 .write(true)
@@ -122,7 +125,8 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
         assert!(dir.script("_twin.py").is_file());
-        assert_eq!(FILES.len(), std::fs::read_dir(&path).unwrap().count());
+        // The scripts and the owner's marker.
+        assert_eq!(FILES.len() + 1, std::fs::read_dir(&path).unwrap().count());
         drop(dir);
         assert!(!path.exists());
     }

@@ -9,6 +9,9 @@
 //! terminal's Ctrl-C is) would otherwise kill gilbench and orphan the twin: while
 //! waiting, both are caught ([`Interrupts`]) and passed on to the twin as SIGINT,
 //! and the wait reports exit code 130 once the twin is gone.
+//!
+//! While it waits, [`drain`]'s threads read the child's pipes to the end, so a
+//! chatty child cannot block on a full pipe.
 
 use crate::sys::pidfd::pidfd_open;
 use crate::sys::signal::Interrupts;
@@ -86,6 +89,43 @@ fn exited_within(
             Err(nix::errno::Errno::EINTR) => continue,
             Err(e) => return Err(format!("poll on the twin's pidfd: {e}")),
         }
+    }
+}
+
+/// Threads reading a child's pipes to the end; [`Readers::finish`] collects
+/// what each read.
+#[derive(Debug)]
+pub struct Readers<const N: usize>(Vec<std::thread::JoinHandle<Vec<u8>>>);
+
+/// Starts one reader thread per pipe. `Err` (RLIMIT_NPROC refused a thread)
+/// is the line to print; the caller then kills and reaps the child, which ends
+/// any reader already started (its pipe closes).
+pub fn drain<const N: usize>(
+    pipes: [Option<Box<dyn std::io::Read + Send>>; N],
+) -> Result<Readers<N>, String> {
+    let mut readers = Vec::with_capacity(N);
+    for pipe in pipes {
+        let reader = std::thread::Builder::new()
+            .name("pipe-reader".into())
+            .spawn(move || {
+                let mut bytes = Vec::new();
+                if let Some(mut pipe) = pipe {
+                    let _ = pipe.read_to_end(&mut bytes);
+                }
+                bytes
+            })
+            .map_err(|_| crate::sys::process::thread_refused(readers.len()))?;
+        readers.push(reader);
+    }
+    Ok(Readers(readers))
+}
+
+impl<const N: usize> Readers<N> {
+    /// What each pipe gave, in order (empty for one whose reader panicked);
+    /// call once the child has exited.
+    pub fn finish(self) -> [Vec<u8>; N] {
+        let mut out = self.0.into_iter().map(|r| r.join().unwrap_or_default());
+        std::array::from_fn(|_| out.next().unwrap_or_default())
     }
 }
 

@@ -26,11 +26,13 @@ pub struct SocketDir {
 }
 
 impl SocketDir {
-    /// Creates `gilbench-manager-XXXXXXXXXXXXXXXX` under `$TMPDIR` (or `/tmp` when
+    /// Creates `gilbench-manager-PID-XXXXXXXXXXXXXXXX`, marked as this process's
+    /// (`sys::tempdirs`), under `$TMPDIR` (or `/tmp` when
     /// `$TMPDIR` is unset or too long for a socket path).
     pub fn create() -> std::io::Result<SocketDir> {
         let base = std::env::temp_dir();
-        let base = if base.as_os_str().len() + 48 > SUN_PATH_MAX {
+        // `/gilbench-manager-PID-` (pid up to 7 digits), 16 hex digits, `/manager.sock`.
+        let base = if base.as_os_str().len() + 56 > SUN_PATH_MAX {
             PathBuf::from("/tmp")
         } else {
             base
@@ -45,13 +47,16 @@ impl SocketDir {
             let mut random = [0u8; 8];
             super::auth::random_bytes(&mut random)?;
             let name: String = random.iter().map(|b| format!("{b:02x}")).collect();
-            let dir = base.join(format!("gilbench-manager-{name}"));
+            let prefix = crate::sys::tempdirs::prefix("manager");
+            let dir = base.join(format!("{prefix}{name}"));
             match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
                 Ok(()) => {
                     // The umask can only have removed bits; set the mode anyway so
                     // the promise does not depend on it.
                     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
                     let made = SocketDir { dir, owner: true };
+                    // Whose it is, so a later gilbench can remove it if this one is killed.
+                    crate::sys::tempdirs::mark(made.path())?;
                     if made.socket_path().as_os_str().len() > SUN_PATH_MAX {
                         return Err(std::io::Error::other(format!(
                             "socket path {} is too long for a Unix socket",
@@ -95,13 +100,15 @@ impl SocketDir {
     }
 }
 
-/// Removes the socket file and its directory, ignoring ones already gone.
+/// Removes the socket file, the owner's marker and the directory, ignoring ones
+/// already gone.
 pub fn remove_dir(dir: &Path) -> std::io::Result<()> {
     let ignore_missing = |r: std::io::Result<()>| match r {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         other => other,
     };
     ignore_missing(std::fs::remove_file(dir.join(SOCKET_NAME)))?;
+    ignore_missing(std::fs::remove_file(dir.join(crate::sys::tempdirs::MARKER)))?;
     ignore_missing(std::fs::remove_dir(dir))
 }
 

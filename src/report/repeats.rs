@@ -62,9 +62,9 @@ pub struct Sample {
     pub latency_ns: Summary,
     /// Lost updates, for workloads with a counter.
     pub counter: Option<CounterOutcome>,
-    /// This run's scenario-specific fields (`refcount.corrupted`), so a lesson can
-    /// count the runs that showed an effect; left out of JSON, where the row has
-    /// the typical run's.
+    /// This run's scenario-specific fields (`gc`, `refcount`, `variant`, …), so a
+    /// lesson can count the runs that showed an effect and `verify` can take its
+    /// figures; left out of JSON, where the row has the typical run's.
     #[serde(skip)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }

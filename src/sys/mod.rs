@@ -17,4 +17,5 @@ pub mod pidfd;
 pub mod process;
 pub mod shm;
 pub mod signal;
+pub mod tempdirs;
 pub mod thp;

@@ -120,6 +120,31 @@ pub fn die_with_parent(parent: Pid) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Makes the program `cmd` starts get `signal` when the thread that starts it
+/// ends — gilbench killed outright (SIGKILL) included — and fail to start if
+/// this process is already gone by then. For programs started and waited for on
+/// one thread (the CPython twins), so the signal comes only when gilbench is gone.
+pub fn signal_when_parent_dies(cmd: &mut std::process::Command, signal: nix::sys::signal::Signal) {
+    use std::os::unix::process::CommandExt;
+    let parent = nix::unistd::getpid();
+    // SAFETY:
+    // - the closure runs in the child between fork and exec, where only
+    //   async-signal-safe calls are allowed: it makes two system calls (prctl,
+    //   getppid) and builds an `io::Error` from an errno, which allocates nothing
+    //   and takes no lock;
+    // - it reads only what it captured by value (a pid and a signal number).
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(signal)?;
+            // The parent died before the prctl: it would never come.
+            if nix::unistd::getppid() != parent {
+                return Err(std::io::Error::from_raw_os_error(libc::ESRCH));
+            }
+            Ok(())
+        });
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

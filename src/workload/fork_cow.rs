@@ -240,8 +240,9 @@ impl ForkCow {
     }
 
     /// The parent's heap, built on first use and kept for every model's variants;
-    /// `None` if `keep_going` said stop while it was being built (`--timeout`,
-    /// Ctrl-C: a GiB heap takes seconds), and then nothing is kept.
+    /// `None` if `keep_going` said stop while it was being built or settled by
+    /// its first full collection (`--timeout`, Ctrl-C: each takes seconds for a
+    /// GiB heap), and then nothing is kept.
     pub fn heap(&self, keep_going: &dyn Fn() -> bool) -> Option<MappedMutexGuard<'_, Heap>> {
         let mut slot = self.heap.lock();
         if slot.is_none() {
@@ -256,7 +257,9 @@ impl ForkCow {
         // The roots' references stay counted in the heap: the program's variables,
         // alive for as long as the heap.
         heap.build_trees_while(objects, 64, self.cycle_every, keep_going)?;
-        heap.collect(2);
+        // As long as the build: a stop half-way leaves the heap unusable, and it
+        // is dropped with the run.
+        heap.collect_while(2, keep_going)?;
         heap.mode = Mode::Generational;
         Some(heap)
     }

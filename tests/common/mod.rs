@@ -160,3 +160,52 @@ pub fn bad_input(args: &[&str], needles: &[&str]) -> String {
     );
     stderr.into_owned()
 }
+
+/// Starts a `deep-copy` run and stops its child (SIGSTOP) as soon as it exists,
+/// so the parent's write of the heap into the socket blocks for good.
+pub fn deep_copy_with_a_stopped_child(extra: &[&str]) -> std::process::Child {
+    let mut args = vec![
+        "scenario",
+        "fork-cow",
+        "--model",
+        "processes",
+        "--set",
+        "heap_mib=256",
+        "--set",
+        "variant=deep-copy",
+        "--set",
+        "repeat=100",
+        "--runs",
+        "1",
+        "--quiet",
+        "--no-calibrate",
+    ];
+    args.extend(extra);
+    let mut child = gilbench_process()
+        .args(&args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("gilbench starts");
+    let deadline = std::time::Instant::now() + LIMIT;
+    let stopped = loop {
+        if let Some(&kid) = children_of(child.id()).0.iter().next() {
+            // The child may have finished already (a fast machine): gilbench
+            // then forks the next repeat's, and the test stops that one.
+            let pid = nix::unistd::Pid::from_raw(kid as i32);
+            if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).is_ok() {
+                break true;
+            }
+        }
+        if std::time::Instant::now() > deadline {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    };
+    if !stopped {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("fork-cow never forked");
+    }
+    child
+}

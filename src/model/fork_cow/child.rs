@@ -71,16 +71,17 @@ impl Drop for Child {
 /// its memory figures); meanwhile the parent runs `feed` on its end of the socket. Returns
 /// the child's report and its whole-life resource usage.
 ///
-/// While the child works the parent looks at `keep_going` every [`WATCH_PERIOD`]:
-/// once it says no (`--timeout` passed, Ctrl-C), the child is killed and reaped and
-/// the call fails with [`std::io::ErrorKind::Interrupted`]. The child dies with the
+/// While the child works, and while `feed` writes to it (a deep copy of a GiB
+/// heap takes seconds, and blocks for ever on a child that stopped reading), the
+/// parent looks at `keep_going` every [`WATCH_PERIOD`]: once it says no
+/// (`--timeout` passed, Ctrl-C), the child is killed and reaped and the call fails. The child dies with the
 /// parent (SIGKILL on its death), so a killed gilbench leaves no child copying pages.
 ///
 /// Must be called from a single-threaded process (`sys::process::fork` checks).
 pub fn run_child<T>(
     prepare: impl FnOnce(&mut UnixStream) -> std::io::Result<T>,
     work: impl FnOnce(&mut T) -> (u64, u64),
-    feed: impl FnOnce(&mut UnixStream) -> std::io::Result<()>,
+    feed: impl FnOnce(&mut Watched<'_>) -> std::io::Result<()>,
     keep_going: &dyn Fn() -> bool,
 ) -> std::io::Result<(ChildReport, RusageDelta)> {
     let (mut parent_end, mut child_end) = UnixStream::pair()?;
@@ -100,7 +101,7 @@ pub fn run_child<T>(
     })?;
     let child = Child { pid, reaped: false };
     drop(child_end);
-    feed(&mut parent_end)?;
+    feed(&mut Watched::new(&mut parent_end, keep_going)?)?;
     parent_end.shutdown(std::net::Shutdown::Write)?;
     let bytes = read_report(&mut parent_end, keep_going)?;
     child.reap()?;
@@ -112,6 +113,46 @@ pub fn run_child<T>(
 
 /// How often the parent looks at `keep_going` while a child works.
 const WATCH_PERIOD: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// The parent's end of the socket while it feeds the child: each write waits at
+/// most [`WATCH_PERIOD`] at a time, and gives up once `keep_going` says stop.
+pub struct Watched<'a> {
+    socket: &'a mut UnixStream,
+    keep_going: &'a dyn Fn() -> bool,
+}
+
+impl<'a> Watched<'a> {
+    fn new(socket: &'a mut UnixStream, keep_going: &'a dyn Fn() -> bool) -> std::io::Result<Self> {
+        // A send timeout wakes a blocked write every period; a signal caught
+        // meanwhile ends it early too (a timed socket call is not restarted).
+        socket.set_write_timeout(Some(WATCH_PERIOD))?;
+        Ok(Watched { socket, keep_going })
+    }
+}
+
+impl Write for Watched<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::io::ErrorKind;
+        loop {
+            if !(self.keep_going)() {
+                // Not `Interrupted`: `write_all` would retry that for ever.
+                return Err(std::io::Error::other("stopped while feeding the child"));
+            }
+            match self.socket.write(buf) {
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
+                    ) => {}
+                done => return done,
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.socket.flush()
+    }
+}
 
 /// Reads the child's report (everything until it closes the socket), giving up
 /// with `Interrupted` as soon as `keep_going` says so.

@@ -243,13 +243,27 @@ pub fn processes<A: Endpoint, B: Endpoint>(
         }
         Some(abort_a) => std::thread::scope(|s| {
             // A watcher reaps the child; if it died before finishing, it unblocks `a`.
-            let watcher = s.spawn(move || {
-                let status = waitpid(child, None);
-                if !matches!(status, Ok(WaitStatus::Exited(_, 0))) {
-                    abort_a();
+            let watcher = std::thread::Builder::new()
+                .name("ctx-watcher".into())
+                .spawn_scoped(s, move || {
+                    let status = waitpid(child, None);
+                    if !matches!(status, Ok(WaitStatus::Exited(_, 0))) {
+                        abort_a();
+                    }
+                    status
+                });
+            let watcher = match watcher {
+                Ok(watcher) => watcher,
+                Err(source) => {
+                    // RLIMIT_NPROC: no watcher, so no run; the child goes with it.
+                    let _ = nix::sys::signal::kill(child, nix::sys::signal::Signal::SIGKILL);
+                    let _ = waitpid(child, None);
+                    return Err(std::io::Error::new(
+                        source.kind(),
+                        crate::sys::process::thread_refused(1),
+                    ));
                 }
-                status
-            });
+            };
             // If we fail (or panic) mid-run, the child would wait for us forever.
             let mut killer = KillOnDrop {
                 pid: child,
@@ -259,8 +273,8 @@ pub fn processes<A: Endpoint, B: Endpoint>(
             killer.armed = initiated.is_err();
             drop(killer);
             let status = watcher.join().unwrap_or(Err(nix::errno::Errno::ECHILD));
-            (initiated, status)
-        }),
+            Ok((initiated, status))
+        })?,
     };
     let status = status.map_err(std::io::Error::from)?;
     if !matches!(status, WaitStatus::Exited(_, 0)) {

@@ -175,6 +175,24 @@ impl Heap {
     /// Collects generation `generation` and the younger ones (`gc_collect_main`).
     /// Returns the objects freed.
     pub fn collect(&mut self, generation: usize) -> u64 {
+        // `Never` never stops a collection, so there is always a count.
+        self.collect_polled(generation, &mut Never)
+            .unwrap_or_default()
+    }
+
+    /// [`Heap::collect`], asking `keep_going` every few thousand objects (a
+    /// full collection of a GiB heap takes seconds): `None` once it says stop.
+    /// The heap is then left in the middle of a collection, its lists and flags
+    /// half rewritten: the caller must drop it, as `fork-cow` does.
+    pub fn collect_while(
+        &mut self,
+        generation: usize,
+        keep_going: &dyn Fn() -> bool,
+    ) -> Option<u64> {
+        self.collect_polled(generation, &mut Every::new(keep_going))
+    }
+
+    fn collect_polled(&mut self, generation: usize, poll: &mut impl Poll) -> Option<u64> {
         let start = Instant::now();
         self.collecting = true;
         if generation + 1 < 3 {
@@ -193,7 +211,7 @@ impl Heap {
         }
         let young = GEN[generation];
         let old = GEN[(generation + 1).min(2)];
-        let scanned = self.deduce_unreachable(young, UNREACHABLE);
+        let scanned = self.deduce_unreachable_polled(young, UNREACHABLE, poll)?;
         if young != old {
             if generation == 1 {
                 self.long_lived_pending += self.list_size(young);
@@ -203,39 +221,55 @@ impl Heap {
             self.long_lived_pending = 0;
             self.long_lived_total = self.list_size(young);
         }
-        let freed = self.finish_garbage(old);
+        let freed = self.finish_garbage_polled(old, poll)?;
         self.collecting = false;
         self.stats.collections[generation] += 1;
         self.stats.record(start, scanned, freed);
-        freed
+        Some(freed)
     }
 
     /// `deduce_unreachable`: steps 2–4. Returns the objects examined.
     pub(crate) fn deduce_unreachable(&mut self, young: u32, unreachable: u32) -> u64 {
-        let scanned = self.update_refs(young);
-        self.subtract_refs(young);
+        self.deduce_unreachable_polled(young, unreachable, &mut Never)
+            .unwrap_or_default()
+    }
+
+    fn deduce_unreachable_polled(
+        &mut self,
+        young: u32,
+        unreachable: u32,
+        poll: &mut impl Poll,
+    ) -> Option<u64> {
+        let scanned = self.update_refs(young, poll)?;
+        self.subtract_refs(young, poll)?;
         self.list_init(unreachable);
-        self.move_unreachable(young, unreachable);
-        scanned
+        self.move_unreachable(young, unreachable, poll)?;
+        Some(scanned)
     }
 
     /// `gc_refs = ob_refcnt`, and mark `COLLECTING`.
-    fn update_refs(&mut self, containers: u32) -> u64 {
+    fn update_refs(&mut self, containers: u32, poll: &mut impl Poll) -> Option<u64> {
         let mut n = 0;
         let mut gc = self.next(containers);
         while gc != containers {
+            if poll.stop() {
+                return None;
+            }
             let o = &mut self.objs[gc as usize];
             o.gc_prev = (o.gc_prev & PREV_MASK_FINALIZED) | PREV_MASK_COLLECTING | (o.refcnt << 2);
             n += 1;
             gc = (o.gc_next >> 1) as u32;
         }
-        n
+        Some(n)
     }
 
     /// One off `gc_refs` for every reference between objects being collected.
-    fn subtract_refs(&mut self, containers: u32) {
+    fn subtract_refs(&mut self, containers: u32, poll: &mut impl Poll) -> Option<()> {
         let mut gc = self.next(containers);
         while gc != containers {
+            if poll.stop() {
+                return None;
+            }
             let items = self.objs[gc as usize].items;
             for item in items.into_iter().filter(|&i| i != 0) {
                 let target = &mut self.objs[item as usize];
@@ -245,14 +279,23 @@ impl Heap {
             }
             gc = self.next(gc);
         }
+        Some(())
     }
 
     /// `move_unreachable`, as in 3.11: `young` is singly linked while it runs; the
     /// `prev` links of survivors are rebuilt as the scan passes them.
-    fn move_unreachable(&mut self, young: u32, unreachable: u32) {
+    fn move_unreachable(
+        &mut self,
+        young: u32,
+        unreachable: u32,
+        poll: &mut impl Poll,
+    ) -> Option<()> {
         let mut prev = young;
         let mut gc = self.next(young);
         while gc != young {
+            if poll.stop() {
+                return None;
+            }
             if self.refs(gc) > 0 {
                 for k in 0..ITEMS {
                     let item = self.item(gc, k);
@@ -277,6 +320,7 @@ impl Heap {
         }
         self.objs[young as usize].gc_prev = u64::from(prev) << 2;
         self.objs[unreachable as usize].gc_next &= !NEXT_MASK_UNREACHABLE;
+        Some(())
     }
 
     /// `visit_reachable`: `op` is referenced by a reachable object.
@@ -302,6 +346,11 @@ impl Heap {
     /// Steps after `move_unreachable`: clear the flags, check for resurrection,
     /// delete the garbage. Survivors of the check go to `old`. Returns objects freed.
     pub(crate) fn finish_garbage(&mut self, old: u32) -> u64 {
+        self.finish_garbage_polled(old, &mut Never)
+            .unwrap_or_default()
+    }
+
+    fn finish_garbage_polled(&mut self, old: u32, poll: &mut impl Poll) -> Option<u64> {
         // move_legacy_finalizers walks the list clearing NEXT_MASK_UNREACHABLE.
         let mut gc = self.next(UNREACHABLE);
         while gc != UNREACHABLE {
@@ -314,21 +363,24 @@ impl Heap {
             self.objs[gc as usize].gc_prev &= !PREV_MASK_COLLECTING;
             gc = self.next(gc);
         }
-        self.deduce_unreachable(UNREACHABLE, STILL_UNREACHABLE);
+        self.deduce_unreachable_polled(UNREACHABLE, STILL_UNREACHABLE, poll)?;
         let mut gc = self.next(STILL_UNREACHABLE);
         while gc != STILL_UNREACHABLE {
             self.objs[gc as usize].gc_next &= !NEXT_MASK_UNREACHABLE;
             gc = self.next(gc);
         }
         self.list_merge(UNREACHABLE, old);
-        self.delete_garbage(STILL_UNREACHABLE, old)
+        self.delete_garbage(STILL_UNREACHABLE, old, poll)
     }
 
     /// `delete_garbage`: drop each object's references (`tp_clear`); reference
     /// counting frees the cycle. Objects still alive afterwards move to `old`.
-    fn delete_garbage(&mut self, collectable: u32, old: u32) -> u64 {
+    fn delete_garbage(&mut self, collectable: u32, old: u32, poll: &mut impl Poll) -> Option<u64> {
         let before = self.deallocs;
         while !self.list_is_empty(collectable) {
+            if poll.stop() {
+                return None;
+            }
             let gc = self.next(collectable);
             self.incref(gc);
             for k in 0..ITEMS {
@@ -342,7 +394,52 @@ impl Heap {
                 self.list_move(gc, old);
             }
         }
-        self.deallocs - before
+        Some(self.deallocs - before)
+    }
+}
+
+/// Looked at once per object a collection visits: whether to abandon it.
+trait Poll {
+    fn stop(&mut self) -> bool;
+}
+
+/// The collections a program makes: never stopped (and, monomorphised, free).
+struct Never;
+
+impl Poll for Never {
+    #[inline(always)]
+    fn stop(&mut self) -> bool {
+        false
+    }
+}
+
+/// Asks `keep_going` every [`Every::PERIOD`] objects: a few hundred microseconds
+/// of scanning, so a stop is seen at once and the asking costs nothing.
+struct Every<'a> {
+    keep_going: &'a dyn Fn() -> bool,
+    left: u32,
+}
+
+impl Every<'_> {
+    const PERIOD: u32 = 1 << 14;
+
+    fn new(keep_going: &dyn Fn() -> bool) -> Every<'_> {
+        Every {
+            keep_going,
+            left: 0,
+        }
+    }
+}
+
+impl Poll for Every<'_> {
+    #[inline]
+    fn stop(&mut self) -> bool {
+        if self.left > 0 {
+            self.left -= 1;
+            return false;
+        }
+        self.left = Self::PERIOD;
+        !(self.keep_going)()
     }
 }
 
@@ -489,5 +586,28 @@ pub(crate) mod tests {
                 assert_eq!(h.refcnt(o), incoming[&o], "seed {seed}: object {o}");
             }
         }
+    }
+
+    #[test]
+    fn a_collection_can_be_stopped_part_way_and_otherwise_matches_collect() {
+        let mut big = Heap::new(Mode::Generational, [700, 10, 10], 200_000);
+        big.build_trees(100_000, 64, 10);
+        let asked = std::cell::Cell::new(0u32);
+        let stop_at_second = || {
+            asked.set(asked.get() + 1);
+            asked.get() < 2
+        };
+        assert_eq!(big.collect_while(2, &stop_at_second), None);
+        // Asked once at the start and once a period later: stopped long before
+        // the four passes over 100 000 objects were done.
+        assert_eq!(asked.get(), 2);
+
+        let (mut a, mut b) = (heap(Mode::Generational), heap(Mode::Generational));
+        for h in [&mut a, &mut b] {
+            h.build_trees(500, 10, 3);
+            garbage(h, 100);
+        }
+        assert_eq!(a.collect_while(2, &|| true), Some(b.collect(2)));
+        assert_eq!(a.live(), b.live());
     }
 }
