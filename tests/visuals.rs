@@ -49,7 +49,11 @@ fn markdown_is_a_table_with_units_and_the_explanation() {
     );
     let text = stdout(&ok(&a));
     assert!(text.starts_with("### gilbench "), "{text}");
-    assert!(text.contains("| model | workers | ops | wall |"), "{text}");
+    // cpu-bound's headline (speedup, ops/s) right after the row's identity.
+    assert!(
+        text.contains("| model | workers | ops | speedup | throughput ops per s | wall |"),
+        "{text}"
+    );
     assert!(text.contains("| sequential | 2 | 6 |"), "{text}");
     assert!(text.contains("1.00x"), "{text}");
     assert!(
@@ -99,6 +103,41 @@ fn probes_speak_csv_and_markdown_too() {
             "{md}"
         );
     }
+}
+
+#[test]
+fn csv_and_markdown_leave_out_columns_empty_in_every_row_and_lead_with_the_headline() {
+    let args = [
+        "scenario",
+        "queue",
+        "--ops",
+        "2000",
+        "--model",
+        "gil,threads",
+        "--runs",
+        "1",
+        "--no-calibrate",
+        "--quiet",
+    ];
+    let csv = stdout(&ok(&with(&args, &["--format", "csv"])));
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    // No sequential baseline, no counter, one run: nothing to fill these with.
+    for empty in [
+        "speedup",
+        "counter",
+        "modes",
+        "spread.speedup",
+        "spread.lost",
+    ] {
+        assert!(!header.contains(&empty), "{empty} in {header:?}");
+    }
+    // Queue's headline (items/s, put-to-get p50) right after the row's identity.
+    let at = |key: &str| header.iter().position(|k| *k == key).unwrap();
+    assert!(at("throughput_ops_per_s") < at("wall_ns"), "{header:?}");
+    assert!(at("latency_ns.p50") < at("cpu_user_ns"), "{header:?}");
+    let md = stdout(&ok(&with(&args, &["--format", "markdown"])));
+    let md_header = md.lines().find(|l| l.starts_with("| model")).unwrap();
+    assert!(!md_header.contains("speedup") && !md_header.contains("counter"));
 }
 
 #[test]

@@ -1,15 +1,17 @@
 //! CSV (RFC 4180): a header of dotted JSON keys, then one line per result.
 //!
 //! Values are the JSON report's, unconverted — integer nanoseconds, raw rates — so
-//! a spreadsheet or pandas reads exactly what `--format json` would have said.
+//! a spreadsheet or pandas reads exactly what `--format json` would have said. A
+//! column that is empty in every row (a queue's `counter`) is left out, and a
+//! scenario's headline figures come first, as in the table.
 
 use super::render::Report;
-use super::rows::{columns, Cell};
+use super::rows::{report_columns, Cell};
 
 /// Renders any tabular report as CSV.
 pub fn render<T: Report + ?Sized>(report: &T) -> Vec<u8> {
     let rows = report.rows();
-    let keys = columns(&rows);
+    let keys = report_columns(&rows, &report.leads());
     let mut out = String::new();
     push_line(&mut out, keys.iter().map(|k| quote(k)));
     for row in &rows {

@@ -4,26 +4,23 @@
 //! Unlike CSV it is read by people, so numbers get units: a column whose key says
 //! `_ns` is shown as a duration (`5.02 ms`) and loses the suffix in its header,
 //! rates read `12.3k/s`, speedups `1.93x`. Columns that are empty in every row,
-//! and those the report lists in [`Report::markdown_omits`], are left out.
+//! and those the report lists in [`Report::markdown_omits`], are left out; a
+//! scenario's headline figures come first.
 
 use super::format::{bytes, count, duration_ns, rate};
 use super::render::Report;
-use super::rows::{columns, Cell};
+use super::rows::{report_columns, Cell};
 
 /// Renders any tabular report as Markdown.
 pub fn render<T: Report + ?Sized>(report: &T) -> Vec<u8> {
     let rows = report.markdown_rows();
     let omits = report.markdown_omits();
-    let keys: Vec<String> = columns(&rows)
+    let keys: Vec<String> = report_columns(&rows, &report.leads())
         .into_iter()
         .filter(|k| {
             !omits
                 .iter()
                 .any(|o| k == o || k.starts_with(&format!("{o}.")))
-        })
-        .filter(|k| {
-            rows.iter()
-                .any(|r| !matches!(r.get(k), None | Some(Cell::Null)))
         })
         .collect();
     let mut out = String::new();

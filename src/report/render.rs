@@ -40,6 +40,12 @@ pub trait Report: Serialize {
         &[]
     }
 
+    /// Keys CSV and Markdown put first after each row's identity, as the terminal
+    /// table leads with them (a scenario's headline figures); none by default.
+    fn leads(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
     /// The terminal view: tables, pictures and sentences, coloured by `palette`.
     fn table(&self, palette: Palette) -> String;
 }

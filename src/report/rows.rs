@@ -87,6 +87,50 @@ pub fn columns(rows: &[Row]) -> Vec<String> {
     keys
 }
 
+/// Columns that say which row it is; a report's leading figures go right after them.
+const IDENTITY: &[&str] = &[
+    "kind",
+    "stop",
+    "scenario",
+    "model",
+    "variant",
+    "sweep.key",
+    "sweep.value",
+    "workers",
+    "ops",
+];
+
+/// The columns CSV and Markdown show: [`columns`] without those that are null (or
+/// absent) in every row — a queue's `counter`, `speedup` without a baseline — and,
+/// when `leads` names any, with those keys (a scenario's headline figures, and the
+/// columns under them) moved right after the row's identity, as the table leads
+/// with them.
+pub fn report_columns(rows: &[Row], leads: &[&str]) -> Vec<String> {
+    let mut keys: Vec<String> = columns(rows)
+        .into_iter()
+        .filter(|k| {
+            rows.iter()
+                .any(|r| !matches!(r.get(k), None | Some(Cell::Null)))
+        })
+        .collect();
+    if leads.is_empty() {
+        return keys;
+    }
+    let under = |k: &str, key: &str| k == key || k.starts_with(&format!("{key}."));
+    let rank = |k: &String| {
+        if IDENTITY.contains(&k.as_str()) {
+            0
+        } else if let Some(i) = leads.iter().position(|l| under(k, l)) {
+            1 + i
+        } else {
+            1 + leads.len()
+        }
+    };
+    // Stable: within a rank, the JSON order stays.
+    keys.sort_by_key(rank);
+    keys
+}
+
 fn flatten(prefix: &str, value: Value, out: &mut Vec<(String, Cell)>) {
     let key = |k: &str| {
         if prefix.is_empty() {
@@ -200,6 +244,10 @@ impl Report for super::ScenarioReport {
         SCENARIO_MARKDOWN_OMITS
     }
 
+    fn leads(&self) -> Vec<&'static str> {
+        self.headline.clone()
+    }
+
     fn table(&self, palette: super::colour::Palette) -> String {
         super::table::render(self, palette)
     }
@@ -271,5 +319,33 @@ mod tests {
             ("ops".into(), Cell::Null),
         ]);
         assert_eq!(columns(&[null, object]), ["gil.held", "ops"]);
+    }
+
+    #[test]
+    fn report_columns_drop_empty_ones_and_lead_with_the_headline() {
+        let n = |v: u64| Cell::Number(v.into());
+        let row = |lost: Cell| {
+            Row(vec![
+                ("model".into(), Cell::Text("gil".into())),
+                ("wall_ns".into(), n(5)),
+                ("speedup".into(), Cell::Null),
+                ("counter.lost".into(), lost),
+                ("variant".into(), Cell::Text("read".into())),
+            ])
+        };
+        let rows = [row(Cell::Null), row(n(3))];
+        assert_eq!(
+            report_columns(&rows, &[]),
+            ["model", "wall_ns", "counter.lost", "variant"]
+        );
+        assert_eq!(
+            report_columns(&rows, &["counter.lost"]),
+            ["model", "variant", "counter.lost", "wall_ns"]
+        );
+        let empty = [row(Cell::Null)];
+        assert_eq!(
+            report_columns(&empty, &["counter.lost"]),
+            ["model", "variant", "wall_ns"]
+        );
     }
 }
