@@ -30,7 +30,7 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
     let quiet = args.output.quiet;
     // Output files first: a bad path fails in a millisecond, before any work.
     let output = Output::open(&args.output)?;
-    let trace_files = report::trace_files::TraceFiles::open(
+    let trace_files = report::trace::files::TraceFiles::open(
         args.trace.as_deref(),
         args.plot_timeline.as_deref(),
     )?;
@@ -110,7 +110,7 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
 
     // Traces and timelines: the simulated runs, then any traced CPython twin's
     // (its real threads, from uprobes: `cpython::uprobe`) under them.
-    let timeline_options = report::timeline::TimelineOptions {
+    let timeline_options = report::trace::timeline::TimelineOptions {
         window: plan.trace.window,
         switch_interval: plan.gil.switch_interval,
     };
@@ -123,8 +123,8 @@ pub fn scenario(args: &ScenarioArgs) -> anyhow::Result<()> {
         } else {
             std::io::stderr().is_terminal()
         };
-        let colour = report::timeline_text::use_colour(on_terminal);
-        report::timeline_text::render(&report, &timeline_options, colour)
+        let colour = report::trace::strips::use_colour(on_terminal);
+        report::trace::strips::render(&report, &timeline_options, colour)
     });
     trace_files.write(&report, std::process::id(), &timeline_options)?;
 

@@ -179,7 +179,7 @@ fn traced_run(model: &str, workers: &Workers) -> RunReport {
         counter: None,
         extra: serde_json::Map::new(),
         histogram: new_histogram(),
-        trace: super::traces::TraceCounts::of(&traces),
+        trace: super::trace::counts::TraceCounts::of(&traces),
         traces,
         repeat: Default::default(),
     }

@@ -5,7 +5,6 @@
 //! format never touches measuring code.
 
 pub mod bars;
-pub mod chrome_trace;
 pub mod colour;
 pub mod csv;
 pub mod extras;
@@ -25,12 +24,8 @@ pub mod rows;
 pub mod spread_text;
 pub mod sweep_plot;
 pub mod table;
-pub mod timeline;
-pub mod timeline_plot;
-pub mod timeline_text;
 pub mod tour;
-pub mod trace_files;
-pub mod traces;
+pub mod trace;
 pub mod warnings;
 
 use crate::measure::{nanos, Machine, Summary};
@@ -125,7 +120,7 @@ pub struct RunReport {
     pub histogram: crate::measure::Histogram,
     /// Trace events kept and dropped (only when tracing).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub trace: Option<traces::TraceCounts>,
+    pub trace: Option<trace::counts::TraceCounts>,
     /// Per-worker traces (with `--trace`).
     #[serde(skip)]
     pub traces: Vec<WorkerTrace>,
@@ -252,7 +247,7 @@ impl RunReport {
             counter: run.outcome.counter,
             extra: run.outcome.extra,
             histogram: run.latency,
-            trace: traces::TraceCounts::of(&run.traces),
+            trace: trace::counts::TraceCounts::of(&run.traces),
             traces: run.traces,
             repeat: repeats::RepeatStats::default(),
         }

@@ -59,7 +59,7 @@ pub fn render(report: &ScenarioReport, palette: Palette) -> String {
         }
     }
     out.push_str(&super::extras::render(report));
-    if let Some(note) = super::traces::note(report) {
+    if let Some(note) = super::trace::counts::note(report) {
         out.push('\n');
         out.push_str(&note);
         out.push('\n');

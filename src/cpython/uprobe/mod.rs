@@ -160,7 +160,7 @@ pub fn attach(rows: &mut [WindowedRow], hits: session::Hits, pid: u32) {
                 .min(1.0),
             wait_ns: crate::measure::Summary::of(&waits),
         });
-        row.trace = crate::report::traces::TraceCounts::of(&trace.workers);
+        row.trace = crate::report::trace::counts::TraceCounts::of(&trace.workers);
         row.traces = trace.workers;
     }
 }

@@ -5,9 +5,9 @@
 //! `-----` of waiting on the I/O worker's strip, ended by a `!`) and Python 2's
 //! "battle" (holders that keep re-taking the lock) stand out at a glance.
 
-use super::format::duration_ns;
 use super::timeline::{lanes, Mark, State, TimelineOptions, Window};
-use super::ScenarioReport;
+use crate::report::format::duration_ns;
+use crate::report::ScenarioReport;
 
 /// Characters per strip.
 pub const COLUMNS: usize = 80;
@@ -116,8 +116,8 @@ fn paint(c: char, code: &str, colour: bool) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture::report_with;
     use super::*;
+    use crate::report::fixture::report_with;
     use crate::runtime::trace::{Event, EventKind};
     use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Timelines: what each worker was doing, slice by slice, over a short window.
 //!
-//! Both the terminal strips (`--timeline`, [`super::timeline_text`]) and the SVG
-//! (`--plot-timeline`, [`super::timeline_plot`]) are drawn from the same [`Lane`]s:
+//! Both the terminal strips (`--timeline`, [`super::strips`]) and the SVG
+//! (`--plot-timeline`, [`super::plot`]) are drawn from the same [`Lane`]s:
 //! the window is cut into equal columns, and each column of a worker shows the
 //! state it spent most of that time in, plus a mark if a drop request or a forced
 //! switch happened there.
@@ -15,7 +15,7 @@
 //! interval after the run's first event** — or a tenth of the run, for runs shorter
 //! than ten intervals — and ending early if the run does.
 
-use super::RunReport;
+use crate::report::RunReport;
 use crate::runtime::trace::EventKind;
 use std::time::Duration;
 
@@ -230,8 +230,8 @@ pub fn lanes(run: &RunReport, window: Window, columns: usize) -> Vec<Lane> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture::report_with;
     use super::*;
+    use crate::report::fixture::report_with;
     use crate::runtime::trace::Event;
 
     fn ev(kind: EventKind, start_ns: u64, dur_ns: u64) -> Event {

@@ -6,9 +6,9 @@
 //! forced switches purple ticks on the holder's lane. Each lane is labelled
 //! `model/role-index`, like its track in `--trace`.
 
-use super::format::duration_ns;
 use super::timeline::{lanes, Lane, Mark, State, TimelineOptions, Window};
-use super::ScenarioReport;
+use crate::report::format::duration_ns;
+use crate::report::ScenarioReport;
 use plotters::prelude::*;
 
 /// Width of the picture, px.
@@ -202,8 +202,8 @@ fn draw_legend<DB: DrawingBackend>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture::report_with;
     use super::*;
+    use crate::report::fixture::report_with;
     use crate::runtime::trace::{Event, EventKind};
     use std::time::Duration;
 

@@ -5,9 +5,10 @@
 //! at either path changes.
 
 use super::timeline::TimelineOptions;
-use super::{chrome_trace, timeline_plot, ScenarioReport};
+use super::{chrome, plot};
 use crate::output::atomic::AtomicFile;
 use crate::plan::InputError;
+use crate::report::ScenarioReport;
 use std::path::Path;
 
 /// The trace outputs of one `gilbench scenario`.
@@ -31,7 +32,7 @@ impl TraceFiles {
     }
 
     /// Writes the trace and the plot of `report`. `host_pid` is this process's
-    /// pid (see [`chrome_trace`] for what it is used for).
+    /// pid (see [`chrome`] for what it is used for).
     pub fn write(
         self,
         report: &ScenarioReport,
@@ -42,9 +43,9 @@ impl TraceFiles {
         // Both drawn before either is renamed into place.
         let trace = self
             .trace
-            .map(|file| (chrome_trace::render(report, host_pid), file));
+            .map(|file| (chrome::render(report, host_pid), file));
         let plot = match self.plot {
-            Some(file) => Some((timeline_plot::render(report, options)?, file)),
+            Some(file) => Some((plot::render(report, options)?, file)),
             None => None,
         };
         for (flag, output) in [("--trace", trace), ("--plot-timeline", plot)] {

@@ -30,7 +30,7 @@
 //! one thread (a wait that ends where the hold begins) stay adjacent. Each run
 //! starts at 0, so models line up for comparison.
 
-use super::{ScenarioReport, VERSION};
+use crate::report::{ScenarioReport, VERSION};
 use crate::runtime::trace::{Event, EventKind};
 use std::collections::HashSet;
 use std::fmt::Write;
@@ -201,8 +201,8 @@ fn json_str(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture::report_with;
     use super::*;
+    use crate::report::fixture::report_with;
 
     fn ev(kind: EventKind, start_ns: u64, dur_ns: u64) -> Event {
         Event {

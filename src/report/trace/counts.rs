@@ -3,9 +3,9 @@
 //! A trace that silently lost its tail would mislead, so the JSON run carries
 //! `"trace": {"events", "dropped"}` and the table prints one line about it.
 
-use super::format::count;
-use super::ScenarioReport;
 use crate::model::WorkerTrace;
+use crate::report::format::count;
+use crate::report::ScenarioReport;
 use serde::Serialize;
 
 /// Events of one run, summed over its workers.
@@ -67,8 +67,8 @@ pub fn note(report: &ScenarioReport) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::fixture::report_with;
     use super::*;
+    use crate::report::fixture::report_with;
     use crate::runtime::trace::{Event, EventKind};
 
     #[test]
