@@ -466,6 +466,37 @@ fn timeline_strips_follow_the_table_and_spare_json() {
         .unwrap();
     assert!(strip.contains('#'), "the CPU worker holds the GIL: {strip}");
     assert!(text.contains("trace events: gil "), "{text}");
+    // Every model's strip spans the same time, and the legend says how long.
+    let spans: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("timeline "))
+        .map(|l| l.rsplit("one column = ").next().unwrap())
+        .collect();
+    assert!(spans.len() == 2 && spans[0] == spans[1], "{spans:?}");
+    assert!(text.contains("legend: each strip shows "), "{text}");
+
+    // --timeline-window: the legend names the span it shows.
+    let out = gilbench()
+        .args([
+            "scenario",
+            "convoy",
+            "--model",
+            "gil",
+            "--ops",
+            "10",
+            "--quiet",
+            "--timeline",
+            "--timeline-window",
+            "2ms",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("each strip shows 2.00 ms (--timeline-window 2.00 ms)"),
+        "{text}"
+    );
 
     // With --format json, standard output stays one JSON document.
     let out = gilbench()

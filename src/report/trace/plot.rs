@@ -6,7 +6,7 @@
 //! forced switches purple ticks on the holder's lane. Each lane is labelled
 //! `model/role-index`, like its track in `--trace`.
 
-use super::timeline::{lanes, Lane, Mark, State, TimelineOptions, Window};
+use super::timeline::{lanes, windows, Lane, Legend, Mark, State, TimelineOptions, Window};
 use crate::report::format::duration_ns;
 use crate::report::ScenarioReport;
 use plotters::prelude::*;
@@ -20,7 +20,7 @@ const LANE_HEIGHT: u32 = 26;
 /// Panel height besides its lanes: caption and time axis, px.
 const PANEL_EXTRA: u32 = 80;
 /// Height of the legend strip, px.
-const LEGEND_HEIGHT: u32 = 40;
+const LEGEND_HEIGHT: u32 = 56;
 /// Lanes drawn per model (like the terminal timeline).
 const MAX_LANES: usize = 32;
 
@@ -57,8 +57,9 @@ pub fn render(report: &ScenarioReport, options: &TimelineOptions) -> Result<Vec<
     let panels: Vec<(String, Window, Vec<Lane>)> = report
         .runs
         .iter()
-        .filter_map(|run| {
-            let window = Window::choose(run, options)?;
+        .zip(windows(&report.runs, options))
+        .filter_map(|(run, window)| {
+            let window = window?;
             let columns = (WIDTH - LABEL_WIDTH - 30) as usize;
             let mut lanes = lanes(run, window, columns);
             lanes.truncate(MAX_LANES);
@@ -81,7 +82,11 @@ pub fn render(report: &ScenarioReport, options: &TimelineOptions) -> Result<Vec<
             draw_panel(&root, &panel, &report.scenario, model, *window, lanes)?;
             rest = below;
         }
-        draw_legend(&rest)?;
+        let legend = Legend::of(panels.iter().flat_map(|(_, _, lanes)| lanes));
+        let span = panels
+            .first()
+            .map(|(_, w, _)| Legend::window_words(*w, options));
+        draw_legend(&rest, &legend, span.as_deref())?;
         root.present().map_err(plot_error)?;
     }
     Ok(svg.into_bytes())
@@ -172,12 +177,20 @@ fn draw_panel<DB: DrawingBackend>(
     Ok(())
 }
 
+/// The legend under the panels: only the states and marks drawn, then the span
+/// each panel shows.
 fn draw_legend<DB: DrawingBackend>(
     area: &DrawingArea<DB, plotters::coord::Shift>,
+    legend: &Legend,
+    span: Option<&str>,
 ) -> Result<(), PlotError> {
     let style = ("sans-serif", 12).into_font().color(&BLACK);
+    if let Some(span) = span {
+        area.draw(&Text::new(format!("{span}."), (20, 36), style.clone()))
+            .map_err(plot_error)?;
+    }
     let mut x = 20;
-    for state in State::ALL {
+    for &state in &legend.states {
         area.draw(&Rectangle::new(
             [(x, 12), (x + 14, 26)],
             colour(state).filled(),
@@ -187,7 +200,7 @@ fn draw_legend<DB: DrawingBackend>(
             .map_err(plot_error)?;
         x += 34 + 6 * state.meaning().len() as i32;
     }
-    for mark in [Mark::DropRequest, Mark::ForcedSwitch] {
+    for &mark in &legend.marks {
         area.draw(&PathElement::new(
             vec![(x + 7, 10), (x + 7, 28)],
             mark_colour(mark).stroke_width(2),

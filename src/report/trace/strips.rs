@@ -5,7 +5,7 @@
 //! `-----` of waiting on the I/O worker's strip, ended by a `!`) and Python 2's
 //! "battle" (holders that keep re-taking the lock) stand out at a glance.
 
-use super::timeline::{lanes, Mark, State, TimelineOptions, Window};
+use super::timeline::{lanes, windows, Legend, Mark, State, TimelineOptions};
 use crate::report::format::duration_ns;
 use crate::report::ScenarioReport;
 
@@ -25,10 +25,12 @@ pub fn use_colour(to_terminal: bool) -> bool {
 pub fn render(report: &ScenarioReport, options: &TimelineOptions, colour: bool) -> String {
     let mut out = String::new();
     let mut shown = Vec::new();
-    for run in &report.runs {
-        let Some(window) = Window::choose(run, options) else {
+    let mut span = None;
+    for (run, window) in report.runs.iter().zip(windows(&report.runs, options)) {
+        let Some(window) = window else {
             continue;
         };
+        span = Some(window);
         let lanes = lanes(run, window, COLUMNS);
         let width = lanes.iter().map(|l| l.label.len()).max().unwrap_or(0);
         out.push_str(&format!(
@@ -42,11 +44,6 @@ pub fn render(report: &ScenarioReport, options: &TimelineOptions, colour: bool) 
             out.push_str(&format!("  {:<width$} ", lane.label));
             for cell in &lane.cells {
                 out.push_str(&glyph(cell.state, cell.mark, colour));
-                if let Some(state) = cell.state {
-                    if !shown.contains(&state) {
-                        shown.push(state);
-                    }
-                }
             }
             out.push('\n');
         }
@@ -56,19 +53,25 @@ pub fn render(report: &ScenarioReport, options: &TimelineOptions, colour: bool) 
                 lanes.len() - MAX_LANES
             ));
         }
+        shown.extend(lanes.into_iter().take(MAX_LANES));
     }
-    if out.is_empty() {
+    let Some(span) = span else {
         return out;
-    }
-    out.push_str("  legend:");
-    for state in State::ALL.into_iter().filter(|s| shown.contains(s)) {
+    };
+    // Only what occurs in the strips above, and the span they show.
+    let legend = Legend::of(&shown);
+    out.push_str(&format!(
+        "  legend: {}.\n ",
+        Legend::window_words(span, options)
+    ));
+    for state in legend.states {
         out.push_str(&format!(
             "  {} {}",
             glyph(Some(state), None, colour),
             state.meaning()
         ));
     }
-    for mark in [Mark::DropRequest, Mark::ForcedSwitch] {
+    for mark in legend.marks {
         out.push_str(&format!(
             "  {} {}",
             glyph(None, Some(mark), colour),
@@ -159,7 +162,17 @@ mod tests {
         assert!(io.starts_with("----") && io.contains('!'), "{text}");
         assert!(lines[2].ends_with(&"#".repeat(COLUMNS)), "{text}");
         assert!(
-            lines[3].contains("# holds the GIL") && lines[3].contains("! sets the drop request")
+            lines[3].contains("each strip shows 8.00 ms (--timeline-window 8.00 ms)"),
+            "{text}"
+        );
+        assert!(
+            lines[4].contains("# holds the GIL") && lines[4].contains("! sets the drop request"),
+            "{text}"
+        );
+        // Only what occurs: no forced switch, no GC pause in these strips.
+        assert!(
+            !text.contains("forced switch") && !text.contains("GC pause"),
+            "{text}"
         );
         assert!(!text.contains('\x1b'));
         assert!(render(&report, &options, true).contains("\x1b[32m█"));

@@ -13,7 +13,11 @@
 //! `--timeline-window` says otherwise, a timeline shows **8 switch intervals**
 //! (40 ms at the default 5 ms: several convoy round trips), starting **one switch
 //! interval after the run's first event** — or a tenth of the run, for runs shorter
-//! than ten intervals — and ending early if the run does.
+//! than ten intervals. Every model's strip spans the same length of time
+//! ([`windows`]), so one column means the same everywhere and the strips can be
+//! compared: a run that ended sooner shows blank columns at its end. That length
+//! is the window asked for, cut to the longest any run could fill; the legend says
+//! which ([`Legend`]).
 
 use crate::report::RunReport;
 use crate::runtime::trace::EventKind;
@@ -157,6 +161,79 @@ impl Window {
             start_ns: start,
             end_ns: (start + length).min(last).max(start + 1),
         })
+    }
+}
+
+/// Every run's window ([`Window::choose`]), all as long as the longest of them, so
+/// every model's strip spans the same time; `None` for an untraced run.
+pub fn windows(runs: &[RunReport], options: &TimelineOptions) -> Vec<Option<Window>> {
+    let chosen: Vec<Option<Window>> = runs.iter().map(|r| Window::choose(r, options)).collect();
+    let Some(len) = chosen.iter().flatten().map(Window::len_ns).max() else {
+        return chosen;
+    };
+    chosen
+        .into_iter()
+        .map(|w| {
+            w.map(|w| Window {
+                start_ns: w.start_ns,
+                end_ns: w.start_ns + len,
+            })
+        })
+        .collect()
+}
+
+/// What a timeline's legend explains: the span each strip shows, and only the
+/// states and marks that occur in it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Legend {
+    /// The states seen, in [`State::ALL`] order.
+    pub states: Vec<State>,
+    /// The marks seen, drop requests first.
+    pub marks: Vec<Mark>,
+}
+
+impl Legend {
+    /// The states and marks that occur in `lanes`.
+    pub fn of<'l>(lanes: impl IntoIterator<Item = &'l Lane>) -> Legend {
+        let cells: Vec<&Cell> = lanes.into_iter().flat_map(|l| &l.cells).collect();
+        Legend {
+            states: State::ALL
+                .into_iter()
+                .filter(|s| cells.iter().any(|c| c.state == Some(*s)))
+                .collect(),
+            marks: [Mark::DropRequest, Mark::ForcedSwitch]
+                .into_iter()
+                .filter(|m| cells.iter().any(|c| c.mark == Some(*m)))
+                .collect(),
+        }
+    }
+
+    /// The span each strip shows and where it comes from: `each strip shows 40.0 ms
+    /// (8 switch intervals; --timeline-window changes it)`.
+    pub fn window_words(window: Window, options: &TimelineOptions) -> String {
+        let shown = window.len_ns();
+        let asked = options.window.map(crate::measure::nanos);
+        let duration = crate::report::format::duration_ns;
+        let why = match asked {
+            Some(asked) if shown < asked => format!(
+                "--timeline-window {}, cut to the longest run",
+                duration(asked)
+            ),
+            Some(asked) => format!("--timeline-window {}", duration(asked)),
+            None if shown
+                < crate::measure::nanos(options.switch_interval) * u64::from(DEFAULT_INTERVALS) =>
+            {
+                format!(
+                    "the runs were shorter than {DEFAULT_INTERVALS} switch intervals; \
+                     --timeline-window changes it"
+                )
+            }
+            None => format!(
+                "{DEFAULT_INTERVALS} switch intervals of {}; --timeline-window changes it",
+                duration(crate::measure::nanos(options.switch_interval))
+            ),
+        };
+        format!("each strip shows {} ({why})", duration(shown))
     }
 }
 
