@@ -242,7 +242,26 @@ pub fn speedup_words(run: &RunReport) -> Option<(String, Style)> {
         return None;
     }
     let w = run.workers;
-    let (words, style) = if s < 0.85 {
+    // Workers that share one GIL which was held nearly all the time ran one at a
+    // time: a speedup above 1x is a slowed baseline, not parallelism.
+    let one_gil_busy = run
+        .model
+        .rsplit_once("cpython")
+        .map_or(run.model.as_str(), |(_, rest)| {
+            rest.split_once('-').map_or(rest, |(_, m)| m)
+        })
+        .starts_with("gil")
+        && run.gil.as_ref().is_some_and(|g| g.hold_fraction >= 0.9);
+    let (words, style) = if s >= 1.2 && one_gil_busy {
+        (
+            format!(
+                "not parallelism: one thread held the GIL {:.0}% of the time, so the \
+                 baseline was slowed (a busy machine); rerun",
+                100.0 * run.gil.as_ref().map_or(0.0, |g| g.hold_fraction)
+            ),
+            Style::Neutral,
+        )
+    } else if s < 0.85 {
         (
             "slower than one thread doing all the work".to_string(),
             Style::Bad,
@@ -352,6 +371,19 @@ mod tests {
             text,
             "1.93x ± 0.05 of sequential over 3 runs — full parallelism: all 2 workers at once"
         );
+        // One GIL held all the time cannot run two workers at once: above 1x the
+        // baseline was slowed, and the words say so rather than "parallelism".
+        let mut busy = fixture::scenario();
+        let gil = &mut busy.runs[1];
+        gil.speedup = Some(1.34);
+        gil.repeat.repeats = 1;
+        let (text, _) = speedup_words(gil).unwrap();
+        assert!(
+            text.contains("not parallelism: one thread held the GIL 99%"),
+            "{text}"
+        );
+        gil.model = "cpython3.9-gil-legacy".into();
+        assert!(speedup_words(gil).unwrap().0.contains("not parallelism"));
     }
 
     #[test]

@@ -132,6 +132,13 @@ impl Column {
                 let row = Row::of(&[], run);
                 match row.get(key)? {
                     Cell::Null => None,
+                    // A zero duration is no event (no collection under `sequential`,
+                    // which runs the I/O worker alone): nothing to show.
+                    Cell::Number(n)
+                        if super::markdown::is_duration(key) && n.as_u64() == Some(0) =>
+                    {
+                        None
+                    }
                     Cell::Number(n) if key.ends_with("_bytes") => n.as_u64().map(bytes),
                     cell => Some(super::markdown::value(key, cell)),
                 }

@@ -113,9 +113,18 @@ pub fn notes(report: &ScenarioReport) -> String {
                     .collect();
                 format!("runs per model: {}", each.join(", "))
             };
+            // The p50 range is explained only where the table has a p50 (fork-cow's
+            // runs time no op, so its table has none).
+            let p50 = if super::headline::of(report.config["workload"].as_str().unwrap_or(""))
+                .shows_latency()
+            {
+                ", and p50 shows the range of the runs' medians"
+            } else {
+                ""
+            };
             out.push_str(&format!(
-                "Figures are medians of {runs}; ± is the standard deviation across runs, \
-                 and p50 shows the range of the runs' medians.\n"
+                "Figures are medians of {runs}; ± is the standard deviation across \
+                 runs{p50}.\n"
             ));
         }
     }
