@@ -49,7 +49,11 @@ fn markdown_is_a_table_with_units_and_the_explanation() {
     );
     let text = stdout(&ok(&a));
     assert!(text.starts_with("### gilbench "), "{text}");
-    assert!(text.contains("| model | workers | ops | wall |"), "{text}");
+    // cpu-bound's headline (speedup, ops/s) right after the row's identity.
+    assert!(
+        text.contains("| model | workers | ops | speedup | throughput ops per s | wall |"),
+        "{text}"
+    );
     assert!(text.contains("| sequential | 2 | 6 |"), "{text}");
     assert!(text.contains("1.00x"), "{text}");
     assert!(
