@@ -91,6 +91,9 @@ pub fn misfit(model: ModelKind, kind: Kind) -> Option<&'static str> {
         // A coroutine awaits only at the blocking calls of these; the others have
         // no await in them (one coroutine after another: the sequential baseline).
         (Kind::CpuBound | Kind::IoBound | Kind::Convoy | Kind::SharedCounter, Asyncio) => None,
+        (Kind::Queue, Asyncio) => {
+            Some("its producers and consumers would await an asyncio.Queue, not simulated yet")
+        }
         (_, Asyncio) => Some("it has no await: its coroutines would run one after another"),
         // Interpreters share no objects (only immortal ones, whose counts never
         // change): there is no count for two of them to race on.
