@@ -208,3 +208,25 @@ fn the_asyncio_twin_loses_what_the_simulation_loses() {
         assert_eq!(r["counter"]["lost"], 2000, "{model}: {r}");
     }
 }
+
+/// A `--duration` ends the run: the sleeping coroutines finish at their next
+/// wake-up, and the loop sleeps until then rather than spin.
+#[test]
+fn a_duration_ends_the_loop_without_spinning() {
+    let report = json(&[
+        "scenario",
+        "io-bound",
+        "--model",
+        "asyncio",
+        "--duration",
+        "100ms",
+    ]);
+    let a = run(&report, "asyncio");
+    let (rounds, timers) = (loop_stat(a, "iterations"), loop_stat(a, "timers"));
+    assert!(timers > 0, "{a}");
+    // Four timers share a round when they fire together; never many rounds each.
+    assert!(
+        rounds <= 2 * timers + 10,
+        "{rounds} rounds for {timers} timers: {a}"
+    );
+}

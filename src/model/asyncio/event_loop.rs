@@ -184,7 +184,8 @@ impl EventLoop {
         } else {
             None
         };
-        let bound = until.map(|u| u.saturating_duration_since(now));
+        // Rounded up too: a sub-millisecond bound would poll with 0 ms, over and over.
+        let bound = until.map(|u| ceil_ms(u.saturating_duration_since(now)));
         let timeout = match (timeout, bound) {
             (Some(t), Some(b)) => Some(t.min(b)),
             (t, b) => t.or(b).or(Some(MAX_SELECT)),

@@ -243,7 +243,7 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
     for i in 0..coroutines.tasks.len() {
         event_loop.call_soon(i, start);
     }
-    let wake = until.into_iter().chain(deadline).min();
+    let mut wake = until.into_iter().chain(deadline).min();
     while !event_loop.is_idle() {
         let now = match event_loop.run_once(&mut coroutines, wake) {
             Ok(now) => now,
@@ -253,7 +253,10 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
             return Err(timeout(plan, &coroutines));
         }
         if until.is_some_and(|u| now >= u) {
+            // Over: the coroutines finish at their next resume; the loop sleeps
+            // until then (or the deadline) rather than spin.
             coroutines.stop = true;
+            wake = deadline;
         }
     }
     let wall = coroutines
