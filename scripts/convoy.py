@@ -32,8 +32,8 @@ explicit --set wins.
 `--set pin=io-with-peer` puts the I/O worker and the echo peer on one CPU and
 the CPU workers on another; `pin=io-alone` puts the peer with the CPU workers.
 On two CPUs the placement decides the race for the GIL after each recv(): a
-reply from the same CPU beats a wake-up sent to the other one (no convoy), a
-reply from the other CPU does not (every round trip waits). `none` (the
+reply from the other CPU loses to the woken CPU thread (every round trip
+waits); a reply from the same CPU is quick and often wins. `none` (the
 default) leaves it to the OS, and runs split between the two outcomes.
 """
 

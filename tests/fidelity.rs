@@ -115,27 +115,23 @@ fn convoy_p50s(model: &str, interval: &str, pin: &str) -> Vec<f64> {
 fn convoy_io_waits_about_a_switch_interval_behind_a_cpu_thread() {
     judge(|| {
         // On two CPUs the convoy is a race that the placement decides
-        // (`workload::placement`), so each placement is checked on its own. With the
-        // echo peer on the CPU-bound worker's CPU, CPython 3.11 here waits 5.1–5.3 ms
-        // per round trip at 5 ms (one interval: the recv's), 8 µs with the peer
-        // beside the I/O thread, and either, run by run, left to the OS.
+        // (`workload::placement`). With the echo peer on the CPU-bound worker's CPU
+        // it is decided: CPython 3.11 here waits 5.1–5.3 ms per round trip at 5 ms
+        // in every run (one interval: the recv's). With the peer beside the I/O
+        // thread, or left to the OS, runs split between the convoy and an escape,
+        // CPython's as well as the simulation's, so only the decided placement is
+        // asserted.
         let gil_5ms = median(convoy_p50s("gil", "5ms", "io-alone"));
         let gil_1ms = median(convoy_p50s("gil", "1ms", "io-alone"));
-        let escaped = median(convoy_p50s("gil", "5ms", "io-with-peer"));
         let threads = median(convoy_p50s("threads", "5ms", "io-alone"));
         verdict(
-            (3e6..=12e6).contains(&gil_5ms)
-                && gil_1ms < gil_5ms / 3.0
-                && escaped < 0.5e6
-                && threads < 200e3,
+            (3e6..=12e6).contains(&gil_5ms) && gil_1ms < gil_5ms / 3.0 && threads < 200e3,
             format!(
                 "median p50 of 3 runs, peer on the CPU worker's CPU: gil {:.2} ms at 5 ms \
-                 (1-2 intervals), {:.2} ms at 1 ms, threads {:.0} µs (< 200); peer beside \
-                 the I/O worker: gil {:.0} µs (< 500)",
+                 (1-2 intervals), {:.2} ms at 1 ms, threads {:.0} µs (< 200)",
                 gil_5ms / 1e6,
                 gil_1ms / 1e6,
-                threads / 1e3,
-                escaped / 1e3
+                threads / 1e3
             ),
         )
     });

@@ -4,13 +4,14 @@
 //! decides it. After the I/O worker drops the GIL to block in `recv`, two wake-ups
 //! run at once: the echo peer's reply back to the I/O worker, and the drop's
 //! signal to a CPU-bound worker waiting for the GIL. Whichever lands first takes
-//! the GIL. When the peer shares the I/O worker's CPU, its reply is two switches on
-//! that CPU (a few µs), ahead of a wake-up sent to the other CPU (~20 µs here): the
-//! I/O worker wins every race and the convoy never forms. When the peer runs on the
-//! other CPU, the reply is a cross-CPU wake-up too, and the CPU-bound worker, woken
-//! first, wins: every round trip waits out a switch interval. Left to the OS (the
-//! default), a run settles in one placement or the other and stays there, so runs
-//! split into the two outcomes — CPython's as well as the simulation's.
+//! the GIL. When the peer runs on the other CPU, the reply is a cross-CPU wake-up,
+//! and the CPU-bound worker, woken first, wins: every round trip waits out a switch
+//! interval, in every run (CPython 3.11 and the simulation alike). When the peer
+//! shares the I/O worker's CPU, its reply is two switches on that CPU (a few µs)
+//! against a wake-up sent to the other CPU (~20 µs here, less when that CPU has
+//! just gone idle): the race is open, and runs split between an escape and the
+//! convoy (under load the I/O worker escapes every time). Left to the OS (the
+//! default), runs split too — CPython's as well as the simulation's.
 //!
 //! Pinned with `sched_setaffinity` per thread (the twin does the same with
 //! `os.sched_setaffinity`); the echo peer pins itself (`__echo-peer --cpu`).
@@ -26,7 +27,7 @@ pub enum Pin {
     #[default]
     None,
     /// The I/O worker and its echo peer on one CPU, the CPU-bound workers on
-    /// another: the reply beats the wake-up, and the I/O worker escapes the convoy.
+    /// another: the reply is quick, and the I/O worker often escapes the convoy.
     IoWithPeer,
     /// The I/O worker alone on one CPU, its peer and the CPU-bound workers on
     /// another: the wake-up beats the reply, and every round trip waits.
