@@ -243,18 +243,13 @@ fn the_manager_out_of_descriptors_ends_and_leaves_nothing_behind() {
             "--quiet",
             "--no-calibrate",
         ];
-        let mut cmd = Command::new("prlimit");
-        cmd.arg(format!("--nofile={nofile}"))
-            .arg("--")
-            .arg(assert_cmd::cargo::cargo_bin("gilbench"))
+        let nofile_flag = format!("--nofile={nofile}");
+        let mut run = wrapped(&["prlimit", &nofile_flag, "--"])
             .args(args)
-            .env("NO_COLOR", "1")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        if let Some(tmp) = common::private_tmp() {
-            cmd.env("TMPDIR", tmp);
-        }
-        let mut run = cmd.spawn().unwrap();
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
         let what = format!("manager under nofile={nofile}");
         // As `timeout 5` would: past a few seconds the run is asked to stop.
         let started = std::time::Instant::now();
@@ -293,29 +288,23 @@ fn a_manager_that_cannot_accept_the_client_is_one_line_and_exit_1_not_a_hang() {
     if !has_prlimit() {
         return;
     }
-    let mut cmd = Command::new("timeout");
-    cmd.args(["60", "prlimit", "--nofile=8", "--"])
-        .arg(assert_cmd::cargo::cargo_bin("gilbench"))
-        .args([
-            "scenario",
-            "shared-counter",
-            "--model",
-            "manager",
-            "--ops",
-            "200",
-        ])
-        .args([
-            "--set",
-            "sync=lock",
-            "--runs",
-            "1",
-            "--quiet",
-            "--no-calibrate",
-        ])
-        .env("NO_COLOR", "1");
-    if let Some(tmp) = common::private_tmp() {
-        cmd.env("TMPDIR", tmp);
-    }
+    let mut cmd = wrapped(&["timeout", "60", "prlimit", "--nofile=8", "--"]);
+    cmd.args([
+        "scenario",
+        "shared-counter",
+        "--model",
+        "manager",
+        "--ops",
+        "200",
+    ])
+    .args([
+        "--set",
+        "sync=lock",
+        "--runs",
+        "1",
+        "--quiet",
+        "--no-calibrate",
+    ]);
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let what = "manager under nofile=8";
@@ -343,10 +332,8 @@ fn a_pinned_convoy_on_one_cpu_is_one_line_and_exit_1() {
         eprintln!("skipped: taskset (util-linux) is not installed");
         return;
     };
-    let mut cmd = Command::new("taskset");
-    cmd.args(["-c", "0"])
-        .arg(assert_cmd::cargo::cargo_bin("gilbench"))
-        .args(["scenario", "convoy", "--model", "gil", "--ops", "5"])
+    let mut cmd = wrapped(&["taskset", "-c", "0"]);
+    cmd.args(["scenario", "convoy", "--model", "gil", "--ops", "5"])
         .args([
             "--set",
             "pin=io-alone",
@@ -354,15 +341,24 @@ fn a_pinned_convoy_on_one_cpu_is_one_line_and_exit_1() {
             "1",
             "--quiet",
             "--no-calibrate",
-        ])
-        .env("NO_COLOR", "1");
-    if let Some(tmp) = common::private_tmp() {
-        cmd.env("TMPDIR", tmp);
-    }
+        ]);
     let out = cmd.output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(stderr.contains("pin=io-alone needs two CPUs"), "{stderr}");
     assert_nothing_left("pinned convoy on one CPU");
+}
+
+/// gilbench run under `wrapper` (`prlimit …`, `taskset …`), without colour, its
+/// `$TMPDIR` the test's private one.
+fn wrapped(wrapper: &[&str]) -> Command {
+    let mut cmd = Command::new(wrapper[0]);
+    cmd.args(&wrapper[1..])
+        .arg(assert_cmd::cargo::cargo_bin("gilbench"))
+        .env("NO_COLOR", "1");
+    if let Some(tmp) = common::private_tmp() {
+        cmd.env("TMPDIR", tmp);
+    }
+    cmd
 }
