@@ -10,8 +10,8 @@
 //!   point (see [`crate::runtime::interp`]) and drops the GIL; with *forced switching* it then
 //!   waits until some other thread has actually taken it, so the OS cannot hand it
 //!   straight back.
-//! * [`LegacyGil`] — Python 2's GIL: a plain unfair lock that the holder releases and
-//!   immediately re-takes every `check_interval` ticks. No drop request, no forced
+//! * [`LegacyGil`] — Python 2's GIL: a plain unfair lock (glibc's semaphore) that
+//!   the holder releases and immediately re-takes every `check_interval` ticks. No drop request, no forced
 //!   switch: on a multi-core machine the releaser nearly always wins the race, so the
 //!   waiters wake up for nothing — David Beazley's "GIL battle".
 //!
@@ -43,6 +43,7 @@
 //! the convoy effect (bpo-7946): an I/O thread that released the GIL around a blocking
 //! call waits up to a full interval to get it back from a CPU-bound thread.
 
+use crate::runtime::semaphore::Semaphore;
 use crate::runtime::sync::{self, AtomicBool, Condvar, Mutex, MutexGuard, Ordering};
 use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
@@ -197,12 +198,22 @@ impl Gil {
     }
 }
 
-/// Python 2's GIL: an unfair lock on a futex word (Python 2 used a POSIX semaphore,
-/// which is unfair in the same way), released and re-taken every check interval.
-#[derive(Debug, Default)]
+/// Python 2's GIL: a POSIX semaphore of value 1, as 2.7's `thread_pthread.h` made
+/// it on Linux ([`Semaphore`], glibc's), released and re-taken every check
+/// interval. Unfair: the releaser takes the token back before a woken waiter runs.
+#[derive(Debug)]
 pub struct LegacyGil {
-    lock: crate::runtime::shm::FutexLock,
+    lock: Semaphore,
     last_holder: AtomicU32,
+}
+
+impl Default for LegacyGil {
+    fn default() -> LegacyGil {
+        LegacyGil {
+            lock: Semaphore::new(1),
+            last_holder: AtomicU32::new(0),
+        }
+    }
 }
 
 impl LegacyGil {
@@ -214,9 +225,9 @@ impl LegacyGil {
     /// `PyThread_acquire_lock(interpreter_lock, 1)`.
     pub fn take(&self, me: ThreadId) -> TakeOutcome {
         let mut outcome = TakeOutcome::default();
-        if !self.lock.try_lock() {
+        if !self.lock.try_wait() {
             outcome.waited_since = Some(Instant::now());
-            self.lock.lock();
+            self.lock.wait();
         }
         // A swap, not a store: the taker learns (exactly, since this runs under the
         // lock) whether anyone else held the lock since its own last hold.
@@ -227,7 +238,7 @@ impl LegacyGil {
 
     /// `PyThread_release_lock(interpreter_lock)`.
     pub fn drop(&self) {
-        self.lock.unlock();
+        self.lock.post();
     }
 
     /// The thread that took the lock most recently.

@@ -1,6 +1,6 @@
 //! The simulated CPython runtime: the GIL ([`gil`]), the interpreter loop that
 //! polls it ([`interp`]), the small-object allocator ([`pymalloc`]), the cyclic
-//! garbage collector ([`gc`]), the event recorder that traces them ([`trace`]), and
+//! garbage collector ([`gc`]), Python 2's lock ([`semaphore`]), the event recorder that traces them ([`trace`]), and
 //! the typed shared memory that workers in different processes see alike
 //! ([`shm`]: what `multiprocessing.sharedctypes` is to CPython).
 //!
@@ -11,6 +11,7 @@ pub mod gc;
 pub mod gil;
 pub mod interp;
 pub mod pymalloc;
+pub mod semaphore;
 pub mod shm;
 pub(crate) mod sync;
 pub mod trace;

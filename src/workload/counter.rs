@@ -125,9 +125,11 @@ impl Incrementer<'_> {
     }
 
     /// `for _ in range(n):` — FOR_ITER, STORE_FAST: the loop's own bytecode.
+    /// `FOR_ITER` predicts the `STORE_FAST`, so Python 2 counts neither.
     #[inline]
     fn loop_head(&mut self, interp: &mut Interp<'_>) {
-        self.bytecode(interp);
+        self.work = super::cpu::bytecode_work(self.work, 1);
+        interp.predicting_tick();
         interp.fast_tick();
     }
 

@@ -1,7 +1,7 @@
 //! `cpu-bound`: pure computation, never blocking.
 
 use super::{Await, Common, ParamError, Step, WorkerBody, WorkerSpec, Workload};
-use crate::runtime::interp::Interp;
+use crate::runtime::interp::{Interp, TickKind};
 use crate::runtime::shm::SharedRegion;
 use serde::Deserialize;
 
@@ -10,22 +10,23 @@ use serde::Deserialize;
 const TICKS_PER_ITERATION: u64 = 10;
 
 /// That loop body's bytecodes before its backward jump (CPython 2.7 to 3.9 alike):
-/// `true` for the fast ones (`STORE_FAST`, `LOAD_FAST`, `LOAD_CONST`), which no
-/// interpreter checks after and Python 2's ticker skips; `false` for `FOR_ITER` and
-/// the three binary operations. Eleven bytecodes with the jump; the `STORE_FAST i`
-/// after `FOR_ITER` costs no work of its own, so an iteration still does ten ticks'
-/// work.
-const LOOP_BODY: [bool; 10] = [
-    false, // FOR_ITER
-    true,  // STORE_FAST i
-    true,  // LOAD_FAST x
-    true,  // LOAD_CONST 31
-    false, // BINARY_MULTIPLY
-    true,  // LOAD_FAST i
-    false, // BINARY_ADD
-    true,  // LOAD_CONST 0xFFFF
-    false, // BINARY_AND
-    true,  // STORE_FAST x
+/// the fast ones (`STORE_FAST`, `LOAD_FAST`, `LOAD_CONST`), which no interpreter
+/// checks after and Python 2's ticker skips; `FOR_ITER`, which predicts its
+/// `STORE_FAST` (so Python 2's ticker skips it too, while ≤ 3.9 checks after it);
+/// and the three binary operations. Eleven bytecodes with the jump; the
+/// `STORE_FAST i` after `FOR_ITER` costs no work of its own, so an iteration still
+/// does ten ticks' work.
+const LOOP_BODY: [TickKind; 10] = [
+    TickKind::Predicting, // FOR_ITER
+    TickKind::Fast,       // STORE_FAST i
+    TickKind::Fast,       // LOAD_FAST x
+    TickKind::Fast,       // LOAD_CONST 31
+    TickKind::Plain,      // BINARY_MULTIPLY
+    TickKind::Fast,       // LOAD_FAST i
+    TickKind::Plain,      // BINARY_ADD
+    TickKind::Fast,       // LOAD_CONST 0xFFFF
+    TickKind::Plain,      // BINARY_AND
+    TickKind::Fast,       // STORE_FAST x
 ];
 
 /// Runs `ticks` simulated bytecodes of computation on `state`.
@@ -38,11 +39,12 @@ pub fn spin(interp: &mut Interp<'_>, ticks: u64, state: &mut u64) {
     let mut x = *state;
     let iterations = ticks.div_ceil(TICKS_PER_ITERATION);
     for i in 0..iterations {
-        for (n, fast) in LOOP_BODY.into_iter().enumerate() {
-            if fast {
-                interp.fast_tick();
-            } else {
-                interp.tick();
+        for (n, kind) in LOOP_BODY.into_iter().enumerate() {
+            match kind {
+                TickKind::Fast => interp.fast_tick(),
+                TickKind::Plain => interp.tick(),
+                TickKind::CheckPoint => interp.check_point(),
+                TickKind::Predicting => interp.predicting_tick(),
             }
             // `STORE_FAST i` (n == 1) rides on `FOR_ITER`'s work.
             if n != 1 {

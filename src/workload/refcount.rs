@@ -182,9 +182,9 @@ fn plain_add(count: &AtomicI64, delta: i64) {
 
 impl WorkerBody for Taker<'_> {
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
-        interp.tick(); // FOR_ITER
-        interp.tick(); // STORE_FAST
-                       // for i in pattern: refs.append(objs[i])
+        interp.predicting_tick(); // FOR_ITER
+        interp.fast_tick(); // STORE_FAST
+                            // for i in pattern: refs.append(objs[i])
         for &(obj, owned) in &self.pattern {
             interp.tick(); // LOAD_FAST refs.append, objs, i
             self.add(obj, owned, 1); // BINARY_SUBSCR: increfs the item it returns
