@@ -412,10 +412,12 @@ fn asyncio_checks_skip_a_python_without_asyncio_run() {
 
 #[test]
 fn queue_compares_whether_the_manager_is_slower_than_processes() {
-    // Simulated processes share a ring in shared memory: tens of times the
-    // manager's items/s however busy the machine, far above the 1.5x split.
+    // Simulated processes share a ring in shared memory: 4–44x the manager's
+    // items/s measured on a busy machine, far above the 1.5x split. Should a run
+    // fall below it anyway the expected verdict follows, so only the comparison's
+    // logic is asserted, never the machine's speed.
     let dir = tempfile::tempdir().unwrap();
-    for (manager_wall_ms, verdict, code) in [(250, "agrees", 0), (100, "differs", 1)] {
+    for manager_wall_ms in [250, 100] {
         let json = twin_json(&[
             twin_run("processes", 4000, 100, ""),
             twin_run("manager", 4000, manager_wall_ms, ""),
@@ -428,16 +430,21 @@ fn queue_compares_whether_the_manager_is_slower_than_processes() {
             StubRun::Json(&json),
         );
         let (status, report, stderr) = verify_check(&py, "queue-processes-manager");
-        assert_eq!(status, Some(code), "{stderr}");
         let row = check(&report, "processes");
-        assert_eq!(row["verdict"], verdict, "{row}");
         assert_eq!(row["metric"], "throughput ratio");
         let real = row["cpython"][0]["value"]["median"].as_f64().unwrap();
         assert!(
             (real - manager_wall_ms as f64 / 100.0).abs() < 1e-9,
             "{row}"
         );
-        assert!(row["simulated"]["median"].as_f64().unwrap() > 1.5, "{row}");
+        let simulated = row["simulated"]["median"].as_f64().unwrap();
+        let (verdict, code) = if (simulated > 1.5) == (real > 1.5) {
+            ("agrees", 0)
+        } else {
+            ("differs", 1)
+        };
+        assert_eq!(row["verdict"], verdict, "{row}");
+        assert_eq!(status, Some(code), "{stderr}");
     }
 }
 
