@@ -286,3 +286,245 @@ fn gc_pause_compares_whether_the_io_worker_waits_out_the_pause() {
         assert!((real - worst_ms as f64 / 100.0).abs() < 1e-9, "{gil}");
     }
 }
+
+/// A twin's output of `runs` (each a JSON object).
+fn twin_json(runs: &[String]) -> String {
+    format!(
+        r#"{{"twin":"stub","python":"3.11.0","runs":[{}]}}"#,
+        runs.join(",")
+    )
+}
+
+/// One twin RUN: `model` ran `ops` in `wall_ms`, with `more` JSON fields.
+fn twin_run(model: &str, ops: u64, wall_ms: u64, more: &str) -> String {
+    let sep = if more.is_empty() { "" } else { "," };
+    format!(
+        r#"{{"model":"cpython-{model}","workers":2,"ops":{ops},"wall_ns":{}{sep}{more}}}"#,
+        wall_ms * 1_000_000
+    )
+}
+
+/// A shared-counter twin's asyncio run: `lost` of `2 × ops` increments lost.
+fn asyncio_counter_json(ops: u64, lost: u64) -> String {
+    let n = 2 * ops;
+    let counter = |lost: u64| {
+        format!(
+            r#""counter":{{"expected":{n},"observed":{},"lost":{lost}}}"#,
+            n - lost
+        )
+    };
+    twin_json(&[
+        twin_run("sequential", n, 10, &counter(0)),
+        twin_run("asyncio", n, 10, &counter(lost)),
+    ])
+}
+
+#[test]
+fn a_free_threaded_build_is_paired_with_threads() {
+    // No free-threaded CPython is installed here: a stub that says it is one
+    // (3.13t) takes the path end to end. Its figure is compared with the
+    // simulated `threads`, never with a GIL model; whether real threads lost
+    // updates this time is timing, so only the pairing and the exit code that
+    // goes with the verdict are asserted.
+    let dir = tempfile::tempdir().unwrap();
+    let json = counter_json(600_000);
+    let py = stub_python(
+        dir.path(),
+        "python3.13t",
+        "3.13.0t",
+        &["sequential", "threads"],
+        StubRun::Json(&json),
+    );
+    let (code, report, stderr) = verify(&py);
+    assert_eq!(report["interpreters"][0]["free_threaded"], true, "{report}");
+    for gil in ["gil", "gil-3.9", "gil-legacy"] {
+        let row = check(&report, gil);
+        assert_eq!(row["verdict"], "skipped", "{row}");
+        assert!(row["cpython"].as_array().unwrap().is_empty(), "{row}");
+    }
+    let threads = check(&report, "threads");
+    assert_eq!(threads["cpython"][0]["interpreter"], "3.13.0", "{threads}");
+    assert_eq!(threads["cpython"][0]["value"]["median"], 0.3, "{threads}");
+    assert!(threads["simulated"]["median"].is_number(), "{threads}");
+    let verdict = threads["verdict"].as_str().unwrap();
+    assert!(
+        ["agrees", "differs", "inconclusive"].contains(&verdict),
+        "{threads}"
+    );
+    assert_eq!(
+        code,
+        Some(if verdict == "differs" { 1 } else { 0 }),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn asyncio_loses_updates_only_with_an_await_between_read_and_write() {
+    // Simulated asyncio is one thread: `none-await` loses exactly half the
+    // increments (each await hands the loop to the other coroutine), `none` none
+    // at all, however busy the machine.
+    let dir = tempfile::tempdir().unwrap();
+    let cases = [
+        ("shared-counter-none-await-asyncio", 5_000, "agrees", 0),
+        ("shared-counter-none-await-asyncio", 0, "differs", 1),
+        ("shared-counter-none-asyncio", 0, "agrees", 0),
+        ("shared-counter-none-asyncio", 5_000, "differs", 1),
+    ];
+    for (i, (name, lost, verdict, code)) in cases.into_iter().enumerate() {
+        let json = asyncio_counter_json(5_000, lost);
+        let py = stub_python(
+            dir.path(),
+            &format!("python3.11-{i}"),
+            "3.11.0",
+            &["sequential", "asyncio"],
+            StubRun::Json(&json),
+        );
+        let (status, report, stderr) = verify_check(&py, name);
+        assert_eq!(status, Some(code), "{name}: {stderr}");
+        assert_eq!(report["checks"].as_array().unwrap().len(), 1, "{report}");
+        let row = check(&report, "asyncio");
+        assert_eq!(row["verdict"], verdict, "{name}: {row}");
+        let simulated = row["simulated"]["median"].as_f64().unwrap();
+        let expected = if name.contains("await") { 0.5 } else { 0.0 };
+        assert_eq!(simulated, expected, "{name}: {row}");
+        let real = row["cpython"][0]["value"]["median"].as_f64().unwrap();
+        assert_eq!(real, lost as f64 / 10_000.0, "{row}");
+    }
+}
+
+#[test]
+fn asyncio_checks_skip_a_python_without_asyncio_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = asyncio_counter_json(5_000, 5_000);
+    let py = stub_python(
+        dir.path(),
+        "python2.7",
+        "2.7.18",
+        &["sequential", "threads"],
+        StubRun::Json(&json),
+    );
+    let (status, report, stderr) = verify_check(&py, "shared-counter-none-await-asyncio");
+    assert_eq!(status, Some(0), "{stderr}");
+    let row = check(&report, "asyncio");
+    assert_eq!(row["verdict"], "skipped", "{row}");
+    assert!(row["simulated"].is_null(), "nothing ran: {row}");
+}
+
+#[test]
+fn queue_compares_whether_the_manager_is_slower_than_processes() {
+    // Simulated processes share a ring in shared memory: 4–44x the manager's
+    // items/s measured on a busy machine, far above the 1.5x split. Should a run
+    // fall below it anyway the expected verdict follows, so only the comparison's
+    // logic is asserted, never the machine's speed.
+    let dir = tempfile::tempdir().unwrap();
+    for manager_wall_ms in [250, 100] {
+        let json = twin_json(&[
+            twin_run("processes", 4000, 100, ""),
+            twin_run("manager", 4000, manager_wall_ms, ""),
+        ]);
+        let py = stub_python(
+            dir.path(),
+            &format!("python3.11-{manager_wall_ms}"),
+            "3.11.0",
+            &["threads", "processes", "manager"],
+            StubRun::Json(&json),
+        );
+        let (status, report, stderr) = verify_check(&py, "queue-processes-manager");
+        let row = check(&report, "processes");
+        assert_eq!(row["metric"], "throughput ratio");
+        let real = row["cpython"][0]["value"]["median"].as_f64().unwrap();
+        assert!(
+            (real - manager_wall_ms as f64 / 100.0).abs() < 1e-9,
+            "{row}"
+        );
+        let simulated = row["simulated"]["median"].as_f64().unwrap();
+        let (verdict, code) = if (simulated > 1.5) == (real > 1.5) {
+            ("agrees", 0)
+        } else {
+            ("differs", 1)
+        };
+        assert_eq!(row["verdict"], verdict, "{row}");
+        assert_eq!(status, Some(code), "{stderr}");
+    }
+}
+
+#[test]
+fn timing_checks_take_the_figure_from_the_right_row_and_never_agree_with_nonsense() {
+    // Each stub's figure is far from anything the simulation can show, so the
+    // verdict is `differs` (or `inconclusive` on a busy machine), never `agrees`;
+    // the figure read from the stub's rows is exact.
+    let dir = tempfile::tempdir().unwrap();
+    let cases: [(&str, &str, String, f64); 4] = [
+        // Threads allocating 3x faster than one thread: no GIL would allow it.
+        (
+            "alloc",
+            "gil",
+            twin_json(&[
+                twin_run("sequential", 40, 300, ""),
+                twin_run("threads", 40, 100, ""),
+            ]),
+            3.0,
+        ),
+        // Coroutines that did not overlap their waits at all.
+        (
+            "io-bound-asyncio",
+            "asyncio",
+            twin_json(&[
+                twin_run("sequential", 120, 100, ""),
+                twin_run("asyncio", 120, 100, ""),
+            ]),
+            1.0,
+        ),
+        // Coroutines that never await, running in parallel.
+        (
+            "cpu-bound-asyncio",
+            "asyncio",
+            twin_json(&[
+                twin_run("sequential", 40, 250, ""),
+                twin_run("asyncio", 40, 100, ""),
+            ]),
+            2.5,
+        ),
+        // A round trip of 100 CPU ops: 400 ops in 200 ms, p50 50 ms.
+        (
+            "convoy-asyncio",
+            "asyncio",
+            twin_json(&[
+                twin_run("sequential", 200, 5, ""),
+                twin_run(
+                    "asyncio",
+                    200,
+                    200,
+                    r#""cpu_loops":400,"latency_ns":{"count":200,"min":1,"mean":50000000,
+                    "p50":50000000,"p90":50000000,"p99":50000000,"p999":50000000,"max":50000000}"#,
+                ),
+            ])
+            .replace('\n', " "),
+            100.0,
+        ),
+    ];
+    for (i, (name, model, json, figure)) in cases.iter().enumerate() {
+        let py = stub_python(
+            dir.path(),
+            &format!("python3.11-{i}"),
+            "3.11.0",
+            &["sequential", "threads", "asyncio"],
+            StubRun::Json(json),
+        );
+        let (status, report, stderr) = verify_check(&py, name);
+        let row = check(&report, model);
+        let verdict = row["verdict"].as_str().unwrap();
+        assert!(
+            ["differs", "inconclusive"].contains(&verdict),
+            "{name}: {row}"
+        );
+        assert_eq!(
+            status,
+            Some(if verdict == "differs" { 1 } else { 0 }),
+            "{stderr}"
+        );
+        let real = row["cpython"][0]["value"]["median"].as_f64().unwrap();
+        assert!((real - figure).abs() < 1e-9, "{name}: {row}");
+        assert!(row["simulated"]["median"].is_number(), "{name}: {row}");
+    }
+}

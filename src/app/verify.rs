@@ -72,7 +72,7 @@ pub fn verify(args: &VerifyArgs) -> anyhow::Result<()> {
         .collect();
     let steps: usize = plans
         .iter()
-        .map(|(c, m, i)| m.len() + usize::from(c.metric.needs_sequential()) + i.len())
+        .map(|(c, m, i)| m.len() + usize::from(c.metric.companion().is_some()) + i.len())
         .sum();
     let progress = Progress::new(steps as u64, args.output.quiet);
     let mut whole = Monitor::start();
@@ -115,9 +115,8 @@ fn scenario_args(check: &Check, models: &[&str], runs: u32) -> anyhow::Result<Sc
     let mut argv: Vec<String> = vec!["gilbench".into(), "scenario".into(), check.scenario.into()];
     argv.extend(check.args.iter().map(|s| s.to_string()));
     let mut all: Vec<&str> = Vec::new();
-    if check.metric.needs_sequential() {
-        all.push("sequential");
-    }
+    // The baseline of a speedup, the divisor of a ratio.
+    all.extend(check.metric.companion());
     all.extend(models);
     argv.extend([
         "--model".into(),
@@ -176,7 +175,7 @@ fn run_check(
         // Nothing to compare: each row skipped, without running anything.
         return Ok(shown.iter().map(|m| skipped_row(m)).collect());
     }
-    let twin_row = format!("cpython-{}", checks::own_model(check).unwrap_or("threads"));
+    let twin_model = checks::own_model(check).unwrap_or("threads");
     let args = scenario_args(check, models, runs)?;
     let steps = crate::plan::sweep::steps(&args)?;
     let plan = &steps[0].plan;
@@ -197,8 +196,14 @@ fn run_check(
                 match repeat::run_twin(&twin, plan.repeats, progress, &what, &mut monitor) {
                     Ok(mut twin_rows) => {
                         crate::report::repeats::apply_speedups(&mut twin_rows);
-                        figure_of(&twin_rows, &twin_row, check, switch_interval_ns)
-                            .ok_or_else(|| format!("the twin printed no {twin_row} figure"))
+                        figure_of(
+                            &twin_rows,
+                            "cpython-",
+                            twin_model,
+                            check,
+                            switch_interval_ns,
+                        )
+                        .ok_or_else(|| format!("the twin printed no cpython-{twin_model} figure"))
                     }
                     Err(TwinError::Interrupted) => return Err(RunError::Interrupted.into()),
                     Err(TwinError::Limit(why)) => return Err(anyhow::anyhow!(why)),
@@ -242,7 +247,7 @@ fn run_check(
             results.push(skipped_row(model));
             continue;
         }
-        let sim = figure_of(&rows, model, check, switch_interval_ns)
+        let sim = figure_of(&rows, "", model, check, switch_interval_ns)
             .unwrap_or_else(|| Figure::new(vec![]));
         let mut values = Vec::new();
         for (interp, fig) in twin_figures
@@ -297,9 +302,12 @@ fn skip_words(why: &str) -> String {
         .unwrap_or_else(|| why.to_string())
 }
 
-/// A row's figure over its repeats.
+/// The figure of row `PREFIX MODEL` over its repeats (`prefix`: `cpython-` for
+/// a twin's rows, empty for gilbench's). A ratio's figure pairs each repeat with
+/// the same repeat of its companion's row.
 fn figure_of(
     rows: &[RunReport],
+    prefix: &str,
     model: &str,
     check: &Check,
     switch_interval_ns: u64,
@@ -307,15 +315,30 @@ fn figure_of(
     fn variant(r: &RunReport) -> Option<&str> {
         r.extra.get("variant").and_then(|v| v.as_str())
     }
-    let row = rows.iter().find(|r| {
-        r.model == model && check.metric.variant().is_none_or(|v| variant(r) == Some(v))
-    })?;
-    let samples: Vec<f64> = row
-        .repeat
-        .samples
-        .iter()
-        .filter_map(|s| check.metric.of(s, switch_interval_ns))
-        .collect();
+    let find = |model: &str| {
+        rows.iter().find(|r| {
+            r.model.strip_prefix(prefix) == Some(model)
+                && check.metric.variant().is_none_or(|v| variant(r) == Some(v))
+        })
+    };
+    let row = find(model)?;
+    let samples: Vec<f64> = match check.metric {
+        checks::Metric::ThroughputOver { over, .. } => {
+            let other = find(over)?;
+            row.repeat
+                .samples
+                .iter()
+                .zip(&other.repeat.samples)
+                .filter_map(|(s, o)| check.metric.of_pair(s, o))
+                .collect()
+        }
+        _ => row
+            .repeat
+            .samples
+            .iter()
+            .filter_map(|s| check.metric.of(s, switch_interval_ns))
+            .collect(),
+    };
     (!samples.is_empty()).then(|| Figure::new(samples))
 }
 

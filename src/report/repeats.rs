@@ -67,6 +67,10 @@ pub struct Sample {
     /// figures; left out of JSON, where the row has the typical run's.
     #[serde(skip)]
     pub extra: serde_json::Map<String, serde_json::Value>,
+    /// Ops of the workers whose latencies are not reported (convoy's CPU-bound
+    /// ones), so `verify` can time one of their ops; left out of JSON.
+    #[serde(skip)]
+    pub background_ops: u64,
 }
 
 /// The spread of each headline figure over the samples.
@@ -108,6 +112,7 @@ impl Sample {
             latency_ns: row.latency_ns,
             counter: row.counter,
             extra: row.extra.clone(),
+            background_ops: row.total_ops.saturating_sub(row.ops),
         }
     }
 

@@ -7,8 +7,9 @@
 //! `gil-3.9` for 3.2–3.9, `gil-legacy` for Python 2, and `threads` (no GIL) for a
 //! free-threaded build. The twin's figure comes from its `threads` row: real
 //! threads under that interpreter's own GIL (or none). A check of one model of
-//! its own ([`own_model`]: `subinterpreters`) compares that model with the
-//! twin's row of the same name, on the interpreters that have it.
+//! its own ([`own_model`]: `subinterpreters`, `asyncio`, or its metric's, as
+//! fork-cow's and queue's `processes`) compares that model with the twin's row
+//! of the same name, on the interpreters that have it (`asyncio`: 3.7+).
 
 use super::judge::Tolerance;
 use crate::cpython::interpreters::Interpreter;
@@ -32,6 +33,19 @@ pub enum Metric {
     DirtyShare(&'static str),
     /// Shared objects whose reference count did not come back, as a share of them.
     CorruptedShare,
+    /// One model's throughput over another's in the same repeat (`queue`:
+    /// `processes` over `manager`), the first model being the one compared.
+    ThroughputOver {
+        /// The model compared, and the twin's row of that name.
+        model: &'static str,
+        /// The model whose throughput divides it, run beside it.
+        over: &'static str,
+    },
+    /// The I/O round trip's p50 in CPU ops: a round trip over the time one op of
+    /// the CPU-bound workers took (the wall over their ops: gilbench's background
+    /// ops, the twin's `cpu_loops`). Under `asyncio` a reply waits for the op under
+    /// way and the coroutine's next turn of the loop.
+    P50InCpuOps,
 }
 
 impl Metric {
@@ -44,6 +58,8 @@ impl Metric {
             Metric::StallOverPause => "worst round trip / longest gc pause",
             Metric::DirtyShare(_) => "dirty share of the heap",
             Metric::CorruptedShare => "corrupted share",
+            Metric::ThroughputOver { .. } => "throughput ratio",
+            Metric::P50InCpuOps => "p50 round trip / CPU op",
         }
     }
 
@@ -54,6 +70,17 @@ impl Metric {
     pub fn model(&self) -> Option<&'static str> {
         match self {
             Metric::DirtyShare(_) => Some("processes"),
+            Metric::ThroughputOver { model, .. } => Some(model),
+            _ => None,
+        }
+    }
+
+    /// The other model that runs beside the compared one to give the figure:
+    /// the sequential baseline of a speedup, the divisor of a ratio.
+    pub fn companion(&self) -> Option<&'static str> {
+        match self {
+            Metric::Speedup => Some("sequential"),
+            Metric::ThroughputOver { over, .. } => Some(over),
             _ => None,
         }
     }
@@ -93,12 +120,30 @@ impl Metric {
                 let objects = counts.get("objects")?.as_f64().filter(|n| *n > 0.0)?;
                 Some(counts.get("corrupted")?.as_f64()? / objects)
             }
+            // A figure of two rows: see [`Metric::of_pair`].
+            Metric::ThroughputOver { .. } => None,
+            Metric::P50InCpuOps => {
+                // The twin counts its CPU-bound workers' ops as `cpu_loops`;
+                // gilbench as the ops of the workers it does not time.
+                let cpu_ops = sample
+                    .extra
+                    .get("cpu_loops")
+                    .and_then(|v| v.as_u64())
+                    .unwrap_or(sample.background_ops);
+                (cpu_ops > 0 && sample.wall_ns > 0 && sample.latency_ns.count > 0)
+                    .then(|| sample.latency_ns.p50 as f64 * cpu_ops as f64 / sample.wall_ns as f64)
+            }
         }
     }
 
-    /// Whether it needs the sequential baseline run beside the model.
-    pub fn needs_sequential(&self) -> bool {
-        *self == Metric::Speedup
+    /// Its value in one repeat of a figure of two rows: `sample` of the compared
+    /// model's row, `companion` of its companion's, from the same repeat.
+    pub fn of_pair(&self, sample: &Sample, companion: &Sample) -> Option<f64> {
+        match self {
+            Metric::ThroughputOver { .. } => (companion.throughput_ops_per_s > 0.0)
+                .then(|| sample.throughput_ops_per_s / companion.throughput_ops_per_s),
+            _ => None,
+        }
     }
 }
 
@@ -295,6 +340,117 @@ pub const CHECKS: &[Check] = &[
         },
         why: "under the GIL the I/O worker waits out a whole collection, so its worst round trip ≈ the longest pause (ratio ≈ 1); one that ran through would stay near its 1 ms sleep: the behaviour is compared, split at half a pause",
         timing: false,
+    },    Check {
+        name: "alloc",
+        concept: "small objects live in per-size pools that are kept, not returned to the OS (pymalloc)",
+        scenario: "alloc",
+        // 20 ops of 100,000 objects per worker: ~0.1 s a run in CPython.
+        args: &["--ops", "20"],
+        metric: Metric::Speedup,
+        // The scenario's first lesson: under a GIL one allocator serves the two
+        // threads in turn (≈1.0x, measured 0.9–1.05x on CPython 3.11 here); with
+        // a heap per thread and no GIL they would allocate in parallel (≈2.0x).
+        // ±0.35 keeps those apart, as for cpu-bound. What pymalloc keeps
+        // (`alloc.retained_held_bytes`) is not compared: the twin frees every
+        // object (no `keep_every`) and reports arenas, not bytes held at the peak.
+        tolerance: Tolerance::Within(0.35),
+        why: "2 workers allocating under one GIL take turns ≈1.0x, with a heap each and no GIL ≈2.0x; ±0.35 keeps them apart",
+        timing: true,
+    },
+    Check {
+        name: "queue-processes-manager",
+        concept: "threads share memory; processes have their own, so sharing needs shared memory or a Manager",
+        scenario: "queue",
+        // The Manager's round trips are ~1,000 times slower than a hand-over:
+        // 2,000 items keep its run under a second.
+        args: &["--ops", "2000"],
+        metric: Metric::ThroughputOver {
+            model: "processes",
+            over: "manager",
+        },
+        // Whether a Manager, a round trip to its server per put and get, is
+        // slower than the processes' own queue is the lesson. How much is the
+        // queue's: gilbench's processes share a ring in shared memory (measured
+        // here, busy: ≈30x the manager's items/s), CPython's multiprocessing.Queue
+        // pickles each item through a pipe (≈2.4x). 1.5 lies below both and above
+        // a manager that kept up (≈1). A busy machine slows the round trips most,
+        // which only widens the gap: no timing figure.
+        tolerance: Tolerance::Class {
+            threshold: 1.5,
+            above: "the manager is slower",
+            below: "the manager keeps up",
+        },
+        why: "a Manager's round trip per put and get makes it slower than processes' own queue (≈30x simulated with shared memory, ≈2.4x in CPython, which pickles through a pipe): the behaviour is compared, split at 1.5x",
+        timing: false,
+    },
+    Check {
+        name: "io-bound-asyncio",
+        concept: "asyncio: one thread, one loop; a coroutine that doesn't await stalls all the others",
+        scenario: "io-bound",
+        args: &["--ops", "30"],
+        metric: Metric::Speedup,
+        // As for io-bound: four coroutines awaiting 1 ms timers overlap their
+        // waits to ≈4x on one thread; ×/÷1.3 absorbs late timers.
+        tolerance: Tolerance::Factor(1.3),
+        why: "4 coroutines awaiting 1 ms per op overlap to ≈4x on one thread (no overlap: 1x); ×/÷1.3 absorbs late wake-ups",
+        timing: true,
+    },
+    Check {
+        name: "cpu-bound-asyncio",
+        concept: "…a coroutine that never awaits: one loop gives no parallelism",
+        scenario: "cpu-bound",
+        args: &["--ops", "20"],
+        metric: Metric::Speedup,
+        // Two coroutines that never await run one after the other on one
+        // thread: ≈1.0x (0.8–1.0 here, the loop's own cost below it), where
+        // parallel work would be ≈2.0x. ±0.35 keeps those apart.
+        tolerance: Tolerance::Within(0.35),
+        why: "2 coroutines that never await run one after the other: ≈1.0x (parallel would be ≈2.0x); ±0.35 keeps them apart",
+        timing: true,
+    },
+    Check {
+        name: "convoy-asyncio",
+        concept: "…asyncio's convoy: a reply waits for the CPU-bound coroutine's op",
+        scenario: "convoy",
+        args: &[],
+        metric: Metric::P50InCpuOps,
+        // The reply waits for the op under way (half of one on average), then
+        // the I/O coroutine waits its turn of the loop: measured here, busy, a
+        // round trip was 0.77 ops simulated and 0.71 on CPython 3.11 (an op
+        // ≈0.45 ms). Without the stall it would be microseconds (≈0.01 op);
+        // waiting out a hog whole, hundreds of ops. ×/÷2 allows for where in
+        // an op each reply lands.
+        tolerance: Tolerance::Factor(2.0),
+        why: "a reply waits for the op under way and a turn of the loop: ≈0.7–0.8 CPU ops on both sides (no stall ≈0.01, waiting out the hog hundreds); ×/÷2 allows for where in an op each reply lands",
+        timing: true,
+    },
+    Check {
+        name: "shared-counter-none-await-asyncio",
+        concept: "…under asyncio only an await between read and write loses updates",
+        scenario: "shared-counter",
+        // Every op awaits: 5,000 per coroutine keep the twin's run well under a
+        // second, and each await hands the loop to the other coroutine.
+        args: &["--set", "sync=none-await", "--ops", "5000"],
+        metric: Metric::LostShare,
+        // `c = counter; await asyncio.sleep(0); counter = c + 1`: the other
+        // coroutine runs at the await, reads the same value, and one of the two
+        // increments is lost — half of them, on both sides. The behaviour is
+        // compared, as for the threads.
+        tolerance: LOSES,
+        why: "each await hands the loop to the other coroutine, which read the same value: the behaviour is compared (split at 0.1%)",
+        timing: false,
+    },
+    Check {
+        name: "shared-counter-none-asyncio",
+        concept: "…and `counter += 1` without an await never does",
+        scenario: "shared-counter",
+        args: &["--set", "sync=none", "--ops", "5000"],
+        metric: Metric::LostShare,
+        // Nothing takes the loop from a coroutine between its awaits, and
+        // `counter += 1` has none: no update can be lost, on either side.
+        tolerance: LOSES,
+        why: "nothing takes the loop from a coroutine that does not await: none lost on either side (split at 0.1%)",
+        timing: false,
     },
 ];
 
@@ -310,10 +466,9 @@ const CONVOY_OR_NOT: Tolerance = Tolerance::Class {
 /// metric's, or the model its name ends with).
 pub fn own_model(check: &Check) -> Option<&'static str> {
     check.metric.model().or_else(|| {
-        check
-            .name
-            .ends_with("-subinterpreters")
-            .then_some("subinterpreters")
+        ["subinterpreters", "asyncio"]
+            .into_iter()
+            .find(|m| check.name.ends_with(&format!("-{m}")))
     })
 }
 /// Copies the heap or shares it. Measured here with a 32 MiB heap, 3 runs each:
@@ -349,12 +504,16 @@ pub fn stands_for(model: &str, interp: &Interpreter) -> bool {
         // Processes each have a GIL of their own, whatever the interpreter.
         "processes" => true,
         "threads" => interp.free_threaded,
+        // The twins' coroutines need `asyncio.run` (3.7); one thread runs them,
+        // so the interpreter's GIL, or none, changes nothing.
+        "asyncio" => v >= (3, 7),
         _ if interp.free_threaded => false,
         "gil" => v >= (3, 10),
         "gil-3.9" => ((3, 2)..(3, 10)).contains(&v),
         "gil-legacy" => v.0 == 2,
         // A GIL per interpreter came with 3.12 (PEP 684).
         "subinterpreters" => v >= (3, 12),
+
         _ => false,
     }
 }
@@ -421,13 +580,86 @@ mod tests {
         assert!(!stands_for("gil", &interp((3, 13), true)));
         assert!(stands_for("subinterpreters", &interp((3, 12), false)));
         assert!(!stands_for("subinterpreters", &interp((3, 11), false)));
+        assert!(stands_for("asyncio", &interp((3, 7), false)));
+        assert!(stands_for("asyncio", &interp((3, 13), true)));
+        assert!(!stands_for("asyncio", &interp((3, 6), false)));
+        assert!(!stands_for("asyncio", &interp((2, 7), false)));
+    }
+
+    fn named(name: &str) -> Check {
+        *CHECKS.iter().find(|c| c.name == name).unwrap()
+    }
+
+    #[test]
+    fn asyncio_and_queue_checks_compare_their_own_model() {
+        for name in [
+            "io-bound-asyncio",
+            "cpu-bound-asyncio",
+            "convoy-asyncio",
+            "shared-counter-none-await-asyncio",
+            "shared-counter-none-asyncio",
+        ] {
+            let c = named(name);
+            assert_eq!(own_model(&c), Some("asyncio"), "{name}");
+            assert!(compares(&c, "asyncio", &interp((3, 9), false)));
+            assert!(!compares(&c, "gil", &interp((3, 11), false)));
+            assert!(!compares(&c, "asyncio", &interp((2, 7), false)));
+        }
+        let queue = named("queue-processes-manager");
+        assert_eq!(own_model(&queue), Some("processes"));
+        assert_eq!(queue.metric.companion(), Some("manager"));
+        assert!(compares(&queue, "processes", &interp((2, 7), false)));
+        let alloc = named("alloc");
+        assert_eq!(own_model(&alloc), None);
+        assert_eq!(alloc.metric.companion(), Some("sequential"));
+    }
+
+    fn sample(wall_ns: u64, p50: u64, throughput: f64) -> Sample {
+        Sample {
+            wall_ns,
+            throughput_ops_per_s: throughput,
+            speedup: None,
+            latency_ns: crate::measure::Summary {
+                count: 200,
+                p50,
+                ..Default::default()
+            },
+            counter: None,
+            extra: Default::default(),
+            background_ops: 0,
+        }
+    }
+
+    #[test]
+    fn a_round_trip_in_cpu_ops_takes_the_op_from_either_side() {
+        // 400 CPU ops in 200 ms: an op is 0.5 ms; a 0.35 ms round trip is 0.7 op.
+        let mut sim = sample(200_000_000, 350_000, 0.0);
+        sim.background_ops = 400;
+        let m = Metric::P50InCpuOps;
+        assert!((m.of(&sim, 0).unwrap() - 0.7).abs() < 1e-9);
+        let mut twin = sample(200_000_000, 350_000, 0.0);
+        twin.extra.insert("cpu_loops".into(), 200.into());
+        assert!((m.of(&twin, 0).unwrap() - 0.35).abs() < 1e-9);
+        // No CPU op at all (the sequential baseline): no figure.
+        assert_eq!(m.of(&sample(200_000_000, 350_000, 0.0), 0), None);
+    }
+
+    #[test]
+    fn a_throughput_ratio_pairs_two_rows() {
+        let m = named("queue-processes-manager").metric;
+        let (processes, manager) = (sample(1, 1, 40_000.0), sample(1, 1, 16_000.0));
+        assert_eq!(m.of(&processes, 0), None);
+        assert!((m.of_pair(&processes, &manager).unwrap() - 2.5).abs() < 1e-9);
+        assert_eq!(m.of_pair(&processes, &sample(1, 1, 0.0)), None);
     }
 
     #[test]
     fn selecting_by_name_or_scenario() {
         assert_eq!(select(&[]).unwrap().len(), CHECKS.len());
         let sc = select(&["shared-counter".into()]).unwrap();
-        assert_eq!(sc.len(), 2);
+        // `none` and `none-call` under the GIL models, `none-await` and `none`
+        // under asyncio.
+        assert_eq!(sc.len(), 4);
         assert_eq!(select(&["convoy".into()]).unwrap()[0].name, "convoy");
         assert!(select(&["nope".into()])
             .unwrap_err()

@@ -16,7 +16,8 @@ pub enum StubRun<'a> {
 }
 
 /// Writes an executable stub named `name` into `dir` that says it is CPython
-/// `version` (`"3.12.0"`), describes twins with `models`, and runs as `run`.
+/// `version` (`"3.12.0"`; `"3.13.0t"`: a free-threaded build), describes twins
+/// with `models`, and runs as `run`.
 pub fn stub_python(
     dir: &Path,
     name: &str,
@@ -24,7 +25,8 @@ pub fn stub_python(
     models: &[&str],
     run: StubRun<'_>,
 ) -> PathBuf {
-    let v: Vec<&str> = version.split('.').collect();
+    let free_threaded = u8::from(version.ends_with('t'));
+    let v: Vec<&str> = version.trim_end_matches('t').split('.').collect();
     let models = models
         .iter()
         .map(|m| format!("\"{m}\""))
@@ -39,7 +41,7 @@ pub fn stub_python(
     };
     let text = format!(
         "#!/bin/sh\n\
-         if [ \"$1\" = -c ]; then echo \"gilbench-python CPython {} {} {} 0 \"; exit 0; fi\n\
+         if [ \"$1\" = -c ]; then echo \"gilbench-python CPython {} {} {} {free_threaded} \"; exit 0; fi\n\
          if [ \"$2\" = --describe ]; then echo '{describe}'; exit 0; fi\n\
          {run}\n",
         v[0], v[1], v[2]
