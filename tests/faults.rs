@@ -9,15 +9,13 @@
 
 mod common;
 
+use common::background::{self, BOUND};
 use common::{assert_nothing_left, children_of, exclusive};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// How long a run may take to start its children, or to end after the fault.
-const BOUND: Duration = Duration::from_secs(60);
 
 /// The runs: long enough that the fault always lands while they work.
 /// Each with the children it has once every one of them works (the manager's
@@ -74,47 +72,25 @@ enum Fault {
 }
 
 fn one(name: &str, working: usize, args: &[&str], fault: Fault) {
-    let mut child = common::gilbench_process()
-        .args(args)
-        .args(["--runs", "1", "--quiet", "--no-calibrate"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gilbench starts");
+    let once: &[&str] = &["--runs", "1", "--quiet", "--no-calibrate"];
+    let mut child = background::start(&[args, once].concat());
     let pid = child.id();
     let what = format!("{name} {fault:?}");
-    let deadline = Instant::now() + BOUND;
-    loop {
+    // A fork-cow child may finish between the look and the kill: the next one
+    // will do.
+    let struck = background::wait_for(&mut child, &format!("{what}: a child at work"), || {
         let kids = children_of(pid).0;
         let Some(&kid) = kids.iter().next_back().filter(|_| kids.len() >= working) else {
-            assert!(Instant::now() < deadline, "{what}: no child started");
-            std::thread::sleep(Duration::from_millis(5));
-            continue;
+            return false;
         };
-        let sent = match fault {
+        match fault {
             Fault::Parent(sig) => kill(Pid::from_raw(pid as i32), sig),
             Fault::Child => kill(Pid::from_raw(kid as i32), Signal::SIGKILL),
-        };
-        // A fork-cow child may have finished between the look and the kill: the
-        // next one will do.
-        if sent.is_ok() {
-            break;
         }
-        assert!(Instant::now() < deadline, "{what}: no child to signal");
-    }
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running {BOUND:?} after the fault");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut stderr = String::new();
-    let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+        .is_ok()
+    });
+    assert!(struck, "{what}: ended before the fault");
+    let (status, stderr) = background::finish(child, String::new(), &what);
     match fault {
         Fault::Parent(Signal::SIGKILL) => {
             assert_eq!(status.signal(), Some(libc::SIGKILL), "{what}: {status:?}")

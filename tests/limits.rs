@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::background;
 use common::{assert_nothing_left, exclusive};
 use std::process::{Command, Output};
 use std::time::Duration;
@@ -252,23 +253,10 @@ fn the_manager_out_of_descriptors_ends_and_leaves_nothing_behind() {
             .unwrap();
         let what = format!("manager under nofile={nofile}");
         // As `timeout 5` would: past a few seconds the run is asked to stop.
-        let started = std::time::Instant::now();
-        let mut asked = false;
-        let status = loop {
-            if let Some(status) = run.try_wait().unwrap() {
-                break status;
-            }
-            let waited = started.elapsed();
-            if !asked && waited > Duration::from_secs(5) {
-                let pid = nix::unistd::Pid::from_raw(run.id() as i32);
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-                asked = true;
-            }
-            assert!(waited < Duration::from_secs(60), "{what}: still running");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut stderr = String::new();
-        let _ = std::io::Read::read_to_string(&mut run.stderr.take().unwrap(), &mut stderr);
+        if background::ended_within(&mut run, Duration::from_secs(5)).is_none() {
+            let _ = background::signal(&run, nix::sys::signal::Signal::SIGTERM);
+        }
+        let (status, stderr) = background::finish(run, String::new(), &what);
         assert!(!stderr.contains("panicked"), "{what}: {stderr}");
         assert!(
             status.code().is_some(),

@@ -7,10 +7,11 @@
 
 mod common;
 
+use common::background;
 use common::{assert_nothing_left, gilbench};
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where a traced run of ours would have added tracefs probes (it adds none).
 const UPROBE_EVENTS: &str = "/sys/kernel/tracing/uprobe_events";
@@ -241,25 +242,19 @@ fn interrupted_or_timed_out_traced_twin_leaves_nothing() {
         nix::sys::signal::Signal::SIGINT,
         nix::sys::signal::Signal::SIGTERM,
     ] {
-        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("gilbench"))
-            .args(long)
-            .arg("--trace")
-            .arg(dir.path().join("b.json"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let trace = dir.path().join("b.json");
+        let mut child =
+            background::start(&[&long[..], &["--trace", trace.to_str().unwrap()]].concat());
         let pid = child.id();
-        let deadline = Instant::now() + Duration::from_secs(120);
         // The twin is a python child of gilbench's: wait for it.
-        while !common::children_of(pid).0.iter().any(|&c| is_twin(c)) {
-            assert!(Instant::now() < deadline, "the twin never started");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let started = background::wait_for(&mut child, "the twin starting", || {
+            common::children_of(pid).0.iter().any(|&c| is_twin(c))
+        });
+        assert!(started, "gilbench ended before its twin started");
         std::thread::sleep(Duration::from_millis(300));
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(130), "{signal}: {out:?}");
+        background::signal(&child, signal).unwrap();
+        let (status, stderr) = background::finish(child, String::new(), &format!("{signal}"));
+        assert_eq!(status.code(), Some(130), "{signal}: {status:?}: {stderr}");
         assert_nothing_left("traced twin, signalled");
     }
     assert!(
