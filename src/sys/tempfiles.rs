@@ -177,7 +177,10 @@ mod tests {
         let name = made.path().file_name().unwrap().to_str().unwrap();
         let owner = owner_in(name.strip_prefix(".t.json.").unwrap()).unwrap();
         let me = me();
-        assert_eq!((owner.pid, owner.start, owner.pidns), (me.pid, me.start, me.pidns));
+        assert_eq!(
+            (owner.pid, owner.start, owner.pidns),
+            (me.pid, me.start, me.pidns)
+        );
         assert!(me.boot.starts_with(&owner.boot));
         assert!(!owner.is_dead());
         for bad in [
@@ -255,6 +258,9 @@ mod tests {
                 "{name} was removed"
             );
         }
-        assert_eq!(std::fs::read(dir.path().join("t.json")).unwrap(), b"partial");
+        assert_eq!(
+            std::fs::read(dir.path().join("t.json")).unwrap(),
+            b"partial"
+        );
     }
 }
