@@ -407,7 +407,8 @@ fn refused_in_stderr(stderr: &[u8]) -> Option<String> {
     for line in text.lines().map(str::trim) {
         let exception = line.split_once(": ").map(|(kind, _)| kind);
         let is_exception = exception.is_some_and(|k| {
-            k.ends_with("Error") && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+            (k.ends_with("Error") || k.ends_with("error"))
+                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
         });
         if is_exception && line.ends_with("can't start new thread") {
             return Some(line.to_string());
