@@ -131,22 +131,14 @@ fn marker(pid: u32, start: u64, boot: &str, pidns: u64) -> String {
 
 #[test]
 fn the_next_start_removes_what_a_killed_run_left_and_nothing_else() {
-    use std::os::unix::fs::MetadataExt;
     let _x = exclusive();
     let tmp = common::private_tmp().unwrap();
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
-    let boot = boot.trim();
-    let pidns = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+    let this = common::Me::now();
+    let (me, my_start, boot, pidns) = (this.pid, this.start, this.boot.as_str(), this.pidns);
     // A pid that is surely dead: a child that has exited and been reaped.
     let mut gone = std::process::Command::new("true").spawn().unwrap();
     gone.wait().unwrap();
     let dead = gone.id();
-    let me = std::process::id();
-    let my_start: u64 = {
-        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-        let rest = stat.rsplit_once(')').unwrap().1;
-        rest.split_whitespace().nth(19).unwrap().parse().unwrap()
-    };
     let dir = |name: &str, marker_text: Option<String>| {
         let path = tmp.join(name);
         std::fs::create_dir(&path).unwrap();

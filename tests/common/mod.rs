@@ -14,7 +14,7 @@ mod leftovers;
 mod stub;
 
 pub use exclusive::{exclusive, private_tmp, Exclusive};
-pub use leftovers::{assert_nothing_left, children_of, gilbench_processes, shm_leftovers};
+pub use leftovers::{assert_nothing_left, children_of, gilbench_processes, shm_leftovers, Me};
 pub use stub::{stub_python, StubRun};
 
 pub mod fidelity;
