@@ -16,6 +16,16 @@ use std::time::Duration;
 /// Where a traced run of ours would have added tracefs probes (it adds none).
 const UPROBE_EVENTS: &str = "/sys/kernel/tracing/uprobe_events";
 
+/// The test's hold on [`common::exclusive`], or `None` (saying why the test
+/// skips) where there is no python3.
+fn exclusive_with_python3() -> Option<common::Exclusive> {
+    if !python3() {
+        eprintln!("skipped: python3 is not installed");
+        return None;
+    }
+    Some(common::exclusive())
+}
+
 fn python3() -> bool {
     std::process::Command::new("python3")
         .arg("--version")
@@ -89,11 +99,9 @@ fn pid_of(trace: &Value, model: &str) -> u64 {
 
 #[test]
 fn cpu_bound_real_gil_spans_take_turns_and_nothing_is_left() {
-    if !python3() {
-        eprintln!("skipped: python3 is not installed");
+    let Some(_exclusive) = exclusive_with_python3() else {
         return;
-    }
-    let _exclusive = common::exclusive();
+    };
     let before = std::fs::read_to_string(UPROBE_EVENTS).ok();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.json");
@@ -143,11 +151,9 @@ fn cpu_bound_real_gil_spans_take_turns_and_nothing_is_left() {
 
 #[test]
 fn convoy_timeline_shows_the_real_io_thread() {
-    if !python3() {
-        eprintln!("skipped: python3 is not installed");
+    let Some(_exclusive) = exclusive_with_python3() else {
         return;
-    }
-    let _exclusive = common::exclusive();
+    };
     let dir = tempfile::tempdir().unwrap();
     let args = [
         "scenario",
@@ -186,11 +192,9 @@ fn convoy_timeline_shows_the_real_io_thread() {
 
 #[test]
 fn interrupted_or_timed_out_traced_twin_leaves_nothing() {
-    if !python3() {
-        eprintln!("skipped: python3 is not installed");
+    let Some(_exclusive) = exclusive_with_python3() else {
         return;
-    }
-    let _exclusive = common::exclusive();
+    };
     let before = std::fs::read_to_string(UPROBE_EVENTS).ok();
     let dir = tempfile::tempdir().unwrap();
     // A run of 0.1 s simulated and seconds real: twins take no `--duration` and do
