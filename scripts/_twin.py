@@ -32,6 +32,7 @@ import argparse
 import json
 import math
 import multiprocessing
+import multiprocessing.managers
 import platform
 import re
 import resource
@@ -515,8 +516,19 @@ def run_threads(target, workers, args_for):
 
     threads = [threading.Thread(target=body, args=(i, args_for(i)), name='worker-{0}'.format(i))
                for i in range(workers)]
-    for t in threads:
-        t.start()
+    started = []
+    try:
+        for t in threads:
+            t.start()
+            started.append(t)
+    except BaseException:
+        # A thread the OS refused (RLIMIT_NPROC: "can't start new thread"): the
+        # ones already started wait at the barrier; release and join them, or the
+        # interpreter would wait for them forever at exit.
+        barrier.abort()
+        for t in started:
+            t.join()
+        raise
     try:
         barrier.wait()
     except BrokenBarrierError:
@@ -613,6 +625,28 @@ def reap(procs, timeout_s=5):
         if p.is_alive():
             p.kill()
             p.join()
+
+
+class _ManagerServer(multiprocessing.managers.Server):
+    """A Manager's server process that ends, its traceback on stderr, when the OS
+    refuses it the thread that would serve a client (RLIMIT_NPROC). CPython's own
+    (3.8+) loses its accepting thread to that error and then waits forever, and
+    every client with it; ended, its clients see EOF and fail, and gilbench
+    reports the limit."""
+
+    def accepter(self):
+        try:
+            multiprocessing.managers.Server.accepter(self)
+        except BaseException:
+            import traceback
+            traceback.print_exc()
+            sys.stderr.flush()
+            os._exit(1)
+
+
+# Before 3.8 the server accepts in serve_forever, where the error ends it by itself.
+ManagerServer = (_ManagerServer if hasattr(multiprocessing.managers.Server, "accepter")
+                 else multiprocessing.managers.Server)
 
 
 def mp_context(args):

@@ -177,8 +177,10 @@ def run_threads(sock, rounds, cpu_workers, where):
         io_thread.join()
     finally:
         stop.set()
+        # Only the ones started: one the OS refused cannot be joined.
         for t in spinners:
-            t.join()
+            if t.ident is not None:
+                t.join()
     if "lat" not in result:
         raise _twin.WorkerFailed('the I/O thread failed: {0!r}'.format(result.get('error')))
     return result["wall"], result["lat"], sum(loops)

@@ -41,6 +41,13 @@ from time import perf_counter_ns
 
 import _subinterp
 import _twin
+from multiprocessing.managers import SyncManager
+
+
+class QueueManager(SyncManager):
+    """`ctx.Manager()`'s class, with a server that ends when refused a thread."""
+    _Server = _twin.ManagerServer
+
 
 DEFAULT_OPS = {"threads": 10_000, "processes": 10_000, "manager": 2_000, "subinterpreters": 10_000}
 STAMP = struct.Struct("q")
@@ -152,7 +159,7 @@ def run_model(model, args, ops):
             q.join_thread()
     else:
         ctx = _twin.mp_context(args)
-        with ctx.Manager() as m:
+        with QueueManager(ctx=ctx) as m:
             q = m.Queue(p["maxsize"])
             wall, results, extra["startup_ns"] = _twin.run_processes(ctx, queue_worker, P + C, args_for(q))
     gets = _twin.merge(lat for role, lat in results if role == "consumer")

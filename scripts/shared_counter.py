@@ -157,7 +157,7 @@ class ServerCounter:
 
 
 class CounterManager(SyncManager):
-    pass
+    _Server = _twin.ManagerServer
 
 
 CounterManager.register("Counter", ServerCounter)

@@ -9,15 +9,13 @@
 
 mod common;
 
+use common::background::{self, BOUND};
 use common::{assert_nothing_left, children_of, exclusive};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use std::os::unix::process::ExitStatusExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// How long a run may take to start its children, or to end after the fault.
-const BOUND: Duration = Duration::from_secs(60);
 
 /// The runs: long enough that the fault always lands while they work.
 /// Each with the children it has once every one of them works (the manager's
@@ -74,47 +72,25 @@ enum Fault {
 }
 
 fn one(name: &str, working: usize, args: &[&str], fault: Fault) {
-    let mut child = common::gilbench_process()
-        .args(args)
-        .args(["--runs", "1", "--quiet", "--no-calibrate"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gilbench starts");
+    let once: &[&str] = &["--runs", "1", "--quiet", "--no-calibrate"];
+    let mut child = background::start(&[args, once].concat());
     let pid = child.id();
     let what = format!("{name} {fault:?}");
-    let deadline = Instant::now() + BOUND;
-    loop {
+    // A fork-cow child may finish between the look and the kill: the next one
+    // will do.
+    let struck = background::wait_for(&mut child, &format!("{what}: a child at work"), || {
         let kids = children_of(pid).0;
         let Some(&kid) = kids.iter().next_back().filter(|_| kids.len() >= working) else {
-            assert!(Instant::now() < deadline, "{what}: no child started");
-            std::thread::sleep(Duration::from_millis(5));
-            continue;
+            return false;
         };
-        let sent = match fault {
+        match fault {
             Fault::Parent(sig) => kill(Pid::from_raw(pid as i32), sig),
             Fault::Child => kill(Pid::from_raw(kid as i32), Signal::SIGKILL),
-        };
-        // A fork-cow child may have finished between the look and the kill: the
-        // next one will do.
-        if sent.is_ok() {
-            break;
         }
-        assert!(Instant::now() < deadline, "{what}: no child to signal");
-    }
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running {BOUND:?} after the fault");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let mut stderr = String::new();
-    let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr);
+        .is_ok()
+    });
+    assert!(struck, "{what}: ended before the fault");
+    let (status, stderr) = background::finish(child, String::new(), &what);
     match fault {
         Fault::Parent(Signal::SIGKILL) => {
             assert_eq!(status.signal(), Some(libc::SIGKILL), "{what}: {status:?}")
@@ -155,22 +131,14 @@ fn marker(pid: u32, start: u64, boot: &str, pidns: u64) -> String {
 
 #[test]
 fn the_next_start_removes_what_a_killed_run_left_and_nothing_else() {
-    use std::os::unix::fs::MetadataExt;
     let _x = exclusive();
     let tmp = common::private_tmp().unwrap();
-    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
-    let boot = boot.trim();
-    let pidns = std::fs::metadata("/proc/self/ns/pid").unwrap().ino();
+    let this = common::Me::now();
+    let (me, my_start, boot, pidns) = (this.pid, this.start, this.boot.as_str(), this.pidns);
     // A pid that is surely dead: a child that has exited and been reaped.
     let mut gone = std::process::Command::new("true").spawn().unwrap();
     gone.wait().unwrap();
     let dead = gone.id();
-    let me = std::process::id();
-    let my_start: u64 = {
-        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-        let rest = stat.rsplit_once(')').unwrap().1;
-        rest.split_whitespace().nth(19).unwrap().parse().unwrap()
-    };
     let dir = |name: &str, marker_text: Option<String>| {
         let path = tmp.join(name);
         std::fs::create_dir(&path).unwrap();

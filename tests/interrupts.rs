@@ -9,56 +9,23 @@
 
 mod common;
 
+use common::background::{self, start};
 use common::{assert_nothing_left, children_of, exclusive};
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid;
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
-
-/// How long a command may take to start measuring, or to stop once told.
-const BOUND: Duration = Duration::from_secs(60);
-
-fn start(args: &[&str]) -> Child {
-    common::gilbench_process()
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("gilbench starts")
-}
+use nix::sys::signal::Signal;
+use std::io::{BufRead, BufReader};
+use std::process::Child;
+use std::time::Duration;
 
 /// Sends `signal`, waits (bounded) for the end, and checks the exit code and the
 /// words; `stderr_so_far` is what was already read from its stderr.
-fn interrupt(mut child: Child, signal: Signal, stderr_so_far: String, what: &str) {
-    kill(Pid::from_raw(child.id() as i32), signal).unwrap();
-    let deadline = Instant::now() + BOUND;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{what}: still running {BOUND:?} after {signal}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = stderr_so_far;
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(
-        status.code(),
-        Some(130),
-        "{what} {signal}: {status:?}: {stderr}"
-    );
+fn interrupt(child: Child, signal: Signal, stderr_so_far: String, what: &str) {
+    background::signal(&child, signal).unwrap();
+    let what = format!("{what} {signal}");
+    let (status, stderr) = background::finish(child, stderr_so_far, &what);
+    assert_eq!(status.code(), Some(130), "{what}: {status:?}: {stderr}");
     let last = stderr.trim().lines().last().unwrap_or_default();
-    assert_eq!(last, "Error: interrupted", "{what} {signal}: {stderr}");
-    assert_nothing_left(&format!("{what} {signal}"));
+    assert_eq!(last, "Error: interrupted", "{what}: {stderr}");
+    assert_nothing_left(&what);
 }
 
 /// Starts a probe and interrupts it once it has said what it measures.
@@ -116,7 +83,7 @@ fn spawn_stops_on_sigint_and_sigterm() {
 fn fork_cow_stops_on_sigint_and_sigterm_and_reaps_its_child() {
     let _x = exclusive();
     for signal in [Signal::SIGINT, Signal::SIGTERM] {
-        let child = start(&[
+        let mut child = start(&[
             "scenario",
             "fork-cow",
             "--model",
@@ -131,11 +98,11 @@ fn fork_cow_stops_on_sigint_and_sigterm_and_reaps_its_child() {
             "--no-calibrate",
         ]);
         // A child of gilbench at work means the heap is built and the signals caught.
-        let deadline = Instant::now() + BOUND;
-        while children_of(child.id()).0.is_empty() {
-            assert!(Instant::now() < deadline, "fork-cow never forked");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        let pid = child.id();
+        let forked = background::wait_for(&mut child, "fork-cow forking", || {
+            !children_of(pid).0.is_empty()
+        });
+        assert!(forked, "fork-cow ended before it forked");
         interrupt(child, signal, String::new(), "fork-cow");
     }
 }
@@ -207,31 +174,23 @@ fn fork_cow_stops_in_its_heaps_first_collection() {
     let pid = child.id();
     // Built: nearly the whole heap resident, and no page added while it ran for
     // three clock ticks (the build adds megabytes per tick).
-    let deadline = Instant::now() + BOUND;
     let (mut rss, mut cpu_then) = (0, Duration::ZERO);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            let mut stderr = String::new();
-            let _ = child.stderr.take().unwrap().read_to_string(&mut stderr);
-            if status.code() == Some(2) && stderr.contains("heap_mib") {
-                // A machine without the memory for a GiB heap and a child's copy.
-                eprintln!("skipped: {}", stderr.trim());
-                return;
-            }
-            panic!("fork-cow ended before its heap was built ({status}): {stderr}");
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("fork-cow never built its heap");
-        }
+    let built = background::wait_for(&mut child, "fork-cow building its heap", || {
         let (now_rss, cpu) = (rss_kib(pid), cpu_time(pid));
         if now_rss > rss {
             (rss, cpu_then) = (now_rss, cpu);
-        } else if rss > HEAP_MIB * 1024 * 9 / 10 && cpu >= cpu_then + Duration::from_millis(30) {
-            break;
+            return false;
         }
-        std::thread::sleep(Duration::from_millis(2));
+        rss > HEAP_MIB * 1024 * 9 / 10 && cpu >= cpu_then + Duration::from_millis(30)
+    });
+    if !built {
+        let (status, stderr) = background::finish(child, String::new(), "fork-cow");
+        if status.code() == Some(2) && stderr.contains("heap_mib") {
+            // A machine without the memory for a GiB heap and a child's copy.
+            eprintln!("skipped: {}", stderr.trim());
+            return;
+        }
+        panic!("fork-cow ended before its heap was built ({status}): {stderr}");
     }
     let before = reaped_cpu() + cpu_time(pid);
     interrupt(child, Signal::SIGINT, String::new(), "fork-cow collecting");

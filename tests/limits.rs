@@ -8,12 +8,14 @@
 
 mod common;
 
+use common::background;
 use common::{assert_nothing_left, exclusive};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-/// gilbench as `nobody` under `prlimit --nproc=N`, or `None` (with the reason
-/// printed) where that cannot be arranged.
+/// gilbench as `nobody` under `prlimit --nproc=N` (root is not held to
+/// RLIMIT_NPROC, so root's runs drop to `nobody` with `setpriv`), or `None`
+/// (with the reason printed) where that cannot be arranged.
 fn as_nobody_with_nproc(nproc: u32, args: &[&str]) -> Option<Output> {
     if !nix::unistd::geteuid().is_root() {
         eprintln!("skipped: needs root to run gilbench as nobody under RLIMIT_NPROC");
@@ -25,24 +27,23 @@ fn as_nobody_with_nproc(nproc: u32, args: &[&str]) -> Option<Output> {
             return None;
         }
     }
-    let bin = assert_cmd::cargo::cargo_bin("gilbench");
-    let mut cmd = assert_cmd::Command::new("setpriv");
-    cmd.args([
+    let nproc = format!("--nproc={nproc}");
+    let mut cmd = wrapped(&[
+        "setpriv",
         "--reuid=65534",
         "--regid=65534",
         "--clear-groups",
         "prlimit",
-    ])
-    .arg(format!("--nproc={nproc}"))
-    .arg("--")
-    .arg(bin)
-    .args(args)
-    .arg("--quiet")
-    .env("NO_COLOR", "1")
-    // `nobody` cannot enter the test's private temporary directory.
-    .env("TMPDIR", "/tmp")
-    .current_dir("/tmp")
-    .timeout(Duration::from_secs(120));
+        &nproc,
+        "--",
+    ]);
+    cmd.args(args)
+        .arg("--quiet")
+        // `nobody` cannot enter the test's private temporary directory.
+        .env("TMPDIR", "/tmp")
+        .current_dir("/tmp");
+    let mut cmd = assert_cmd::Command::from_std(cmd);
+    cmd.timeout(Duration::from_secs(120));
     Some(cmd.output().unwrap())
 }
 
@@ -114,6 +115,70 @@ fn a_refused_thread_is_one_line_naming_the_limit() {
             stderr.contains("RLIMIT_NPROC") && stderr.contains(&format!("allows {nproc} ")),
             "{what}: {stderr}"
         );
+        assert_nothing_left(&what);
+    }
+}
+
+/// A CPython twin the OS refuses a process or a thread is the same limit as a
+/// simulated model's refused thread — one line naming it, exit 1, nothing left —
+/// not a failed twin row, not "python3 is not on the PATH", and never a twin
+/// waiting forever for workers that did not start.
+#[test]
+fn a_twin_refused_a_process_or_thread_is_one_line_naming_the_limit() {
+    let _x = exclusive();
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let cases: &[(u32, &[&str])] = &[
+        // gilbench alone: the interpreter cannot even be started to identify it.
+        (1, &["cpu-bound", "--model", "sequential", "--ops", "2"]),
+        // The simulated threads fit (gilbench and 8 workers); the twin's do not
+        // (gilbench, its two pipe readers, python and 8 workers).
+        (
+            10,
+            &[
+                "cpu-bound",
+                "--model",
+                "threads",
+                "--workers",
+                "8",
+                "--ops",
+                "2",
+            ],
+        ),
+        // The Manager twin: its server wants a thread per client, its workers a
+        // process each; whichever the OS refuses first, the run ends.
+        (
+            16,
+            &[
+                "shared-counter",
+                "--model",
+                "manager",
+                "--workers",
+                "6",
+                "--ops",
+                "20",
+                "--set",
+                "sync=lock",
+            ],
+        ),
+    ];
+    for (nproc, args) in cases {
+        let flags: &[&str] = &["--cpython", "--runs", "1", "--no-calibrate"];
+        let Some(out) = as_nobody_with_nproc(*nproc, &[&["scenario"], *args, flags].concat())
+        else {
+            return;
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let what = format!("nproc={nproc} {args:?} --cpython");
+        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{what}: {stderr}");
+        assert!(
+            stderr.contains("RLIMIT_NPROC") && stderr.contains(&format!("allows {nproc} ")),
+            "{what}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{what}: printed a report");
         assert_nothing_left(&what);
     }
 }
@@ -252,23 +317,10 @@ fn the_manager_out_of_descriptors_ends_and_leaves_nothing_behind() {
             .unwrap();
         let what = format!("manager under nofile={nofile}");
         // As `timeout 5` would: past a few seconds the run is asked to stop.
-        let started = std::time::Instant::now();
-        let mut asked = false;
-        let status = loop {
-            if let Some(status) = run.try_wait().unwrap() {
-                break status;
-            }
-            let waited = started.elapsed();
-            if !asked && waited > Duration::from_secs(5) {
-                let pid = nix::unistd::Pid::from_raw(run.id() as i32);
-                let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-                asked = true;
-            }
-            assert!(waited < Duration::from_secs(60), "{what}: still running");
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let mut stderr = String::new();
-        let _ = std::io::Read::read_to_string(&mut run.stderr.take().unwrap(), &mut stderr);
+        if background::ended_within(&mut run, Duration::from_secs(5)).is_none() {
+            let _ = background::signal(&run, nix::sys::signal::Signal::SIGTERM);
+        }
+        let (status, stderr) = background::finish(run, String::new(), &what);
         assert!(!stderr.contains("panicked"), "{what}: {stderr}");
         assert!(
             status.code().is_some(),

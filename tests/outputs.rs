@@ -185,3 +185,99 @@ fn hgrm_creates_only_the_last_component() {
         .code(2);
     assert!(!dir.path().join("no").exists());
 }
+
+/// A run killed outright (SIGKILL) mid-way runs no destructor: its temporary
+/// file stays beside the target. The next run that writes the same target removes
+/// it — its name proves it gilbench's and its maker dead — and leaves alone a
+/// live run's temporary file, another target's, and files that merely look alike.
+#[test]
+fn the_next_run_removes_the_temporary_file_a_killed_run_left() {
+    // No `exclusive()` and no `assert_nothing_left` here: the other tests in this
+    // file run beside this one, and that check would reap their children.
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("out.json");
+    std::fs::write(&target, "the user's").unwrap();
+    let temps = || -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".gilbench-tmp"))
+            .collect();
+        names.sort();
+        names
+    };
+    let mut run = common::background::start(&[
+        "scenario",
+        "cpu-bound",
+        "--model",
+        "sequential",
+        "--duration",
+        "1000000m",
+        "--runs",
+        "1",
+        "--quiet",
+        "--no-calibrate",
+        "--output",
+        target.to_str().unwrap(),
+    ]);
+    // The temporary file is made before any work, so it exists once the run is on.
+    let opened = common::background::wait_for(&mut run, "the temporary output file", || {
+        !temps().is_empty()
+    });
+    assert!(opened, "the run ended before it opened its output");
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let left = temps();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].starts_with(".out.json.gilbench-"), "{left:?}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"the user's");
+
+    // Look-alikes the sweep must keep: a live maker's (this test process), another
+    // target's, and names out of shape.
+    let me = common::Me::now();
+    let owner = format!(
+        "gilbench-{}-{}-{}-{}",
+        me.pid,
+        me.start,
+        me.pidns,
+        &me.boot[..8]
+    );
+    let dead = left[0].trim_start_matches(".out.json.").to_owned();
+    let kept = [
+        format!(".out.json.{owner}-abcdef.gilbench-tmp"),
+        format!(".other.json.{dead}"),
+        format!(".out.json.{}", dead.replace(".gilbench-tmp", ".tmp")),
+        format!(".out.json.x{dead}"),
+        "out.json.gilbench-tmp".to_string(),
+    ];
+    for name in &kept {
+        std::fs::write(dir.path().join(name), "not ours to remove").unwrap();
+    }
+
+    common::ok(&[
+        "scenario",
+        "cpu-bound",
+        "--model",
+        "sequential",
+        "--ops",
+        "2",
+        "--runs",
+        "1",
+        "--quiet",
+        "--no-calibrate",
+        "--format",
+        "json",
+        "--output",
+        target.to_str().unwrap(),
+    ]);
+    assert!(!dir.path().join(&left[0]).exists(), "the stale file stayed");
+    for name in &kept {
+        assert_eq!(
+            std::fs::read(dir.path().join(name)).unwrap(),
+            b"not ours to remove",
+            "{name}"
+        );
+    }
+    assert!(std::fs::read_to_string(&target).unwrap().starts_with('{'));
+}

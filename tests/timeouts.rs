@@ -8,12 +8,8 @@
 
 mod common;
 
+use common::background::{self, BOUND};
 use common::{assert_nothing_left, exclusive, gilbench};
-use std::io::Read;
-use std::time::{Duration, Instant};
-
-/// Much longer than any timeout here, much shorter than the work asked for.
-const BOUND: Duration = Duration::from_secs(60);
 
 /// Runs `gilbench scenario ARGS --timeout TIMEOUT` and expects it to time out.
 fn times_out(args: &[&str], timeout: &str) {
@@ -131,26 +127,9 @@ fn fork_cow_stops_building_and_copying_a_large_heap_at_the_timeout() {
 #[test]
 fn fork_cow_times_out_while_copying_to_a_child_that_stopped_reading() {
     let _x = exclusive();
-    let mut child = common::deep_copy_with_a_stopped_child(&["--timeout", "10s"]);
-    let deadline = Instant::now() + BOUND;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("fork-cow deep-copy: still running {BOUND:?} after a 10 s timeout");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let child = common::deep_copy_with_a_stopped_child(&["--timeout", "10s"]);
+    let (status, stderr) =
+        background::finish(child, String::new(), "fork-cow deep-copy, 10 s timeout");
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("timed out after 10s"), "{stderr}");
     assert_nothing_left("fork-cow deep-copy timeout");

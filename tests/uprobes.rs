@@ -7,13 +7,24 @@
 
 mod common;
 
+use common::background;
 use common::{assert_nothing_left, gilbench};
 use serde_json::Value;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Where a traced run of ours would have added tracefs probes (it adds none).
 const UPROBE_EVENTS: &str = "/sys/kernel/tracing/uprobe_events";
+
+/// The test's hold on [`common::exclusive`], or `None` (saying why the test
+/// skips) where there is no python3.
+fn exclusive_with_python3() -> Option<common::Exclusive> {
+    if !python3() {
+        eprintln!("skipped: python3 is not installed");
+        return None;
+    }
+    Some(common::exclusive())
+}
 
 fn python3() -> bool {
     std::process::Command::new("python3")
@@ -88,11 +99,9 @@ fn pid_of(trace: &Value, model: &str) -> u64 {
 
 #[test]
 fn cpu_bound_real_gil_spans_take_turns_and_nothing_is_left() {
-    if !python3() {
-        eprintln!("skipped: python3 is not installed");
+    let Some(_exclusive) = exclusive_with_python3() else {
         return;
-    }
-    let _exclusive = common::exclusive();
+    };
     let before = std::fs::read_to_string(UPROBE_EVENTS).ok();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.json");
@@ -142,11 +151,9 @@ fn cpu_bound_real_gil_spans_take_turns_and_nothing_is_left() {
 
 #[test]
 fn convoy_timeline_shows_the_real_io_thread() {
-    if !python3() {
-        eprintln!("skipped: python3 is not installed");
+    let Some(_exclusive) = exclusive_with_python3() else {
         return;
-    }
-    let _exclusive = common::exclusive();
+    };
     let dir = tempfile::tempdir().unwrap();
     let args = [
         "scenario",
@@ -185,11 +192,9 @@ fn convoy_timeline_shows_the_real_io_thread() {
 
 #[test]
 fn interrupted_or_timed_out_traced_twin_leaves_nothing() {
-    if !python3() {
-        eprintln!("skipped: python3 is not installed");
+    let Some(_exclusive) = exclusive_with_python3() else {
         return;
-    }
-    let _exclusive = common::exclusive();
+    };
     let before = std::fs::read_to_string(UPROBE_EVENTS).ok();
     let dir = tempfile::tempdir().unwrap();
     // A run of 0.1 s simulated and seconds real: twins take no `--duration` and do
@@ -241,25 +246,19 @@ fn interrupted_or_timed_out_traced_twin_leaves_nothing() {
         nix::sys::signal::Signal::SIGINT,
         nix::sys::signal::Signal::SIGTERM,
     ] {
-        let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("gilbench"))
-            .args(long)
-            .arg("--trace")
-            .arg(dir.path().join("b.json"))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
+        let trace = dir.path().join("b.json");
+        let mut child =
+            background::start(&[&long[..], &["--trace", trace.to_str().unwrap()]].concat());
         let pid = child.id();
-        let deadline = Instant::now() + Duration::from_secs(120);
         // The twin is a python child of gilbench's: wait for it.
-        while !common::children_of(pid).0.iter().any(|&c| is_twin(c)) {
-            assert!(Instant::now() < deadline, "the twin never started");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let started = background::wait_for(&mut child, "the twin starting", || {
+            common::children_of(pid).0.iter().any(|&c| is_twin(c))
+        });
+        assert!(started, "gilbench ended before its twin started");
         std::thread::sleep(Duration::from_millis(300));
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), signal).unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert_eq!(out.status.code(), Some(130), "{signal}: {out:?}");
+        background::signal(&child, signal).unwrap();
+        let (status, stderr) = background::finish(child, String::new(), &format!("{signal}"));
+        assert_eq!(status.code(), Some(130), "{signal}: {status:?}: {stderr}");
         assert_nothing_left("traced twin, signalled");
     }
     assert!(

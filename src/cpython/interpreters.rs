@@ -97,11 +97,33 @@ impl Choice {
     }
 }
 
+/// Why `--python` could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum ChooseError {
+    /// Bad input: what was asked for is not there, or not a CPython ≥ 2.7.
+    /// (A source, not `transparent`, so the exit code finds the `InputError`.)
+    #[error("{0}")]
+    Input(#[source] InputError),
+    /// The OS refused the process that would identify an interpreter
+    /// (RLIMIT_NPROC): a limit gilbench cannot meet, not a missing Python.
+    #[error("{0}")]
+    Limit(String),
+}
+
 /// Resolves `--python LIST`. An empty list is the default: `python3`, or `None`
 /// when there is none (the caller says so and goes on without twins). Anything
-/// asked for that cannot be found or is not a CPython ≥ 2.7 is bad input.
-pub fn choose(list: &[String]) -> Result<Option<Choice>, InputError> {
+/// asked for that cannot be found or is not a CPython ≥ 2.7 is bad input; an
+/// interpreter the OS would not start is a limit, whatever was asked for.
+pub fn choose(list: &[String]) -> Result<Option<Choice>, ChooseError> {
     let finder = Finder::from_env();
+    let chosen = choose_with(&finder, list);
+    if let Some(why) = finder.refused.take() {
+        return Err(ChooseError::Limit(why));
+    }
+    chosen.map_err(ChooseError::Input)
+}
+
+fn choose_with(finder: &Finder, list: &[String]) -> Result<Option<Choice>, InputError> {
     if list.is_empty() {
         // The default is the PATH's `python3`, as before `--python` existed: not
         // whichever version pyenv happens to have installed.
@@ -143,6 +165,9 @@ pub struct Finder {
     pub path: Vec<PathBuf>,
     /// `$(pyenv root)`, when there is one.
     pub pyenv_root: Option<PathBuf>,
+    /// The line to print if the OS refused to start a candidate (RLIMIT_NPROC):
+    /// the search goes on, but what it finds or misses then proves nothing.
+    refused: std::cell::RefCell<Option<String>>,
 }
 
 impl Finder {
@@ -155,7 +180,11 @@ impl Finder {
             .map(PathBuf::from)
             .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv")))
             .filter(|p| p.join("versions").is_dir());
-        Finder { path, pyenv_root }
+        Finder {
+            path,
+            pyenv_root,
+            refused: Default::default(),
+        }
     }
 
     /// One entry of `--python`: a path, a version or a name.
@@ -169,7 +198,9 @@ impl Finder {
             if !path.is_file() {
                 return Err(bad(format!("{spec}: no such file")));
             }
-            let interp = identify(path).map_err(|why| bad(format!("{spec}: {why}")))?;
+            let interp = self
+                .identify(path)
+                .map_err(|why| bad(format!("{spec}: {why}")))?;
             return check_age(spec, interp).map_err(bad);
         }
         if let Some(version) = parse_version(spec) {
@@ -207,7 +238,7 @@ impl Finder {
         for dir in &self.path {
             let candidate = dir.join(name);
             if candidate.is_file() {
-                match identify(&candidate) {
+                match self.identify(&candidate) {
                     Ok(interp) => return Ok(interp),
                     // A pyenv shim of an unselected version: try the next.
                     Err(why) => last = Some(format!("{}: {why}", candidate.display())),
@@ -226,7 +257,7 @@ impl Finder {
         for dir in self.pyenv_versions() {
             let candidate = dir.join("bin").join(name);
             if candidate.is_file() {
-                if let Ok(interp) = identify(&candidate) {
+                if let Ok(interp) = self.identify(&candidate) {
                     return Ok(interp);
                 }
             }
@@ -237,6 +268,19 @@ impl Finder {
             });
             format!("not on the PATH{pyenv}")
         }))
+    }
+
+    /// [`identify`], remembering a refusal by the OS for [`choose`].
+    fn identify(&self, path: &Path) -> Result<Interpreter, String> {
+        identify(path).map_err(|why| match why {
+            Unidentified::Refused(line) => {
+                self.refused
+                    .borrow_mut()
+                    .get_or_insert_with(|| line.clone());
+                line
+            }
+            Unidentified::NotPython(why) => why,
+        })
     }
 
     /// pyenv's version `3.9` (the newest 3.9.x) or `3.9.18`.
@@ -252,7 +296,7 @@ impl Finder {
             .collect();
         dirs.sort();
         let (_, dir) = dirs.pop().ok_or("not among pyenv's versions")?;
-        identify(&dir.join("bin").join("python"))
+        self.identify(&dir.join("bin").join("python"))
     }
 
     /// `$(pyenv root)/versions/*`, sorted.
@@ -297,7 +341,7 @@ impl Finder {
                 continue;
             }
             seen.push(real);
-            let Ok(interp) = identify(&candidate) else {
+            let Ok(interp) = self.identify(&candidate) else {
                 continue;
             };
             let too_old = interp.minor() < OLDEST;
@@ -341,8 +385,26 @@ fn check_age(spec: &str, interp: Interpreter) -> Result<Interpreter, String> {
     Ok(interp)
 }
 
-/// Runs `path` once to learn what it is. `Err` says why it is not a CPython.
-pub fn identify(path: &Path) -> Result<Interpreter, String> {
+/// Why running a candidate did not identify it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Unidentified {
+    /// It ran (or could not be run) and is no usable Python: why.
+    NotPython(String),
+    /// The OS refused to start it (EAGAIN: RLIMIT_NPROC): the one line to print.
+    Refused(String),
+}
+
+impl std::fmt::Display for Unidentified {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unidentified::NotPython(why) | Unidentified::Refused(why) => f.write_str(why),
+        }
+    }
+}
+
+/// Runs `path` once to learn what it is. `Err` says why it is not a CPython,
+/// or that the OS would not start it.
+pub fn identify(path: &Path) -> Result<Interpreter, Unidentified> {
     // exec right after fork (std's Command): no single-thread requirement.
     let mut child = Command::new(path)
         .args(["-c", PROBE])
@@ -350,7 +412,13 @@ pub fn identify(path: &Path) -> Result<Interpreter, String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot run it: {e}"))?;
+        .map_err(|e| {
+            let doing = format!("starting {} to identify it", path.display());
+            match super::refused(&e, &doing) {
+                Some(line) => Unidentified::Refused(line),
+                None => Unidentified::NotPython(format!("cannot run it: {e}")),
+            }
+        })?;
     // The probe prints one short line, far less than a pipe holds, so its
     // output is read once it has exited: no reader threads, which RLIMIT_NPROC
     // could refuse. Anything that fills a pipe instead is no Python, and is
@@ -365,16 +433,16 @@ pub fn identify(path: &Path) -> Result<Interpreter, String> {
     }
     let out = read(child.stdout.take());
     let err = read(child.stderr.take());
-    let status = status.map_err(|why| format!("not a Python ({why})"))?;
+    let status = status.map_err(|why| Unidentified::NotPython(format!("not a Python ({why})")))?;
     let text = String::from_utf8_lossy(&out);
     let line = text
         .lines()
         .find_map(|l| l.strip_prefix("gilbench-python "));
     let Some(line) = line.filter(|_| status.success()) else {
         let why = super::last_line(&err);
-        return Err(format!("not a Python ({why})"));
+        return Err(Unidentified::NotPython(format!("not a Python ({why})")));
     };
-    parse_probe(line, path)
+    parse_probe(line, path).map_err(Unidentified::NotPython)
 }
 
 /// The probe's line after `gilbench-python `.
@@ -476,7 +544,7 @@ mod tests {
 
     #[test]
     fn a_file_that_is_not_a_python_is_named_as_such() {
-        let why = identify(Path::new("/bin/true")).unwrap_err();
+        let why = identify(Path::new("/bin/true")).unwrap_err().to_string();
         assert!(why.contains("not a Python"), "{why}");
     }
 }

@@ -155,7 +155,10 @@ impl Twin {
             .arg("--describe")
             .stdin(Stdio::null())
             .output()
-            .map_err(|e| TwinError::Failed(format!("cannot run {}: {e}", python.display())))?;
+            .map_err(|e| match refused(&e, &format!("starting {file}")) {
+                Some(line) => TwinError::Limit(line),
+                None => TwinError::Failed(format!("cannot run {}: {e}", python.display())),
+            })?;
         let info: TwinInfo = serde_json::from_slice(&probe.stdout).map_err(|_| {
             TwinError::Failed(format!(
                 "{file} on Python {} did not describe itself ({})",
@@ -295,9 +298,13 @@ impl Twin {
             &mut command,
             nix::sys::signal::Signal::SIGINT,
         );
-        let mut child = command
-            .spawn()
-            .map_err(|e| TwinError::Failed(format!("cannot start {name}: {e}")))?;
+        let mut child =
+            command
+                .spawn()
+                .map_err(|e| match refused(&e, &format!("starting {name}")) {
+                    Some(line) => TwinError::Limit(line),
+                    None => TwinError::Failed(format!("cannot start {name}: {e}")),
+                })?;
         if let Some(session) = session {
             session.follow(child.id());
         }
@@ -329,6 +336,16 @@ impl Twin {
             return Err(TwinError::Interrupted);
         }
         if !status.success() {
+            // The twin's interpreter was refused a thread or a process: the same
+            // limit as a simulated model's refused thread, not a failed twin.
+            if let Some(exception) = refused_in_stderr(&stderr) {
+                return Err(TwinError::Limit(crate::sys::process::nproc_refused(
+                    &format!(
+                        "{name} on Python {} starting its workers ({exception})",
+                        self.interpreter.full_version()
+                    ),
+                )));
+            }
             return Err(TwinError::Failed(format!(
                 "{name} on Python {} failed ({status}): {}",
                 self.interpreter.full_version(),
@@ -372,6 +389,38 @@ impl Twin {
     }
 }
 
+/// The one line for a process or thread the OS refused while `doing`, if `e` is
+/// that refusal (EAGAIN from fork or clone: RLIMIT_NPROC), else `None`.
+fn refused(e: &std::io::Error, doing: &str) -> Option<String> {
+    (e.raw_os_error() == Some(libc::EAGAIN)).then(|| crate::sys::process::nproc_refused(doing))
+}
+
+/// The exception line in a failed twin's stderr that says the OS refused its
+/// interpreter a thread or a process, if there is one: `can't start new thread`
+/// (`RuntimeError` in Python 3, `thread.error` in 2), or EAGAIN (`[Errno 11]`)
+/// raised by a fork — an `os.fork`, multiprocessing's `popen_fork`, or
+/// `fork_exec` for spawn and forkserver — as a traceback line above it shows.
+/// The same errno from a socket is not a limit, hence the fork.
+fn refused_in_stderr(stderr: &[u8]) -> Option<String> {
+    let text = String::from_utf8_lossy(stderr);
+    let mut forked = false;
+    for line in text.lines().map(str::trim) {
+        let exception = line.split_once(": ").map(|(kind, _)| kind);
+        let is_exception = exception.is_some_and(|k| {
+            (k.ends_with("Error") || k.ends_with("error"))
+                && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+        });
+        if is_exception && line.ends_with("can't start new thread") {
+            return Some(line.to_string());
+        }
+        if is_exception && forked && line.contains("[Errno 11] Resource temporarily unavailable") {
+            return Some(line.to_string());
+        }
+        forked |= line.contains("fork");
+    }
+    None
+}
+
 fn last_line(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes)
         .lines()
@@ -385,6 +434,41 @@ fn last_line(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_thread_or_fork_is_told_from_other_failures() {
+        let thread = b"Traceback (most recent call last):\n  File \"x.py\", line 3, in <module>\n    t.start()\nRuntimeError: can't start new thread\n";
+        assert_eq!(
+            refused_in_stderr(thread).as_deref(),
+            Some("RuntimeError: can't start new thread")
+        );
+        let py2 = b"thread.error: can't start new thread\n";
+        assert!(refused_in_stderr(py2).is_some());
+        let fork = b"  File \"/usr/lib/python3.11/multiprocessing/popen_fork.py\", line 66, in _launch\n    self.pid = os.fork()\n               ^^^^^^^^^\nBlockingIOError: [Errno 11] Resource temporarily unavailable\n";
+        assert_eq!(
+            refused_in_stderr(fork).as_deref(),
+            Some("BlockingIOError: [Errno 11] Resource temporarily unavailable")
+        );
+        for other in [
+            &b"    data = sock.recv(4)\nBlockingIOError: [Errno 11] Resource temporarily unavailable\n"[..],
+            b"error: worker 2 said: can't start new thread, it said\n",
+            b"print('can't start new thread')\n",
+            b"ValueError: bad\n",
+            b"",
+        ] {
+            assert_eq!(refused_in_stderr(other), None, "{}", String::from_utf8_lossy(other));
+        }
+        let eagain = std::io::Error::from_raw_os_error(libc::EAGAIN);
+        let line = refused(&eagain, "starting x.py").unwrap();
+        assert!(
+            line.starts_with("starting x.py: refused; RLIMIT_NPROC"),
+            "{line}"
+        );
+        assert_eq!(
+            refused(&std::io::Error::from_raw_os_error(libc::ENOENT), "x"),
+            None
+        );
+    }
 
     #[test]
     fn values_and_models() {

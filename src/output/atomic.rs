@@ -5,7 +5,9 @@
 //!
 //! So gilbench never deletes or truncates a file it did not create: a failed,
 //! timed-out or interrupted run drops the temporary file and leaves whatever was
-//! at the path as it was.
+//! at the path as it was. A run killed outright (SIGKILL) cannot drop it; its
+//! name says who made it, and the next run that writes the same target removes
+//! it once that maker is provably dead (`sys::tempfiles`).
 //!
 //! What a path may name:
 //! - a new name in an existing directory: created on success;
@@ -53,9 +55,13 @@ impl AtomicFile {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
+        // A temporary file for this target that a killed gilbench left (SIGKILL
+        // runs no destructor) goes now, if its name proves it ours and its maker
+        // dead; nothing else is touched (`sys::tempfiles`).
+        crate::sys::tempfiles::sweep(&dir, &name);
         let temp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".gilbench-tmp")
+            .prefix(&crate::sys::tempfiles::prefix(&name))
+            .suffix(crate::sys::tempfiles::SUFFIX)
             .permissions(Permissions::from_mode(0o666))
             .tempfile_in(&dir)
             .map_err(|e| bad(format!("cannot write in {}: {}", dir.display(), e)))?;

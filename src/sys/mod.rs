@@ -18,4 +18,5 @@ pub mod process;
 pub mod shm;
 pub mod signal;
 pub mod tempdirs;
+pub mod tempfiles;
 pub mod thp;

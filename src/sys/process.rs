@@ -74,14 +74,20 @@ pub(super) fn fork_with(
 /// same run: the limit that usually did it, RLIMIT_NPROC, which counts every
 /// thread and process of the real user.
 pub fn thread_refused(started: usize) -> String {
+    nproc_refused(&format!("creating a thread ({started} started)"))
+}
+
+/// The words for a thread or process the OS refused while `doing` something:
+/// `DOING: refused; RLIMIT_NPROC … allows N processes and threads for this user`.
+pub fn nproc_refused(doing: &str) -> String {
     use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
     let limit = match getrlimit(Resource::RLIMIT_NPROC) {
         Ok((soft, _)) if soft != RLIM_INFINITY => soft.to_string(),
         _ => "unlimited".into(),
     };
     format!(
-        "creating a thread ({started} started): refused; RLIMIT_NPROC (`ulimit -u`) allows \
-         {limit} processes and threads for this user"
+        "{doing}: refused; RLIMIT_NPROC (`ulimit -u`) allows {limit} processes and threads \
+         for this user"
     )
 }
 

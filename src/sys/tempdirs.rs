@@ -61,18 +61,21 @@ pub fn mark(dir: &Path) -> std::io::Result<()> {
     file.write_all(owner.render().as_bytes())
 }
 
-/// Who made a directory.
+/// Who made a directory (or, in [`super::tempfiles`], a temporary file).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Owner {
-    pid: u32,
-    start: u64,
-    boot: String,
-    pidns: u64,
+pub(super) struct Owner {
+    pub(super) pid: u32,
+    /// `/proc/PID/stat` field 22: tells a reused pid apart.
+    pub(super) start: u64,
+    /// The boot id, or (in a temporary file's name) its first characters.
+    pub(super) boot: String,
+    /// The pid namespace's inode number.
+    pub(super) pidns: u64,
 }
 
 impl Owner {
     /// Process `pid` as it is now; `None` if it does not exist (or no `/proc`).
-    fn of(pid: u32) -> Option<Owner> {
+    pub(super) fn of(pid: u32) -> Option<Owner> {
         Some(Owner {
             pid,
             start: start_time(pid)?,
@@ -112,11 +115,20 @@ impl Owner {
 
     /// Whether the owner is provably gone (`false` when it may be alive, or it
     /// cannot be told).
-    fn is_dead(&self) -> bool {
+    ///
+    /// `boot` may be a prefix of the boot id (a temporary file's name holds only
+    /// its first characters): a boot id that does not start with it is certainly
+    /// another boot's; one that does is taken for this boot, and then the pid and
+    /// start time decide — which can only say "alive" of a process that is in
+    /// fact gone, never the reverse.
+    pub(super) fn is_dead(&self) -> bool {
         let (Some(boot), Some(pidns)) = (boot_id(), pid_namespace()) else {
             return false;
         };
-        if self.boot != boot {
+        if self.boot.is_empty() {
+            return false;
+        }
+        if !boot.starts_with(&self.boot) {
             // An earlier boot: every process of it is gone.
             return true;
         }

@@ -110,3 +110,35 @@ pub fn gilbench_processes() -> Vec<u32> {
         })
         .collect()
 }
+
+/// This test process as gilbench's proofs of ownership record a process (a
+/// temporary directory's marker, a temporary output file's name): its pid, start
+/// time (clock ticks after boot, `/proc/self/stat` field 22), boot id and pid
+/// namespace. A live owner, for files the sweeps must keep.
+#[derive(Debug, Clone)]
+pub struct Me {
+    pub pid: u32,
+    pub start: u64,
+    pub boot: String,
+    pub pidns: u64,
+}
+
+impl Me {
+    pub fn now() -> Me {
+        use std::os::unix::fs::MetadataExt;
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let after_name = stat.rsplit_once(')').unwrap().1;
+        let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+        Me {
+            pid: std::process::id(),
+            start: after_name
+                .split_whitespace()
+                .nth(19)
+                .unwrap()
+                .parse()
+                .unwrap(),
+            boot: boot.trim().to_owned(),
+            pidns: std::fs::metadata("/proc/self/ns/pid").unwrap().ino(),
+        }
+    }
+}

@@ -1,19 +1,20 @@
 //! Helpers shared by the CLI tests: run the real binary, read its JSON
 //! ([`gilbench`], [`json`], [`run`]), keep tests that must not overlap apart
-//! ([`exclusive`]), and check that nothing was left behind
-//! ([`assert_nothing_left`]).
+//! ([`exclusive`]), check that nothing was left behind
+//! ([`assert_nothing_left`]), and signal or kill a run mid-way ([`background`]).
 //!
 //! Each test binary compiles its own copy of this module (`mod common;`), so
 //! nothing here may rely on being shared in memory between binaries: the one lock
 //! that must hold across them is a file lock.
 #![allow(dead_code, unused_imports)]
 
+pub mod background;
 mod exclusive;
 mod leftovers;
 mod stub;
 
 pub use exclusive::{exclusive, private_tmp, Exclusive};
-pub use leftovers::{assert_nothing_left, children_of, gilbench_processes, shm_leftovers};
+pub use leftovers::{assert_nothing_left, children_of, gilbench_processes, shm_leftovers, Me};
 pub use stub::{stub_python, StubRun};
 
 pub mod fidelity;
@@ -181,31 +182,16 @@ pub fn deep_copy_with_a_stopped_child(extra: &[&str]) -> std::process::Child {
         "--no-calibrate",
     ];
     args.extend(extra);
-    let mut child = gilbench_process()
-        .args(&args)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("gilbench starts");
-    let deadline = std::time::Instant::now() + LIMIT;
-    let stopped = loop {
-        if let Some(&kid) = children_of(child.id()).0.iter().next() {
-            // The child may have finished already (a fast machine): gilbench
-            // then forks the next repeat's, and the test stops that one.
-            let pid = nix::unistd::Pid::from_raw(kid as i32);
-            if nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGSTOP).is_ok() {
-                break true;
-            }
-        }
-        if std::time::Instant::now() > deadline {
-            break false;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    };
-    if !stopped {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("fork-cow never forked");
-    }
+    let mut child = background::start(&args);
+    // The child may have finished already (a fast machine): gilbench then forks
+    // the next repeat's, and the test stops that one.
+    let pid = child.id();
+    let stopped = background::wait_for(&mut child, "fork-cow forking", || {
+        children_of(pid).0.iter().next().is_some_and(|&kid| {
+            let kid = nix::unistd::Pid::from_raw(kid as i32);
+            nix::sys::signal::kill(kid, nix::sys::signal::Signal::SIGSTOP).is_ok()
+        })
+    });
+    assert!(stopped, "fork-cow ended before it forked");
     child
 }
