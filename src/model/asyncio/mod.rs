@@ -188,14 +188,25 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
     let epoch = Instant::now();
     let every = workload.latency_sample_every().max(1);
     let mut tasks = Vec::with_capacity(specs.len());
-    for (index, spec) in specs.iter().enumerate() {
-        let body = workload
-            .worker(index, &shared)
-            .map_err(|e| RunError::WorkerFailed {
-                model: MODEL,
-                index,
-                message: e.to_string(),
-            })?;
+    // Made last to first, and dropped first to last (below): a body that pins this
+    // thread (convoy's `pin`) saves the mask it found and puts it back when
+    // dropped, so the guards must nest. The I/O worker (index 0) then pins last,
+    // and the loop runs where CPython's twin runs it: on the I/O worker's CPU, its
+    // echo peer where the placement says. The CPU-bound coroutines share the loop's
+    // thread, so their CPU in the placement goes unused, as in the twin.
+    for (index, spec) in specs.iter().enumerate().rev() {
+        let body = match workload.worker(index, &shared) {
+            Ok(body) => body,
+            Err(e) => {
+                // The ones made so far go the other way round from how they came.
+                while tasks.pop().is_some() {}
+                return Err(RunError::WorkerFailed {
+                    model: MODEL,
+                    index,
+                    message: e.to_string(),
+                });
+            }
+        };
         let trace = if plan.trace.enabled {
             TraceBuf::new(epoch, plan.trace.limit)
         } else {
@@ -220,6 +231,7 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
             finished: None,
         });
     }
+    tasks.reverse();
     let foreground_left = tasks.iter().filter(|t| t.foreground).count();
 
     let usage_before = Rusage::this_process();
@@ -269,6 +281,7 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
     let usage = Rusage::this_process().since(&usage_before);
 
     let mut results = Vec::with_capacity(coroutines.tasks.len());
+    // First to last: the reverse of how the bodies were made (see above).
     for task in coroutines.tasks {
         let Task {
             index,
@@ -339,5 +352,98 @@ fn timeout(plan: &Plan, coroutines: &Tasks<'_>) -> RunError {
             .filter(|t| t.finished.is_none())
             .map(|t| t.index)
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::pin::{allowed_cpus, pin_current_thread, AffinityGuard};
+    use crate::workload::WorkerSpec;
+    use std::sync::{Arc, Mutex};
+
+    /// The plan for `gilbench scenario ARGS`.
+    pub(super) fn plan(args: &[&str]) -> Plan {
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(
+            ["gilbench", "scenario"].iter().chain(args),
+        )
+        .expect("a scenario command line");
+        match cli.command {
+            crate::cli::Command::Scenario(args) => Plan::from_args(&args).expect("a plan"),
+            _ => unreachable!("a scenario command"),
+        }
+    }
+
+    /// Workers that pin the thread they are made on as convoy's do (the I/O
+    /// worker, index 0, to the first CPU; the others to the second) and note
+    /// where their op ran.
+    #[derive(Debug)]
+    struct Pinning {
+        cpus: [usize; 2],
+        workers: Vec<WorkerSpec>,
+        ran_on: Arc<Mutex<Vec<Vec<usize>>>>,
+    }
+
+    struct PinnedBody {
+        _guard: AffinityGuard,
+        ran_on: Arc<Mutex<Vec<Vec<usize>>>>,
+    }
+
+    impl WorkerBody for PinnedBody {
+        fn op(&mut self, _interp: &mut Interp<'_>) -> std::io::Result<()> {
+            self.ran_on.lock().unwrap().push(allowed_cpus());
+            Ok(())
+        }
+    }
+
+    impl Workload for Pinning {
+        fn workers(&self) -> &[WorkerSpec] {
+            &self.workers
+        }
+
+        fn worker<'a>(
+            &'a self,
+            index: usize,
+            _shared: &'a SharedRegion,
+        ) -> std::io::Result<Box<dyn WorkerBody + 'a>> {
+            let guard = AffinityGuard::save();
+            pin_current_thread(self.cpus[usize::from(index > 0)])?;
+            Ok(Box::new(PinnedBody {
+                _guard: guard,
+                ran_on: Arc::clone(&self.ran_on),
+            }))
+        }
+    }
+
+    #[test]
+    fn a_pinned_loop_runs_on_the_io_workers_cpu_and_gets_its_mask_back() {
+        let all = allowed_cpus();
+        let [a, b, ..] = all[..] else {
+            eprintln!("skipped: one CPU");
+            return;
+        };
+        let ran_on = Arc::new(Mutex::new(Vec::new()));
+        let mut plan = plan(&["convoy", "--model", "asyncio", "--ops", "2"]);
+        plan.workload = Arc::new(Pinning {
+            cpus: [a, b],
+            workers: vec![
+                WorkerSpec {
+                    role: "io",
+                    ops: Some(2),
+                };
+                3
+            ],
+            ran_on: Arc::clone(&ran_on),
+        });
+        let after = std::thread::spawn(move || {
+            run(&plan).expect("the run");
+            allowed_cpus()
+        })
+        .join()
+        .unwrap();
+        let ran_on = ran_on.lock().unwrap();
+        assert_eq!(ran_on.len(), 6);
+        assert!(ran_on.iter().all(|cpus| cpus == &[a]), "{ran_on:?}");
+        assert_eq!(after, all);
     }
 }
