@@ -11,8 +11,10 @@
 //!
 //! There is no GIL to take (one thread holds it throughout), no other thread, and
 //! no clock but the one the op loop reads: a `--duration`, the stop once every
-//! foreground coroutine is done and `--timeout` are looked at after each timed op
-//! and each round of the loop, as in the sequential baseline.
+//! foreground coroutine is done, `--timeout` and Ctrl-C (SIGINT, SIGTERM: caught
+//! for the run, their pipe in the selector's poll) are looked at after each timed
+//! op and each round of the loop, as in the sequential baseline. So a coroutine
+//! that never awaits stops within one op, like a thread.
 
 pub mod event_loop;
 
@@ -23,6 +25,7 @@ use crate::plan::{Amount, ModelKind, Plan};
 use crate::runtime::interp::{GilStats, Interp, Lock};
 use crate::runtime::shm::{SharedRegion, Sizer};
 use crate::runtime::trace::{EventKind, TraceBuf};
+use crate::sys::signal::{self, Interrupts};
 use crate::workload::{Await, Measured, Step, WorkerBody, Workload};
 use event_loop::{Coroutines, EventLoop, Suspended};
 use std::time::{Duration, Instant};
@@ -62,6 +65,10 @@ struct Tasks<'a> {
     /// `--timeout`'s deadline.
     deadline: Option<Instant>,
     timed_out: bool,
+    /// Ctrl-C or SIGTERM was seen inside a coroutine's op loop.
+    interrupted: bool,
+    /// Ctrl-C and SIGTERM, caught for the run: their pipe wakes the selector.
+    interrupts: &'a Interrupts,
     /// The coroutine resumed last (the one that failed, on an error).
     current: usize,
 }
@@ -100,6 +107,15 @@ impl Tasks<'_> {
             record(&mut task.latency, nanos(t1 - task.t0.unwrap_or(t1)));
             task.t0 = Some(t1);
             task.untimed = task.every - 1;
+            // Ctrl-C, looked at where the deadline is: a coroutine that never
+            // awaits must not keep the loop past it either.
+            if signal::pending() {
+                self.interrupted = true;
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "interrupted",
+                ));
+            }
             if deadline.is_some_and(|d| t1 >= d) {
                 self.timed_out = true;
                 return Err(std::io::Error::new(
@@ -154,6 +170,9 @@ impl Coroutines for Tasks<'_> {
                 owners.push(i);
             }
         }
+        // The interrupt pipe last, owned by no coroutine: a signal ends the wait,
+        // and the loop looks at it after the round.
+        fds.push(PollFd::new(self.interrupts.fd(), PollFlags::POLLIN));
         let timeout = match timeout {
             None => PollTimeout::NONE,
             Some(t) => PollTimeout::try_from(t).unwrap_or(PollTimeout::MAX),
@@ -234,6 +253,13 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
     tasks.reverse();
     let foreground_left = tasks.iter().filter(|t| t.foreground).count();
 
+    // Caught from here on (the handler is put back when this is dropped), looked
+    // at after each round of the loop and at each timed op, as the deadline is.
+    let interrupts = Interrupts::catch().map_err(|source| RunError::Os {
+        model: MODEL,
+        what: "catching SIGINT and SIGTERM".into(),
+        source,
+    })?;
     let usage_before = Rusage::this_process();
     let start = Instant::now();
     let until = match plan.amount {
@@ -248,6 +274,8 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
         until,
         deadline,
         timed_out: false,
+        interrupted: false,
+        interrupts: &interrupts,
         current: 0,
     };
     let mut event_loop = EventLoop::new();
@@ -261,6 +289,9 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
             Ok(now) => now,
             Err(e) => return Err(failed(plan, &coroutines, e)),
         };
+        if interrupts.caught() {
+            return Err(RunError::Interrupted);
+        }
         if deadline.is_some_and(|d| now >= d) {
             return Err(timeout(plan, &coroutines));
         }
@@ -333,6 +364,9 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
 fn failed(plan: &Plan, coroutines: &Tasks<'_>, e: std::io::Error) -> RunError {
     if e.kind() == std::io::ErrorKind::TimedOut && coroutines.timed_out {
         return timeout(plan, coroutines);
+    }
+    if coroutines.interrupted || coroutines.interrupts.caught() {
+        return RunError::Interrupted;
     }
     RunError::WorkerFailed {
         model: MODEL,
