@@ -182,3 +182,60 @@ def run_convoy(sock, rounds, cpu_workers, iterations, message_bytes):
         mine.close()
         # O_NONBLOCK belongs to the open file, which the duplicate shares.
         sock.setblocking(True)
+
+
+# ---------------------------------------------------------------------------
+# queue: producers and consumers around one asyncio.Queue
+# ---------------------------------------------------------------------------
+
+
+async def _queue_producer(q, n, item_bytes, consumers, stamp):
+    """queue_twin.producer with `await q.put`: a put into a queue with room
+    never gives the loop back; one into a full queue parks on a putter future
+    until a get completes it (one loop round later)."""
+    lat = latencies()
+    now = perf_counter_ns
+    pack = stamp.pack
+    pad = b"\0" * (item_bytes - stamp.size)
+    put = q.put
+    for _ in range(n):
+        t0 = now()
+        await put(pack(t0) + pad)
+        lat.append(now() - t0)
+    for _ in range(consumers):
+        await put(b"")
+    return ("producer", lat)
+
+
+async def _queue_consumer(q, producers, stamp):
+    """queue_twin.consumer with `await q.get`: a get from an empty queue parks
+    on a getter future until a put completes it."""
+    lat = latencies()
+    now = perf_counter_ns
+    unpack = stamp.unpack_from
+    get = q.get
+    sentinels = 0
+    while sentinels < producers:
+        item = await get()
+        t1 = now()
+        if not item:
+            sentinels += 1
+            continue
+        lat.append(t1 - unpack(item)[0])
+    return ("consumer", lat)
+
+
+def run_queue(producers, consumers, n, item_bytes, maxsize, stamp):
+    """`producers` + `consumers` coroutines around one asyncio.Queue(maxsize);
+    returns (wall_ns, [(role, latencies)…])."""
+    holder = {}
+
+    async def worker(i):
+        if "q" not in holder:  # made inside the loop: 3.7-3.9 queues bind to it
+            holder["q"] = asyncio.Queue(maxsize)
+        q = holder["q"]
+        if i < producers:
+            return await _queue_producer(q, n, item_bytes, consumers, stamp)
+        return await _queue_consumer(q, producers, stamp)
+
+    return run(worker, producers + consumers, lambda i: (i,))

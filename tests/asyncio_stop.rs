@@ -100,6 +100,17 @@ fn asyncio_stops_on_sigint_and_sigterm() {
             interrupt(&args, signal);
         }
     }
+    // Producer and consumer parking on each other's futures, round after round.
+    let queue = [
+        "queue",
+        "--model",
+        "asyncio",
+        "--ops",
+        "2000000000",
+        "--set",
+        "maxsize=16",
+    ];
+    interrupt(&queue, Signal::SIGINT);
 }
 
 #[test]
@@ -125,6 +136,7 @@ fn asyncio_stops_at_the_timeout_in_every_scenario_it_fits() {
             args
         })
         .collect();
+    cases.push(vec!["queue", "--ops", "2000000000", "--set", "maxsize=16"]);
     cases.push(vec![
         "shared-counter",
         "--set",

@@ -5,7 +5,9 @@
 //! returns [`Step::Await`]), and the loop is free for the next ready coroutine.
 //! The awaits are the workloads' blocking calls — `io-bound`'s sleep (a timer),
 //! `convoy`'s receive (the selector), `shared-counter`'s `none-await`
-//! (`asyncio.sleep(0)`), convoy's hogs' `sleep(0)` between ops. Nothing else can
+//! (`asyncio.sleep(0)`), convoy's hogs' `sleep(0)` between ops, `queue`'s put
+//! into a full `asyncio.Queue` and get from an empty one (a future the other side
+//! completes: [`Await::Future`]). Nothing else can
 //! take the loop from a coroutine: a CPU-bound one that never awaits runs to its
 //! end while the others wait, and the loop's lag says for how long.
 //!
@@ -28,6 +30,7 @@ use crate::runtime::trace::{EventKind, TraceBuf};
 use crate::sys::signal::{self, Interrupts};
 use crate::workload::{Await, Measured, Step, WorkerBody, Workload};
 use event_loop::{Coroutines, EventLoop, Suspended};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 const MODEL: ModelKind = ModelKind::Asyncio;
@@ -49,6 +52,8 @@ struct Task<'a> {
     t0: Option<Instant>,
     /// An op is under way (suspended at an await, or running).
     in_op: bool,
+    /// Suspended on a future another coroutine completes ([`Await::Future`]).
+    parked: bool,
     started: Option<Instant>,
     finished: Option<Instant>,
 }
@@ -71,6 +76,15 @@ struct Tasks<'a> {
     interrupts: &'a Interrupts,
     /// The coroutine resumed last (the one that failed, on an error).
     current: usize,
+    /// The workload's waiter deques (an `asyncio.Queue`'s `_getters` and
+    /// `_putters`): the parked coroutines, first to be woken first.
+    waiters: Vec<VecDeque<usize>>,
+    /// Parked coroutines whose future a callback completed, and when: for the
+    /// loop to `call_soon` once the callback is over.
+    scheduled: VecDeque<(usize, Instant)>,
+    /// The loop went idle with coroutines still parked — nobody is left to
+    /// complete their futures: they are resumed to be cancelled (finished).
+    cancelling: bool,
 }
 
 impl Tasks<'_> {
@@ -81,6 +95,10 @@ impl Tasks<'_> {
         let task = &mut self.tasks[i];
         task.started.get_or_insert(now);
         task.t0.get_or_insert(now);
+        if std::mem::take(&mut task.parked) && self.cancelling {
+            // `CancelledError` at the await: the op never completes.
+            return Ok(self.finish(i, now));
+        }
         loop {
             if !task.in_op {
                 if task.ops >= task.limit || self.stop {
@@ -88,10 +106,26 @@ impl Tasks<'_> {
                 }
                 task.in_op = true;
             }
-            match task.body.step(&mut task.interp)? {
+            let step = task.body.step(&mut task.interp)?;
+            if let Some(n) = task.body.woke() {
+                // `_wakeup_next(waiters)`: the first parked coroutine's future is
+                // done; its wake-up is scheduled when this callback returns.
+                if let Some(woken) = self.waiters.get_mut(n).and_then(VecDeque::pop_front) {
+                    self.scheduled.push_back((woken, Instant::now()));
+                }
+            }
+            match step {
                 Step::Await(Await::Yield) => return Ok(Suspended::Yield),
                 Step::Await(Await::Sleep(d)) => return Ok(Suspended::Sleep(d)),
                 Step::Await(Await::Readable) => return Ok(Suspended::Readable),
+                Step::Await(Await::Future(n)) => {
+                    if self.waiters.len() <= n {
+                        self.waiters.resize_with(n + 1, VecDeque::new);
+                    }
+                    self.waiters[n].push_back(i);
+                    task.parked = true;
+                    return Ok(Suspended::Parked);
+                }
                 Step::Done => {}
             }
             task.in_op = false;
@@ -191,6 +225,10 @@ impl Coroutines for Tasks<'_> {
         readable.extend(readers.iter().filter(|i| !owners.contains(i)));
         Ok(())
     }
+
+    fn take_scheduled(&mut self) -> Option<(usize, Instant)> {
+        self.scheduled.pop_front()
+    }
 }
 
 /// Runs every worker as a coroutine on one event loop on this thread.
@@ -246,6 +284,7 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
             untimed: every - 1,
             t0: None,
             in_op: false,
+            parked: false,
             started: None,
             finished: None,
         });
@@ -277,6 +316,9 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
         interrupted: false,
         interrupts: &interrupts,
         current: 0,
+        waiters: Vec::new(),
+        scheduled: VecDeque::new(),
+        cancelling: false,
     };
     let mut event_loop = EventLoop::new();
     // `asyncio.gather(*workers)`: each task's first step is scheduled in order.
@@ -284,7 +326,26 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
         event_loop.call_soon(i, start);
     }
     let mut wake = until.into_iter().chain(deadline).min();
-    while !event_loop.is_idle() {
+    loop {
+        if event_loop.is_idle() {
+            // Only coroutines parked on futures nobody is left to complete (a
+            // consumer waiting on a queue whose producers are done with a
+            // duration): asyncio would wait for ever; here they are cancelled,
+            // as `asyncio.run` cancels the tasks left when it returns.
+            let parked: Vec<usize> = coroutines
+                .waiters
+                .iter_mut()
+                .flat_map(|w| w.drain(..))
+                .collect();
+            if parked.is_empty() {
+                break;
+            }
+            coroutines.cancelling = true;
+            let now = Instant::now();
+            for task in parked {
+                event_loop.call_soon(task, now);
+            }
+        }
         let now = match event_loop.run_once(&mut coroutines, wake) {
             Ok(now) => now,
             Err(e) => return Err(failed(plan, &coroutines, e)),
@@ -479,5 +540,72 @@ mod tests {
         assert_eq!(ran_on.len(), 6);
         assert!(ran_on.iter().all(|cpus| cpus == &[a]), "{ran_on:?}");
         assert_eq!(after, all);
+    }
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use super::tests::plan;
+    use super::*;
+
+    /// One producer, one consumer, an `asyncio.Queue(maxsize=4)`, 100 items: the
+    /// producer fills the queue and parks on its 5th put; the consumer's first
+    /// get wakes it, and the consumer drains the four and parks on the 5th get;
+    /// and so on. Each side parks on puts (gets) 5, 9, …, 97: 24 times, each
+    /// woken by the other, one callback per wake-up.
+    #[test]
+    fn a_full_queue_parks_the_producer_and_an_empty_one_the_consumer() {
+        let plan = plan(&[
+            "queue",
+            "--model",
+            "asyncio",
+            "--ops",
+            "100",
+            "--set",
+            "maxsize=4",
+            "--set",
+            "producers=1",
+        ]);
+        let run = run(&plan).expect("the run");
+        assert_eq!(run.ops, 100, "items taken, each timed put→get");
+        assert_eq!(run.latency.len(), 100);
+        let extra = &run.outcome.extra;
+        assert_eq!(extra["items_left"], 0);
+        let stats = &extra["event_loop"];
+        assert_eq!(stats["futures"], 48, "{stats}");
+        assert_eq!(stats["callbacks"], 2 + 48, "{stats}");
+        assert_eq!(stats["selects"], 0, "nothing but the ready queue: {stats}");
+        assert_eq!(extra["loop_lag_ns"]["count"], 50);
+    }
+
+    /// Unbounded, neither side ever parks: the producer's puts never give the
+    /// loop back, so every item is put before the consumer first runs.
+    #[test]
+    fn an_unbounded_queue_never_gives_the_loop_back() {
+        let plan = plan(&["queue", "--model", "asyncio", "--ops", "100"]);
+        let run = run(&plan).expect("the run");
+        assert_eq!(run.ops, 100);
+        let stats = &run.outcome.extra["event_loop"];
+        assert_eq!(stats["futures"], 0, "{stats}");
+        assert_eq!(stats["callbacks"], 2, "{stats}");
+    }
+
+    /// With a duration whichever side sees the end first stops; the other,
+    /// parked on a queue nobody will touch again, is cancelled rather than left
+    /// waiting for ever.
+    #[test]
+    fn a_side_nobody_will_wake_is_cancelled() {
+        let plan = plan(&[
+            "queue",
+            "--model",
+            "asyncio",
+            "--duration",
+            "20ms",
+            "--set",
+            "maxsize=8",
+        ]);
+        let run = run(&plan).expect("the run ends");
+        assert!(run.ops > 0);
+        assert!(run.outcome.extra["items_left"].as_u64().unwrap() <= 8);
     }
 }
