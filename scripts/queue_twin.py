@@ -144,7 +144,8 @@ def run_model(model, args, ops):
             channel.close()
     elif model == "asyncio":  # imported only when asked for, as the other twins do
         import _twin_asyncio
-        wall, results = _twin_asyncio.run_queue(P, C, ops, p["item_bytes"], p["maxsize"], STAMP)
+        wall, results, extra["loop_lag_ns"] = _twin_asyncio.run_queue(
+            P, C, ops, p["item_bytes"], p["maxsize"], STAMP)
     elif model == "threads":
         q = stdlib_queue.Queue(p["maxsize"])
         wall, results = _twin.run_threads(queue_worker, P + C, args_for(q))

@@ -206,6 +206,10 @@ fn the_asyncio_twin_loses_what_the_simulation_loses() {
         // Two coroutines alternating at the await: every other increment is lost.
         assert_eq!(r["counter"]["expected"], 4000, "{r}");
         assert_eq!(r["counter"]["lost"], 2000, "{model}: {r}");
+        // Loop lag, measured the same way on both sides: one figure per callback,
+        // at least one per await.
+        let callbacks = r["loop_lag_ns"]["count"].as_u64().unwrap_or(0);
+        assert!(callbacks >= 4000, "{model}: {r}");
     }
 }
 
