@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bad_input, json, output, run, stderr};
+use common::{bad_input, json, output, run, stderr, with};
 
 /// The loop's own counters in a run.
 fn loop_stat(run: &serde_json::Value, key: &str) -> u64 {
@@ -235,22 +235,25 @@ fn a_duration_ends_the_loop_without_spinning() {
     );
 }
 
+/// 2,000 items through an `asyncio.Queue(maxsize=16)`, one producer.
+const BOUNDED_QUEUE: &[&str] = &[
+    "scenario",
+    "queue",
+    "--model",
+    "asyncio",
+    "--ops",
+    "2000",
+    "--set",
+    "maxsize=16",
+    "--set",
+    "producers=1",
+];
+
 /// `queue` under asyncio: an `asyncio.Queue` whose full (empty) state parks the
 /// producer (consumer) on a future the other side completes.
 #[test]
 fn queue_sides_park_on_futures_only_when_full_or_empty() {
-    let bounded = json(&[
-        "scenario",
-        "queue",
-        "--model",
-        "asyncio",
-        "--ops",
-        "2000",
-        "--set",
-        "maxsize=16",
-        "--set",
-        "producers=1",
-    ]);
+    let bounded = json(BOUNDED_QUEUE);
     let a = run(&bounded, "asyncio");
     assert_eq!(a["ops"], 2000, "{a}");
     assert_eq!(
@@ -284,19 +287,7 @@ fn the_queue_twin_has_an_asyncio_row() {
         eprintln!("skipped: no python3 ≥ 3.7 on PATH");
         return;
     }
-    let report = json(&[
-        "scenario",
-        "queue",
-        "--model",
-        "asyncio",
-        "--ops",
-        "2000",
-        "--set",
-        "maxsize=16",
-        "--set",
-        "producers=1",
-        "--cpython",
-    ]);
+    let report = json(&with(BOUNDED_QUEUE, &["--cpython"]));
     let twin = run(&report, "cpython-asyncio");
     assert_eq!(twin["ops"], 2000, "{twin}");
     assert_eq!(twin["latency_ns"]["count"], 2000, "{twin}");
