@@ -226,6 +226,7 @@ def main():
         io_worker(sock, 20)  # warm up the path
         for model in models:
             usage = _twin.Usage()
+            more = {}
             if model == "sequential":
                 t0 = perf_counter_ns()
                 lats = io_worker(sock, rounds)
@@ -235,7 +236,7 @@ def main():
                 workers = cpu_workers + 1
             elif model == "asyncio":  # Python 3.7+ only: imported only when asked for
                 import _twin_asyncio
-                wall, lats, loops = _twin_asyncio.run_convoy(
+                wall, lats, loops, more["loop_lag_ns"] = _twin_asyncio.run_convoy(
                     sock, rounds, cpu_workers, p["ticks_per_op"] // 10, MESSAGE_BYTES)
                 workers = cpu_workers + 1
             else:
@@ -245,7 +246,7 @@ def main():
             runs.append(_twin.make_run(model, workers, rounds, wall, lat, usage=usage.stop(),
                                        cpu_workers=workers - 1, cpu_loops=loops,
                                        send_ns=_twin.summarize(sends),
-                                       recv_ns=_twin.summarize(recvs)))
+                                       recv_ns=_twin.summarize(recvs), **more))
     finally:
         _twin.stop_echo_peer(sock, pid)
     _twin.set_speedups(runs)

@@ -71,9 +71,9 @@ def main():
         usage = _twin.Usage()
         if model == "asyncio":  # Python 3.7+ only: imported only when asked for
             import _twin_asyncio
-            wall, lats = _twin_asyncio.run(_twin_asyncio.cpu_worker, args.workers,
-                                           lambda i: (args.ops, iterations))
-            extra = {}
+            wall, lats, lag = _twin_asyncio.run(_twin_asyncio.cpu_worker, args.workers,
+                                                lambda i: (args.ops, iterations))
+            extra = {"loop_lag_ns": lag}
         elif model == "subinterpreters":
             wall, lats, startup, _ = _subinterp.run_workers(
                 inspect.getsource(cpu_worker), "cpu_worker", args.workers,

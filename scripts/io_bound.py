@@ -65,9 +65,9 @@ def main():
         usage = _twin.Usage()
         if model == "asyncio":  # Python 3.7+ only: imported only when asked for
             import _twin_asyncio
-            wall, lats = _twin_asyncio.run(_twin_asyncio.io_worker, args.workers,
-                                           lambda i: (args.ops, wait_s, iterations))
-            extra = {}
+            wall, lats, lag = _twin_asyncio.run(_twin_asyncio.io_worker, args.workers,
+                                                lambda i: (args.ops, wait_s, iterations))
+            extra = {"loop_lag_ns": lag}
         else:
             wall, lats, extra = _twin.run_model(model, args, io_worker, lambda i: (args.ops, wait_s, iterations))
         runs.append(_twin.make_run(model, args.workers, args.workers * args.ops, wall,

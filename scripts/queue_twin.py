@@ -14,7 +14,9 @@ request/response to the manager's server process), `subinterpreters` (CPython
 thread; an item is pickled, copied by a channel into the consumer's
 interpreter and unpickled there; an empty channel is polled every 10 ms, as
 CPython's own interpreter queues do; the channel is unbounded, `maxsize` is
-not applied). There is no sequential
+not applied), `asyncio` (one event loop, every worker a coroutine around one
+asyncio.Queue(maxsize): a full queue parks the producer and an empty one the
+consumer on a future that the other side's get/put completes). There is no sequential
 baseline (one thread cannot be its own consumer), so speedup is null.
 
 Each producer ends with `consumers` empty-bytes sentinels; a consumer stops
@@ -27,7 +29,7 @@ manager unless --ops is given). --workers N sets `producers`.
 The file is not called queue.py: that name would shadow the standard library's
 `queue` module for everything started from this folder.
 
-    python3 scripts/queue_twin.py [--model threads,processes,manager,subinterpreters] [--ops N]
+    python3 scripts/queue_twin.py [--model threads,processes,manager,subinterpreters,asyncio] [--ops N]
         [--set producers=1] [--set consumers=1] [--set item_bytes=64]
         [--set maxsize=0] [--start-method fork] [--json]
 """
@@ -49,14 +51,15 @@ class QueueManager(SyncManager):
     _Server = _twin.ManagerServer
 
 
-DEFAULT_OPS = {"threads": 10_000, "processes": 10_000, "manager": 2_000, "subinterpreters": 10_000}
+DEFAULT_OPS = {"threads": 10_000, "processes": 10_000, "manager": 2_000, "subinterpreters": 10_000,
+               "asyncio": 10_000}
 STAMP = struct.Struct("q")
 
 TWIN = _twin.Twin(
     name="queue",
     scenario="queue",
     description="Producers and consumers passing timestamped items through a queue.",
-    models=["threads", "processes", "manager", "subinterpreters"],
+    models=["threads", "processes", "manager", "subinterpreters", "asyncio"],
     default_models=["threads", "processes", "manager"],
     workers=1,
     ops=None,
@@ -146,6 +149,10 @@ def run_model(model, args, ops):
                 subinterpreter_setup(), "run", P + C, args_for(channel.handle))
         finally:
             channel.close()
+    elif model == "asyncio":  # imported only when asked for, as the other twins do
+        import _twin_asyncio
+        wall, results, extra["loop_lag_ns"] = _twin_asyncio.run_queue(
+            P, C, ops, p["item_bytes"], p["maxsize"], STAMP)
     elif model == "threads":
         q = stdlib_queue.Queue(p["maxsize"])
         wall, results = _twin.run_threads(queue_worker, P + C, args_for(q))
@@ -197,7 +204,9 @@ def explain(runs):
     return [", ".join(parts) + ".",
             "queue.Queue hands over references under the GIL; multiprocessing.Queue pickles each item "
             "and a feeder thread writes it to a pipe; a Manager queue costs a round trip to the server "
-            "process per put and per get; between subinterpreters an item is pickled, copied "
+            "process per put and per get; an asyncio.Queue hands over references on one loop, "
+            "and a side gives the loop back only when the queue is full (producer) or empty (consumer); "
+            "between subinterpreters an item is pickled, copied "
             "into the other interpreter and unpickled, and an empty channel is polled every 10 ms. "
             "With an unbounded queue the latency also counts the time an "
             "item waits behind the ones put before it."]

@@ -172,8 +172,9 @@ def run_model(model, args, ops):
         k = 1
     if model == "asyncio":  # Python 3.7+ only: imported only when asked for
         import _twin_asyncio
-        wall, lats, observed = _twin_asyncio.run_counter(args.workers, ops, k, sync)
-        return wall, lats, observed, {"sync": sync, "op": ASYNCIO_OPS[sync], "sample_every": k}
+        wall, lats, observed, lag = _twin_asyncio.run_counter(args.workers, ops, k, sync)
+        return wall, lats, observed, {"sync": sync, "op": ASYNCIO_OPS[sync], "sample_every": k,
+                                      "loop_lag_ns": lag}
     extra = {"sync": sync, "sample_every": k}
 
     if model == "subinterpreters":

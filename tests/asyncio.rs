@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{bad_input, json, output, run, stderr};
+use common::{bad_input, json, output, run, stderr, with};
 
 /// The loop's own counters in a run.
 fn loop_stat(run: &serde_json::Value, key: &str) -> u64 {
@@ -131,7 +131,7 @@ fn only_an_await_between_read_and_write_loses_updates() {
 
 #[test]
 fn asyncio_is_refused_where_nothing_awaits_and_its_timeout_holds() {
-    for scenario in ["fork-cow", "alloc", "refcount", "gc-pause", "queue"] {
+    for scenario in ["fork-cow", "alloc", "refcount", "gc-pause"] {
         bad_input(
             &["scenario", scenario, "--model", "asyncio"],
             &["`asyncio` does not fit scenario", scenario, "runs under"],
@@ -206,6 +206,10 @@ fn the_asyncio_twin_loses_what_the_simulation_loses() {
         // Two coroutines alternating at the await: every other increment is lost.
         assert_eq!(r["counter"]["expected"], 4000, "{r}");
         assert_eq!(r["counter"]["lost"], 2000, "{model}: {r}");
+        // Loop lag, measured the same way on both sides: one figure per callback,
+        // at least one per await.
+        let callbacks = r["loop_lag_ns"]["count"].as_u64().unwrap_or(0);
+        assert!(callbacks >= 4000, "{model}: {r}");
     }
 }
 
@@ -229,4 +233,62 @@ fn a_duration_ends_the_loop_without_spinning() {
         rounds <= 2 * timers + 10,
         "{rounds} rounds for {timers} timers: {a}"
     );
+}
+
+/// 2,000 items through an `asyncio.Queue(maxsize=16)`, one producer.
+const BOUNDED_QUEUE: &[&str] = &[
+    "scenario",
+    "queue",
+    "--model",
+    "asyncio",
+    "--ops",
+    "2000",
+    "--set",
+    "maxsize=16",
+    "--set",
+    "producers=1",
+];
+
+/// `queue` under asyncio: an `asyncio.Queue` whose full (empty) state parks the
+/// producer (consumer) on a future the other side completes.
+#[test]
+fn queue_sides_park_on_futures_only_when_full_or_empty() {
+    let bounded = json(BOUNDED_QUEUE);
+    let a = run(&bounded, "asyncio");
+    assert_eq!(a["ops"], 2000, "{a}");
+    assert_eq!(
+        a["latency_ns"]["count"], 2000,
+        "every item timed put→get: {a}"
+    );
+    assert_eq!(a["items_left"], 0, "{a}");
+    // Every park is woken by the other side: one callback each, nothing else.
+    let futures = loop_stat(a, "futures");
+    assert!(futures > 0, "{a}");
+    assert_eq!(loop_stat(a, "callbacks"), 2 + futures, "{a}");
+    assert_eq!(
+        a["loop_lag_ns"]["count"], a["event_loop"]["callbacks"],
+        "{a}"
+    );
+    let unbounded = json(&["scenario", "queue", "--model", "asyncio", "--ops", "2000"]);
+    let a = run(&unbounded, "asyncio");
+    // A put into a queue with room never gives the loop back.
+    assert_eq!(loop_stat(a, "futures"), 0, "{a}");
+    assert_eq!(loop_stat(a, "callbacks"), 2, "{a}");
+}
+
+/// The twin's `cpython-asyncio` queue row: the same items through an
+/// `asyncio.Queue`, enqueue-to-dequeue timed.
+#[test]
+fn the_queue_twin_has_an_asyncio_row() {
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import sys; sys.exit(sys.version_info < (3, 7))"])
+        .status();
+    if !python.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: no python3 ≥ 3.7 on PATH");
+        return;
+    }
+    let report = json(&with(BOUNDED_QUEUE, &["--cpython"]));
+    let twin = run(&report, "cpython-asyncio");
+    assert_eq!(twin["ops"], 2000, "{twin}");
+    assert_eq!(twin["latency_ns"]["count"], 2000, "{twin}");
 }

@@ -7,7 +7,9 @@
 //! No thread but the caller's: the worker loop itself stops at the end of a
 //! `--duration` and at `--timeout`'s deadline (it reads the clock after every op
 //! anyway), so the baseline runs under any thread limit and never outlives
-//! `--timeout` by more than one op.
+//! `--timeout` by more than one op. Ctrl-C and SIGTERM are caught for the run and
+//! looked at in the same place: the run ends "interrupted" (exit 130) within one
+//! op, rather than dying of the signal.
 
 use super::worker::{run_worker, Control, NoGate};
 use super::{merge, ModelRun, RunError};
@@ -15,6 +17,7 @@ use crate::measure::Rusage;
 use crate::plan::{Amount, ModelKind, Plan};
 use crate::runtime::interp::Lock;
 use crate::runtime::shm::{SharedRegion, Sizer};
+use crate::sys::signal::Interrupts;
 use std::sync::atomic::{AtomicU32, AtomicU64};
 use std::time::Instant;
 
@@ -38,11 +41,20 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
         ops => ops,
     };
 
+    // Put back as it was when this is dropped, at the end of the run.
+    let interrupts = Interrupts::catch().map_err(|source| RunError::Os {
+        model,
+        what: "catching SIGINT and SIGTERM".into(),
+        source,
+    })?;
     let usage_before = Rusage::this_process();
     let epoch = Instant::now();
     let deadline = plan.timeout.and_then(|t| epoch.checked_add(t));
     let mut results = Vec::with_capacity(foreground.len());
     for (done, &index) in foreground.iter().enumerate() {
+        if interrupts.caught() {
+            return Err(RunError::Interrupted);
+        }
         let stop = AtomicU32::new(0);
         let left = AtomicU64::new(1);
         let control = Control {
@@ -60,6 +72,7 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
         };
         let result = run_worker(workload, index, &shared, Lock::Free, &control);
         results.push(result.map_err(|e| match (e.kind(), plan.timeout) {
+            _ if interrupts.caught() => RunError::Interrupted,
             (std::io::ErrorKind::TimedOut, Some(timeout)) => RunError::Timeout {
                 model,
                 timeout,

@@ -151,6 +151,15 @@ pub fn run_worker(
             record(&mut latency, nanos(t1 - t0));
             t0 = t1;
             untimed = every - 1;
+            // Ctrl-C, for a model that caught it (`sequential`; elsewhere nothing
+            // is ever pending): one relaxed load beside the clock read.
+            if crate::sys::signal::pending() {
+                result = Err(std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "interrupted",
+                ));
+                break;
+            }
             if check_at.is_some_and(|at| t1 >= at) {
                 if control.deadline.is_some_and(|d| t1 >= d) {
                     result = Err(std::io::Error::new(

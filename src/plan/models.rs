@@ -90,10 +90,11 @@ pub fn misfit(model: ModelKind, kind: Kind) -> Option<&'static str> {
         (_, Sequential | Gil | Gil39 | GilLegacy | Threads | Processes | Manager) => None,
         // A coroutine awaits only at the blocking calls of these; the others have
         // no await in them (one coroutine after another: the sequential baseline).
-        (Kind::CpuBound | Kind::IoBound | Kind::Convoy | Kind::SharedCounter, Asyncio) => None,
-        (Kind::Queue, Asyncio) => {
-            Some("its producers and consumers would await an asyncio.Queue, not simulated yet")
-        }
+        // `queue`'s producers and consumers await an `asyncio.Queue`.
+        (
+            Kind::CpuBound | Kind::IoBound | Kind::Convoy | Kind::SharedCounter | Kind::Queue,
+            Asyncio,
+        ) => None,
         (_, Asyncio) => Some("it has no await: its coroutines would run one after another"),
         // Interpreters share no objects (only immortal ones, whose counts never
         // change): there is no count for two of them to race on.

@@ -52,8 +52,10 @@ impl Convoy {
     /// Checks the parameters.
     pub fn new(params: ConvoyParams, common: Common) -> Result<Convoy, ParamError> {
         let cpu_workers = params.cpu_workers.unwrap_or(common.workers as i64 - 1);
-        if cpu_workers < 0 {
-            return Err(ParamError::field("cpu_workers", "must not be negative"));
+        // At most what `--workers` allows (4095 beside the I/O worker): a huge
+        // count would abort on the allocation of its specs, not be refused.
+        if !(0..=4095).contains(&cpu_workers) {
+            return Err(ParamError::field("cpu_workers", "must be 0 to 4095"));
         }
         let rounds = params.rounds.unwrap_or(common.ops as i64);
         if rounds < 1 {

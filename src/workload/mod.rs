@@ -91,6 +91,11 @@ pub enum Await {
     /// `await loop.sock_recv(…)` with no data yet: the socket
     /// [`WorkerBody::wait_fd`] names must become readable.
     Readable,
+    /// `await fut` on a future that only another coroutine completes: the future
+    /// joins the back of the workload's waiter deque number `n` (an
+    /// `asyncio.Queue`'s `_getters` or `_putters`) and the coroutine is parked
+    /// until a step that reports [`WorkerBody::woke`] `n` completes it.
+    Future(usize),
 }
 
 /// Where an op run as a coroutine stands after [`WorkerBody::step`].
@@ -121,6 +126,13 @@ pub trait WorkerBody {
 
     /// The socket an [`Await::Readable`] waits on.
     fn wait_fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        None
+    }
+
+    /// After a [`step`](Self::step): the waiter deque whose first future that
+    /// step completed (`asyncio.Queue._wakeup_next`), if it completed one. Asked
+    /// once per step; a step completes at most one.
+    fn woke(&mut self) -> Option<usize> {
         None
     }
 

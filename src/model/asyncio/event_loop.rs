@@ -12,6 +12,13 @@
 //!   done-callback (`Task.__wakeup`) is scheduled with `call_soon` in turn: two
 //!   trips through the queue, as in asyncio's `sock_recv`.
 //!
+//! A future that another coroutine completes (an `asyncio.Queue`'s getter or
+//! putter) is not the loop's: the coroutine awaiting it is parked
+//! ([`Suspended::Parked`]) and the loop forgets it, until the callback that
+//! completes the future hands it back ([`Coroutines::take_scheduled`]) and its
+//! wake-up is `call_soon`ed — behind everything already ready, one round later,
+//! as `Future.set_result` schedules `Task.__wakeup`.
+//!
 //! One `run_once` waits in the selector (not at all when something is ready, else
 //! until the earliest timer, rounded up to a millisecond as `EpollSelector` does),
 //! moves readable sockets' readers and expired timers to the ready queue, then runs
@@ -58,6 +65,9 @@ pub enum Suspended {
     Sleep(Duration),
     /// Waiting for its socket to become readable.
     Readable,
+    /// Awaiting a future another coroutine will complete; nothing to do for the
+    /// loop until then.
+    Parked,
 }
 
 /// The coroutines a loop runs: it resumes them and asks about their sockets.
@@ -74,6 +84,12 @@ pub trait Coroutines {
         timeout: Option<Duration>,
         readable: &mut Vec<usize>,
     ) -> std::io::Result<()>;
+
+    /// After a callback: a parked coroutine whose future it completed, and when
+    /// (`set_result` → `call_soon(task.__wakeup)`); `None` once there are no more.
+    fn take_scheduled(&mut self) -> Option<(usize, Instant)> {
+        None
+    }
 }
 
 /// What one loop did.
@@ -90,6 +106,9 @@ pub struct LoopStats {
     pub timers: u64,
     /// Reader callbacks (a socket became readable).
     pub readers: u64,
+    /// Parked coroutines woken because another one completed their future
+    /// (`asyncio.Queue`: a getter woken by a put, a putter by a get).
+    pub futures: u64,
 }
 
 /// The event loop. See the module documentation.
@@ -234,8 +253,13 @@ impl EventLoop {
                 Callback::Step => {
                     let suspended = coroutines.resume(handle.task, now)?;
                     now = Instant::now();
+                    // Completed during the callback: ready before its own next step.
+                    while let Some((task, at)) = coroutines.take_scheduled() {
+                        self.stats.futures += 1;
+                        self.call_soon(task, at);
+                    }
                     match suspended {
-                        Suspended::Finished => {}
+                        Suspended::Finished | Suspended::Parked => {}
                         Suspended::Yield => self.call_soon(handle.task, now),
                         Suspended::Sleep(d) => self.call_at(handle.task, now + d),
                         Suspended::Readable => self.add_reader(handle.task),
@@ -345,6 +369,66 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_millis(3));
         assert_eq!(script.ran, vec![0, 1, 1, 0]);
         assert_eq!(event_loop.stats().timers, 2);
+    }
+
+    /// Task 0 awaits a future; task 1 completes it on its second step.
+    struct Handover {
+        ran: Vec<usize>,
+        steps: [u32; 2],
+        scheduled: Option<(usize, Instant)>,
+    }
+
+    impl Coroutines for Handover {
+        fn resume(&mut self, task: usize, now: Instant) -> std::io::Result<Suspended> {
+            self.ran.push(task);
+            self.steps[task] += 1;
+            Ok(match (task, self.steps[task]) {
+                (0, 1) => Suspended::Parked,
+                (1, 2) => {
+                    self.scheduled = Some((0, now));
+                    Suspended::Yield
+                }
+                (1, 1) => Suspended::Yield,
+                _ => Suspended::Finished,
+            })
+        }
+
+        fn select(
+            &mut self,
+            _: &[usize],
+            _: Option<Duration>,
+            _: &mut Vec<usize>,
+        ) -> std::io::Result<()> {
+            Ok(())
+        }
+
+        fn take_scheduled(&mut self) -> Option<(usize, Instant)> {
+            self.scheduled.take()
+        }
+    }
+
+    #[test]
+    fn a_completed_future_wakes_its_coroutine_one_round_later_ahead_of_the_completer() {
+        let mut handover = Handover {
+            ran: vec![],
+            steps: [0; 2],
+            scheduled: None,
+        };
+        let mut event_loop = EventLoop::new();
+        let now = Instant::now();
+        event_loop.call_soon(0, now);
+        event_loop.call_soon(1, now);
+        let mut rounds = 0;
+        while !event_loop.is_idle() {
+            event_loop.run_once(&mut handover, None).unwrap();
+            rounds += 1;
+        }
+        // Parked, the loop forgets task 0 until task 1's second step completes
+        // its future; its wake-up is queued before task 1's own next step.
+        assert_eq!(handover.ran, vec![0, 1, 1, 0, 1]);
+        assert_eq!(rounds, 3);
+        assert_eq!(event_loop.stats().futures, 1);
+        assert_eq!(event_loop.lag().len(), 5);
     }
 
     #[test]

@@ -5,14 +5,18 @@
 //! returns [`Step::Await`]), and the loop is free for the next ready coroutine.
 //! The awaits are the workloads' blocking calls — `io-bound`'s sleep (a timer),
 //! `convoy`'s receive (the selector), `shared-counter`'s `none-await`
-//! (`asyncio.sleep(0)`), convoy's hogs' `sleep(0)` between ops. Nothing else can
+//! (`asyncio.sleep(0)`), convoy's hogs' `sleep(0)` between ops, `queue`'s put
+//! into a full `asyncio.Queue` and get from an empty one (a future the other side
+//! completes: [`Await::Future`]). Nothing else can
 //! take the loop from a coroutine: a CPU-bound one that never awaits runs to its
 //! end while the others wait, and the loop's lag says for how long.
 //!
 //! There is no GIL to take (one thread holds it throughout), no other thread, and
 //! no clock but the one the op loop reads: a `--duration`, the stop once every
-//! foreground coroutine is done and `--timeout` are looked at after each timed op
-//! and each round of the loop, as in the sequential baseline.
+//! foreground coroutine is done, `--timeout` and Ctrl-C (SIGINT, SIGTERM: caught
+//! for the run, their pipe in the selector's poll) are looked at after each timed
+//! op and each round of the loop, as in the sequential baseline. So a coroutine
+//! that never awaits stops within one op, like a thread.
 
 pub mod event_loop;
 
@@ -23,8 +27,10 @@ use crate::plan::{Amount, ModelKind, Plan};
 use crate::runtime::interp::{GilStats, Interp, Lock};
 use crate::runtime::shm::{SharedRegion, Sizer};
 use crate::runtime::trace::{EventKind, TraceBuf};
+use crate::sys::signal::{self, Interrupts};
 use crate::workload::{Await, Measured, Step, WorkerBody, Workload};
 use event_loop::{Coroutines, EventLoop, Suspended};
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 const MODEL: ModelKind = ModelKind::Asyncio;
@@ -46,6 +52,8 @@ struct Task<'a> {
     t0: Option<Instant>,
     /// An op is under way (suspended at an await, or running).
     in_op: bool,
+    /// Suspended on a future another coroutine completes ([`Await::Future`]).
+    parked: bool,
     started: Option<Instant>,
     finished: Option<Instant>,
 }
@@ -62,8 +70,21 @@ struct Tasks<'a> {
     /// `--timeout`'s deadline.
     deadline: Option<Instant>,
     timed_out: bool,
+    /// Ctrl-C or SIGTERM was seen inside a coroutine's op loop.
+    interrupted: bool,
+    /// Ctrl-C and SIGTERM, caught for the run: their pipe wakes the selector.
+    interrupts: &'a Interrupts,
     /// The coroutine resumed last (the one that failed, on an error).
     current: usize,
+    /// The workload's waiter deques (an `asyncio.Queue`'s `_getters` and
+    /// `_putters`): the parked coroutines, first to be woken first.
+    waiters: Vec<VecDeque<usize>>,
+    /// Parked coroutines whose future a callback completed, and when: for the
+    /// loop to `call_soon` once the callback is over.
+    scheduled: VecDeque<(usize, Instant)>,
+    /// The loop went idle with coroutines still parked — nobody is left to
+    /// complete their futures: they are resumed to be cancelled (finished).
+    cancelling: bool,
 }
 
 impl Tasks<'_> {
@@ -74,6 +95,10 @@ impl Tasks<'_> {
         let task = &mut self.tasks[i];
         task.started.get_or_insert(now);
         task.t0.get_or_insert(now);
+        if std::mem::take(&mut task.parked) && self.cancelling {
+            // `CancelledError` at the await: the op never completes.
+            return Ok(self.finish(i, now));
+        }
         loop {
             if !task.in_op {
                 if task.ops >= task.limit || self.stop {
@@ -81,10 +106,26 @@ impl Tasks<'_> {
                 }
                 task.in_op = true;
             }
-            match task.body.step(&mut task.interp)? {
+            let step = task.body.step(&mut task.interp)?;
+            if let Some(n) = task.body.woke() {
+                // `_wakeup_next(waiters)`: the first parked coroutine's future is
+                // done; its wake-up is scheduled when this callback returns.
+                if let Some(woken) = self.waiters.get_mut(n).and_then(VecDeque::pop_front) {
+                    self.scheduled.push_back((woken, Instant::now()));
+                }
+            }
+            match step {
                 Step::Await(Await::Yield) => return Ok(Suspended::Yield),
                 Step::Await(Await::Sleep(d)) => return Ok(Suspended::Sleep(d)),
                 Step::Await(Await::Readable) => return Ok(Suspended::Readable),
+                Step::Await(Await::Future(n)) => {
+                    if self.waiters.len() <= n {
+                        self.waiters.resize_with(n + 1, VecDeque::new);
+                    }
+                    self.waiters[n].push_back(i);
+                    task.parked = true;
+                    return Ok(Suspended::Parked);
+                }
                 Step::Done => {}
             }
             task.in_op = false;
@@ -100,6 +141,15 @@ impl Tasks<'_> {
             record(&mut task.latency, nanos(t1 - task.t0.unwrap_or(t1)));
             task.t0 = Some(t1);
             task.untimed = task.every - 1;
+            // Ctrl-C, looked at where the deadline is: a coroutine that never
+            // awaits must not keep the loop past it either.
+            if signal::pending() {
+                self.interrupted = true;
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::Interrupted,
+                    "interrupted",
+                ));
+            }
             if deadline.is_some_and(|d| t1 >= d) {
                 self.timed_out = true;
                 return Err(std::io::Error::new(
@@ -154,6 +204,9 @@ impl Coroutines for Tasks<'_> {
                 owners.push(i);
             }
         }
+        // The interrupt pipe last, owned by no coroutine: a signal ends the wait,
+        // and the loop looks at it after the round.
+        fds.push(PollFd::new(self.interrupts.fd(), PollFlags::POLLIN));
         let timeout = match timeout {
             None => PollTimeout::NONE,
             Some(t) => PollTimeout::try_from(t).unwrap_or(PollTimeout::MAX),
@@ -172,6 +225,10 @@ impl Coroutines for Tasks<'_> {
         readable.extend(readers.iter().filter(|i| !owners.contains(i)));
         Ok(())
     }
+
+    fn take_scheduled(&mut self) -> Option<(usize, Instant)> {
+        self.scheduled.pop_front()
+    }
 }
 
 /// Runs every worker as a coroutine on one event loop on this thread.
@@ -188,14 +245,25 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
     let epoch = Instant::now();
     let every = workload.latency_sample_every().max(1);
     let mut tasks = Vec::with_capacity(specs.len());
-    for (index, spec) in specs.iter().enumerate() {
-        let body = workload
-            .worker(index, &shared)
-            .map_err(|e| RunError::WorkerFailed {
-                model: MODEL,
-                index,
-                message: e.to_string(),
-            })?;
+    // Made last to first, and dropped first to last (below): a body that pins this
+    // thread (convoy's `pin`) saves the mask it found and puts it back when
+    // dropped, so the guards must nest. The I/O worker (index 0) then pins last,
+    // and the loop runs where CPython's twin runs it: on the I/O worker's CPU, its
+    // echo peer where the placement says. The CPU-bound coroutines share the loop's
+    // thread, so their CPU in the placement goes unused, as in the twin.
+    for (index, spec) in specs.iter().enumerate().rev() {
+        let body = match workload.worker(index, &shared) {
+            Ok(body) => body,
+            Err(e) => {
+                // The ones made so far go the other way round from how they came.
+                while tasks.pop().is_some() {}
+                return Err(RunError::WorkerFailed {
+                    model: MODEL,
+                    index,
+                    message: e.to_string(),
+                });
+            }
+        };
         let trace = if plan.trace.enabled {
             TraceBuf::new(epoch, plan.trace.limit)
         } else {
@@ -216,12 +284,21 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
             untimed: every - 1,
             t0: None,
             in_op: false,
+            parked: false,
             started: None,
             finished: None,
         });
     }
+    tasks.reverse();
     let foreground_left = tasks.iter().filter(|t| t.foreground).count();
 
+    // Caught from here on (the handler is put back when this is dropped), looked
+    // at after each round of the loop and at each timed op, as the deadline is.
+    let interrupts = Interrupts::catch().map_err(|source| RunError::Os {
+        model: MODEL,
+        what: "catching SIGINT and SIGTERM".into(),
+        source,
+    })?;
     let usage_before = Rusage::this_process();
     let start = Instant::now();
     let until = match plan.amount {
@@ -236,7 +313,12 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
         until,
         deadline,
         timed_out: false,
+        interrupted: false,
+        interrupts: &interrupts,
         current: 0,
+        waiters: Vec::new(),
+        scheduled: VecDeque::new(),
+        cancelling: false,
     };
     let mut event_loop = EventLoop::new();
     // `asyncio.gather(*workers)`: each task's first step is scheduled in order.
@@ -244,11 +326,33 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
         event_loop.call_soon(i, start);
     }
     let mut wake = until.into_iter().chain(deadline).min();
-    while !event_loop.is_idle() {
+    loop {
+        if event_loop.is_idle() {
+            // Only coroutines parked on futures nobody is left to complete (a
+            // consumer waiting on a queue whose producers are done with a
+            // duration): asyncio would wait for ever; here they are cancelled,
+            // as `asyncio.run` cancels the tasks left when it returns.
+            let parked: Vec<usize> = coroutines
+                .waiters
+                .iter_mut()
+                .flat_map(|w| w.drain(..))
+                .collect();
+            if parked.is_empty() {
+                break;
+            }
+            coroutines.cancelling = true;
+            let now = Instant::now();
+            for task in parked {
+                event_loop.call_soon(task, now);
+            }
+        }
         let now = match event_loop.run_once(&mut coroutines, wake) {
             Ok(now) => now,
             Err(e) => return Err(failed(plan, &coroutines, e)),
         };
+        if interrupts.caught() {
+            return Err(RunError::Interrupted);
+        }
         if deadline.is_some_and(|d| now >= d) {
             return Err(timeout(plan, &coroutines));
         }
@@ -269,6 +373,7 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
     let usage = Rusage::this_process().since(&usage_before);
 
     let mut results = Vec::with_capacity(coroutines.tasks.len());
+    // First to last: the reverse of how the bodies were made (see above).
     for task in coroutines.tasks {
         let Task {
             index,
@@ -321,6 +426,9 @@ fn failed(plan: &Plan, coroutines: &Tasks<'_>, e: std::io::Error) -> RunError {
     if e.kind() == std::io::ErrorKind::TimedOut && coroutines.timed_out {
         return timeout(plan, coroutines);
     }
+    if coroutines.interrupted || coroutines.interrupts.caught() {
+        return RunError::Interrupted;
+    }
     RunError::WorkerFailed {
         model: MODEL,
         index: coroutines.current,
@@ -339,5 +447,165 @@ fn timeout(plan: &Plan, coroutines: &Tasks<'_>) -> RunError {
             .filter(|t| t.finished.is_none())
             .map(|t| t.index)
             .collect(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::measure::pin::{allowed_cpus, pin_current_thread, AffinityGuard};
+    use crate::workload::WorkerSpec;
+    use std::sync::{Arc, Mutex};
+
+    /// The plan for `gilbench scenario ARGS`.
+    pub(super) fn plan(args: &[&str]) -> Plan {
+        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(
+            ["gilbench", "scenario"].iter().chain(args),
+        )
+        .expect("a scenario command line");
+        match cli.command {
+            crate::cli::Command::Scenario(args) => Plan::from_args(&args).expect("a plan"),
+            _ => unreachable!("a scenario command"),
+        }
+    }
+
+    /// Workers that pin the thread they are made on as convoy's do (the I/O
+    /// worker, index 0, to the first CPU; the others to the second) and note
+    /// where their op ran.
+    #[derive(Debug)]
+    struct Pinning {
+        cpus: [usize; 2],
+        workers: Vec<WorkerSpec>,
+        ran_on: Arc<Mutex<Vec<Vec<usize>>>>,
+    }
+
+    struct PinnedBody {
+        _guard: AffinityGuard,
+        ran_on: Arc<Mutex<Vec<Vec<usize>>>>,
+    }
+
+    impl WorkerBody for PinnedBody {
+        fn op(&mut self, _interp: &mut Interp<'_>) -> std::io::Result<()> {
+            self.ran_on.lock().unwrap().push(allowed_cpus());
+            Ok(())
+        }
+    }
+
+    impl Workload for Pinning {
+        fn workers(&self) -> &[WorkerSpec] {
+            &self.workers
+        }
+
+        fn worker<'a>(
+            &'a self,
+            index: usize,
+            _shared: &'a SharedRegion,
+        ) -> std::io::Result<Box<dyn WorkerBody + 'a>> {
+            let guard = AffinityGuard::save();
+            pin_current_thread(self.cpus[usize::from(index > 0)])?;
+            Ok(Box::new(PinnedBody {
+                _guard: guard,
+                ran_on: Arc::clone(&self.ran_on),
+            }))
+        }
+    }
+
+    #[test]
+    fn a_pinned_loop_runs_on_the_io_workers_cpu_and_gets_its_mask_back() {
+        let all = allowed_cpus();
+        let [a, b, ..] = all[..] else {
+            eprintln!("skipped: one CPU");
+            return;
+        };
+        let ran_on = Arc::new(Mutex::new(Vec::new()));
+        let mut plan = plan(&["convoy", "--model", "asyncio", "--ops", "2"]);
+        plan.workload = Arc::new(Pinning {
+            cpus: [a, b],
+            workers: vec![
+                WorkerSpec {
+                    role: "io",
+                    ops: Some(2),
+                };
+                3
+            ],
+            ran_on: Arc::clone(&ran_on),
+        });
+        let after = std::thread::spawn(move || {
+            run(&plan).expect("the run");
+            allowed_cpus()
+        })
+        .join()
+        .unwrap();
+        let ran_on = ran_on.lock().unwrap();
+        assert_eq!(ran_on.len(), 6);
+        assert!(ran_on.iter().all(|cpus| cpus == &[a]), "{ran_on:?}");
+        assert_eq!(after, all);
+    }
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use super::tests::plan;
+    use super::*;
+
+    /// One producer, one consumer, an `asyncio.Queue(maxsize=4)`, 100 items: the
+    /// producer fills the queue and parks on its 5th put; the consumer's first
+    /// get wakes it, and the consumer drains the four and parks on the 5th get;
+    /// and so on. Each side parks on puts (gets) 5, 9, …, 97: 24 times, each
+    /// woken by the other, one callback per wake-up.
+    #[test]
+    fn a_full_queue_parks_the_producer_and_an_empty_one_the_consumer() {
+        let plan = plan(&[
+            "queue",
+            "--model",
+            "asyncio",
+            "--ops",
+            "100",
+            "--set",
+            "maxsize=4",
+            "--set",
+            "producers=1",
+        ]);
+        let run = run(&plan).expect("the run");
+        assert_eq!(run.ops, 100, "items taken, each timed put→get");
+        assert_eq!(run.latency.len(), 100);
+        let extra = &run.outcome.extra;
+        assert_eq!(extra["items_left"], 0);
+        let stats = &extra["event_loop"];
+        assert_eq!(stats["futures"], 48, "{stats}");
+        assert_eq!(stats["callbacks"], 2 + 48, "{stats}");
+        assert_eq!(stats["selects"], 0, "nothing but the ready queue: {stats}");
+        assert_eq!(extra["loop_lag_ns"]["count"], 50);
+    }
+
+    /// Unbounded, neither side ever parks: the producer's puts never give the
+    /// loop back, so every item is put before the consumer first runs.
+    #[test]
+    fn an_unbounded_queue_never_gives_the_loop_back() {
+        let plan = plan(&["queue", "--model", "asyncio", "--ops", "100"]);
+        let run = run(&plan).expect("the run");
+        assert_eq!(run.ops, 100);
+        let stats = &run.outcome.extra["event_loop"];
+        assert_eq!(stats["futures"], 0, "{stats}");
+        assert_eq!(stats["callbacks"], 2, "{stats}");
+    }
+
+    /// With a duration whichever side sees the end first stops; the other,
+    /// parked on a queue nobody will touch again, is cancelled rather than left
+    /// waiting for ever.
+    #[test]
+    fn a_side_nobody_will_wake_is_cancelled() {
+        let plan = plan(&[
+            "queue",
+            "--model",
+            "asyncio",
+            "--duration",
+            "20ms",
+            "--set",
+            "maxsize=8",
+        ]);
+        let run = run(&plan).expect("the run ends");
+        assert!(run.ops > 0);
+        assert!(run.outcome.extra["items_left"].as_u64().unwrap() <= 8);
     }
 }

@@ -22,6 +22,16 @@
 //! the ring empty (or full) sleeps 10 ms and looks again, as CPython's
 //! interpreter queues do.
 //!
+//! Under `asyncio` the ring is an `asyncio.Queue` (`Lib/asyncio/queues.py`) on
+//! the one loop thread: `await put()` on a full queue and `await get()` on an
+//! empty one park the coroutine on a future at the back of the queue's
+//! `_putters` / `_getters` deque ([`Await::Future`]); each `put_nowait` completes
+//! the first getter's future and each `get_nowait` the first putter's
+//! (`_wakeup_next`), whose coroutine then runs one loop round later and looks
+//! again (`while self.full()`). A put into a queue with room and a get from one
+//! with items never give the loop back: with an unbounded queue one producer
+//! puts all its items before a consumer runs.
+//!
 //! Workers: `producers` producers (each puts `ops` items), then `consumers` consumers
 //! (sharing the `producers × ops` items out between them). With `--duration`
 //! everyone runs until time is up. A worker done with the queue closes its side, so
@@ -31,7 +41,7 @@ mod ring;
 
 use super::objects::QueueProxy;
 use super::xi;
-use super::{Common, Measured, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
+use super::{Await, Common, Measured, Outcome, ParamError, Step, WorkerBody, WorkerSpec, Workload};
 use crate::measure::{clock::mono_ns, new_histogram, record, Histogram};
 use crate::runtime::interp::Interp;
 use crate::runtime::shm::{SharedRegion, Sizer};
@@ -43,6 +53,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 /// deque (`with self.not_full:`, `_put`, `unfinished_tasks += 1`, `notify()`), about
 /// thirty bytecodes with a call every five.
 const QUEUE_CALL_TICKS: u32 = 30;
+
+/// The `asyncio.Queue`'s waiter deques ([`Await::Future`]): `_getters`, `_putters`.
+const GETTERS: usize = 0;
+const PUTTERS: usize = 1;
 
 /// How long a put into a full manager queue waits before looking whether any
 /// consumer is left.
@@ -212,6 +226,10 @@ struct Producer<'r> {
     maxsize: u64,
     /// This interpreter's end of the channel, when items cross interpreters.
     channel: Option<Channel>,
+    /// As a coroutine: the stamp of the item whose `put` is parked on a full queue.
+    parked: Option<u64>,
+    /// As a coroutine: the last step completed a getter's future.
+    woke: bool,
 }
 
 /// A worker's end of the channel between interpreters, and its item's bytes.
@@ -314,6 +332,41 @@ impl WorkerBody for Producer<'_> {
         Ok(())
     }
 
+    /// `t0 = perf_counter_ns(); await q.put(pack(t0) + pad)` on an `asyncio.Queue`.
+    fn step(&mut self, interp: &mut Interp<'_>) -> std::io::Result<Step> {
+        let stamp = match self.parked.take() {
+            // Woken by a get: `while self.full()` looks again.
+            Some(stamp) => stamp,
+            None => {
+                interp.check_point(); // CALL perf_counter_ns
+                let stamp = mono_ns();
+                interp.check_point(); // CALL pack
+                interp.tick(); // BINARY_OP +
+                python_code(interp, QUEUE_CALL_TICKS); // await q.put: full(), put_nowait()
+                self.serial += 1;
+                stamp
+            }
+        };
+        let (ring, serial) = (self.shared.ring, self.serial);
+        let pushed = ring.try_push(|words| {
+            words[0].store(stamp, Ordering::Relaxed);
+            for word in &words[1..] {
+                word.store(serial, Ordering::Relaxed);
+            }
+        });
+        if !pushed && !ring.is_closed() {
+            self.parked = Some(stamp);
+            return Ok(Step::Await(Await::Future(PUTTERS)));
+        }
+        self.woke = pushed; // put_nowait: _wakeup_next(self._getters)
+        interp.check_point(); // JUMP_BACKWARD
+        Ok(Step::Done)
+    }
+
+    fn woke(&mut self) -> Option<usize> {
+        std::mem::take(&mut self.woke).then_some(GETTERS)
+    }
+
     fn measured(&mut self) -> Measured {
         // Items are timed where they arrive; a producer's puts are not the report's.
         Measured::Own(new_histogram())
@@ -341,6 +394,10 @@ struct Consumer<'r> {
     proxy: Option<QueueProxy>,
     /// This interpreter's end of the channel, when items cross interpreters.
     channel: Option<Channel>,
+    /// As a coroutine: its `get` is parked on an empty queue.
+    parked: bool,
+    /// As a coroutine: the last step completed a putter's future.
+    woke: bool,
 }
 
 impl Consumer<'_> {
@@ -409,6 +466,41 @@ impl WorkerBody for Consumer<'_> {
         Ok(())
     }
 
+    /// `item = await q.get(); t1 = perf_counter_ns(); lat.append(t1 - unpack(item)[0])`
+    /// on an `asyncio.Queue`.
+    fn step(&mut self, interp: &mut Interp<'_>) -> std::io::Result<Step> {
+        if !std::mem::take(&mut self.parked) {
+            python_code(interp, QUEUE_CALL_TICKS); // await q.get: empty(), get_nowait()
+        }
+        let ring = self.shared.ring;
+        let got = ring.try_pop(|words| {
+            let mut sum = 0u64;
+            for word in &words[1..] {
+                sum = sum.wrapping_add(word.load(Ordering::Relaxed));
+            }
+            (words[0].load(Ordering::Relaxed), sum)
+        });
+        let Some((stamp, sum)) = got else {
+            if ring.is_closed() {
+                return Ok(Step::Done);
+            }
+            self.parked = true;
+            return Ok(Step::Await(Await::Future(GETTERS)));
+        };
+        self.woke = true; // get_nowait: _wakeup_next(self._putters)
+        interp.check_point(); // CALL perf_counter_ns
+        record(&mut self.latency, mono_ns().saturating_sub(stamp));
+        self.checksum = self.checksum.wrapping_add(sum);
+        interp.check_point(); // CALL unpack
+        interp.check_point(); // CALL lat.append
+        interp.check_point(); // JUMP_BACKWARD
+        Ok(Step::Done)
+    }
+
+    fn woke(&mut self) -> Option<usize> {
+        std::mem::take(&mut self.woke).then_some(PUTTERS)
+    }
+
     fn measured(&mut self) -> Measured {
         std::hint::black_box(self.checksum);
         Measured::Own(std::mem::replace(&mut self.latency, new_histogram()))
@@ -451,6 +543,8 @@ impl Workload for Queue {
                 item_bytes: self.item_bytes,
                 maxsize: self.maxsize,
                 channel,
+                parked: None,
+                woke: false,
             }))
         } else {
             Ok(Box::new(Consumer {
@@ -460,6 +554,8 @@ impl Workload for Queue {
                 checksum: 0,
                 proxy,
                 channel,
+                parked: false,
+                woke: false,
             }))
         }
     }
