@@ -11,6 +11,11 @@
 //! their results and also ends a `--duration`. When the OS refuses a worker thread
 //! (RLIMIT_NPROC), the start line shrinks to the threads that did start, they are
 //! let go with `stop` set, and the run fails once each has reported.
+//!
+//! Ctrl-C and SIGTERM are caught for the run, as in `sequential`: each worker
+//! looks for them where it looks at the clock (after each timed op), the first to
+//! see one stops the rest, and the run ends "interrupted" (exit 130) instead of
+//! dying of the signal.
 
 use super::worker::{run_worker, Control, StartGate, WorkerResult};
 use super::{merge, ModelRun, RunError};
@@ -178,6 +183,9 @@ pub(super) fn run_with(
             _ => SharedLock::Free,
         },
     });
+    // Put back as it was when this is dropped, however the run ends.
+    let interrupts =
+        crate::sys::signal::Interrupts::catch().map_err(os_error("catching SIGINT and SIGTERM"))?;
     let epoch = Instant::now();
     let (amount, trace) = (plan.amount, plan.trace);
 
@@ -278,6 +286,10 @@ pub(super) fn run_with(
         received += 1;
         match message {
             (index, Ok(r)) => results[index] = Some(r),
+            (_, Err(_)) if interrupts.caught() => {
+                state.stop.store(1, Ordering::Relaxed);
+                return Err(RunError::Interrupted);
+            }
             (index, Err(message)) => {
                 state.stop.store(1, Ordering::Relaxed);
                 return Err(RunError::WorkerFailed {

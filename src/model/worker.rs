@@ -151,8 +151,9 @@ pub fn run_worker(
             record(&mut latency, nanos(t1 - t0));
             t0 = t1;
             untimed = every - 1;
-            // Ctrl-C, for a model that caught it (`sequential`; elsewhere nothing
-            // is ever pending): one relaxed load beside the clock read.
+            // Ctrl-C, for a model that caught it (`sequential`, the threaded
+            // models; elsewhere nothing is ever pending): one relaxed load beside
+            // the clock read.
             if crate::sys::signal::pending() {
                 result = Err(std::io::Error::new(
                     std::io::ErrorKind::Interrupted,

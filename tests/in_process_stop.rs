@@ -1,8 +1,9 @@
-//! Ctrl-C, SIGTERM and `--timeout` stop the two models that run every worker on
-//! gilbench's own thread — `asyncio` (one event loop) and `sequential` — the way
-//! they stop the others: "interrupted" and exit 130, or one "timed out" line and
-//! exit 1, nothing left behind. A coroutine that never awaits (cpu-bound), one
-//! asleep in the selector (io-bound) and one waiting for its socket beside the
+//! Ctrl-C, SIGTERM and `--timeout` stop the models that run their workers inside
+//! gilbench's own process — `asyncio` (one event loop), `sequential`, and the
+//! threaded ones (`gil`, `gil-3.9`, `gil-legacy`, `threads`, `subinterpreters`) —
+//! the way they stop the forked ones: "interrupted" and exit 130, or one "timed
+//! out" line and exit 1, nothing left behind. A worker that never blocks
+//! (cpu-bound), one asleep (io-bound) and one waiting for its socket beside the
 //! hogs (convoy) are each stopped.
 //!
 //! A signal is sent only once the run has caught it (`SigCgt` in
@@ -121,6 +122,20 @@ fn sequential_stops_on_sigint_and_sigterm() {
             let mut args = vec![*scenario, "--model", "sequential"];
             args.extend_from_slice(work);
             interrupt(&args, signal);
+        }
+    }
+}
+
+#[test]
+fn threaded_models_stop_on_sigint_and_sigterm() {
+    let _x = exclusive();
+    for model in ["gil", "gil-3.9", "gil-legacy", "threads", "subinterpreters"] {
+        for (scenario, work) in ENDLESS {
+            for signal in [Signal::SIGINT, Signal::SIGTERM] {
+                let mut args = vec![*scenario, "--model", model];
+                args.extend_from_slice(work);
+                interrupt(&args, signal);
+            }
         }
     }
 }
