@@ -24,7 +24,8 @@ after it has received `producers` sentinels, by which time every item has been
 taken.
 
 Defaults: 1 producer, 1 consumer, 10,000 items per producer (2,000 for the
-manager unless --ops is given). --workers N sets `producers`.
+manager unless --ops is given). --workers N counts every worker, as gilbench
+does: the producers are N - consumers (at least 1), unless `producers` is set.
 
 The file is not called queue.py: that name would shadow the standard library's
 `queue` module for everything started from this folder.
@@ -61,7 +62,7 @@ TWIN = _twin.Twin(
     description="Producers and consumers passing timestamped items through a queue.",
     models=["threads", "processes", "manager", "subinterpreters", "asyncio"],
     default_models=["threads", "processes", "manager"],
-    workers=1,
+    workers=2,
     ops=None,
     params={
         "producers": _twin.int_param(1, lo=1, help="workers putting items"),
@@ -178,7 +179,8 @@ def run_model(model, args, ops):
 def main():
     args = TWIN.parse()
     if args.workers_given and "producers" not in args.params_given:
-        args.params["producers"] = args.workers
+        # gilbench passes its own worker count, which counts both sides.
+        args.params["producers"] = max(1, args.workers - args.params["consumers"])
     P, C = args.params["producers"], args.params["consumers"]
     args.workers = P + C
     runs = []

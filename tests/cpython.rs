@@ -195,3 +195,41 @@ fn a_shim_that_says_command_not_found_falls_back_to_pyenv() {
             .contains("versions/3.9.18/bin"));
     }
 }
+
+/// `--workers` means the same to the queue twin as to the simulation: every
+/// worker, consumers included (it once ran two producers against one).
+#[test]
+fn the_queue_twin_runs_the_simulations_producers() {
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import sys; sys.exit(sys.version_info < (3, 7))"])
+        .status();
+    if !python.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: no python3 ≥ 3.7 on PATH");
+        return;
+    }
+    let out = gilbench()
+        .args(["scenario", "queue", "--model", "threads", "--ops", "500"])
+        .args([
+            "--runs",
+            "1",
+            "--no-calibrate",
+            "--cpython",
+            "--format",
+            "json",
+        ])
+        .args(["--quiet"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let (sim, twin) = (
+        common::run(&report, "threads"),
+        common::run(&report, "cpython-threads"),
+    );
+    assert_eq!(sim["workers"], twin["workers"], "{sim}\n{twin}");
+    assert_eq!(sim["total_ops"], twin["total_ops"], "{sim}\n{twin}");
+}
