@@ -12,8 +12,14 @@
 //! moments (threads starting, the first take) are not typical. Unless
 //! `--timeline-window` says otherwise, a timeline shows **8 switch intervals**
 //! (40 ms at the default 5 ms: several convoy round trips), starting **one switch
-//! interval after the run's first event** — or a tenth of the run, for runs shorter
-//! than ten intervals. Every model's strip spans the same length of time
+//! interval after every worker has started** — or a tenth of the rest of the run,
+//! for runs shorter than ten intervals. "Started" is the last worker's first
+//! event: the workers leave the start line together, but on a busy machine the
+//! OS can take milliseconds to run one woken from it (the one that arrived last
+//! never slept and runs at once), and counted from the first worker's start the
+//! window opened on a convoy's I/O worker that had not begun (a blank strip, as
+//! if it did nothing). Where workers run one after another (`sequential`: one
+//! ends before the next begins) the window starts from the first worker's start. Every model's strip spans the same length of time
 //! ([`windows`]), so one column means the same everywhere and the strips can be
 //! compared: a run that ended sooner shows blank columns at its end. That length
 //! is the window asked for, cut to the longest any run could fill; the legend says
@@ -146,8 +152,8 @@ impl Window {
     /// Chooses the window of `run` (see the module docs); `None` for an untraced run.
     pub fn choose(run: &RunReport, options: &TimelineOptions) -> Option<Window> {
         let events = run.traces.iter().flat_map(|t| &t.events);
-        let first = events.clone().map(|e| e.start_ns).min()?;
         let last = events.map(|e| e.end_ns()).max()?;
+        let first = started(run);
         let interval = crate::measure::nanos(options.switch_interval).max(1);
         let length = options
             .window
@@ -161,6 +167,29 @@ impl Window {
             start_ns: start,
             end_ns: (start + length).min(last).max(start + 1),
         })
+    }
+}
+
+/// When every worker of `run` had started (its first event), or the first start
+/// where one worker ended before another began (see the module docs). Call it
+/// only on a run with events.
+fn started(run: &RunReport) -> u64 {
+    let spans: Vec<(u64, u64)> = run
+        .traces
+        .iter()
+        .filter_map(|t| {
+            let first = t.events.iter().map(|e| e.start_ns).min()?;
+            let last = t.events.iter().map(|e| e.end_ns()).max()?;
+            Some((first, last))
+        })
+        .collect();
+    let earliest = spans.iter().map(|s| s.0).min().unwrap_or(0);
+    let all_in = spans.iter().map(|s| s.0).max().unwrap_or(0);
+    let first_done = spans.iter().map(|s| s.1).min().unwrap_or(0);
+    if all_in < first_done {
+        all_in
+    } else {
+        earliest
     }
 }
 
@@ -382,5 +411,37 @@ mod tests {
         )]);
         let w = Window::choose(&short.runs[0], &options).unwrap();
         assert_eq!((w.start_ns, w.end_ns), (100, 1_000));
+    }
+
+    #[test]
+    fn the_window_opens_once_every_worker_has_started() {
+        let ms = 1_000_000;
+        let options = TimelineOptions {
+            window: None,
+            switch_interval: Duration::from_millis(5),
+        };
+        // The I/O worker left the start line 8 ms after the CPU worker: the window
+        // counts its interval from then, and its strip is not blank at first.
+        let late = report_with(&[(
+            "threads",
+            vec![
+                (1, "io", vec![ev(EventKind::IoBlocked, 8 * ms, 100 * ms)]),
+                (1, "cpu", vec![ev(EventKind::Running, 0, 110 * ms)]),
+            ],
+        )]);
+        let w = Window::choose(&late.runs[0], &options).unwrap();
+        assert_eq!(w.start_ns, 13 * ms);
+        let io = &lanes(&late.runs[0], w, 10)[0];
+        assert!(io.cells.iter().all(|c| c.state == Some(State::Blocked)));
+        // One after another (sequential): from the first worker's start.
+        let sequential = report_with(&[(
+            "sequential",
+            vec![
+                (1, "cpu", vec![ev(EventKind::Running, 0, 100 * ms)]),
+                (1, "cpu", vec![ev(EventKind::Running, 100 * ms, 100 * ms)]),
+            ],
+        )]);
+        let w = Window::choose(&sequential.runs[0], &options).unwrap();
+        assert_eq!(w.start_ns, 5 * ms);
     }
 }
