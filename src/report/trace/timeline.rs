@@ -4,7 +4,10 @@
 //! (`--plot-timeline`, [`super::plot`]) are drawn from the same [`Lane`]s:
 //! the window is cut into equal columns, and each column of a worker shows the
 //! state it spent most of that time in, plus a mark if a drop request or a forced
-//! switch happened there.
+//! switch happened there. A column in which the worker took the GIL but held it
+//! for less than any other state ([`Cell::took_briefly`]) says so: an I/O
+//! thread's 5–30 µs holds inside a 500 µs column would otherwise vanish into its
+//! waits, and a strip of `-` would read as one long wait.
 //!
 //! # The window
 //!
@@ -121,6 +124,9 @@ pub struct Cell {
     pub state: Option<State>,
     /// A drop request (preferred) or forced switch in the column.
     pub mark: Option<Mark>,
+    /// The worker held the GIL in the column, but not for most of it (`state`
+    /// is another).
+    pub took_briefly: bool,
 }
 
 /// The time a timeline shows, ns since the run's epoch.
@@ -219,6 +225,8 @@ pub struct Legend {
     pub states: Vec<State>,
     /// The marks seen, drop requests first.
     pub marks: Vec<Mark>,
+    /// Whether some column shows a brief hold ([`Cell::took_briefly`]).
+    pub brief_holds: bool,
 }
 
 impl Legend {
@@ -234,6 +242,7 @@ impl Legend {
                 .into_iter()
                 .filter(|m| cells.iter().any(|c| c.mark == Some(*m)))
                 .collect(),
+            brief_holds: cells.iter().any(|c| c.took_briefly && c.mark.is_none()),
         }
     }
 
@@ -325,6 +334,7 @@ pub fn lanes(run: &RunReport, window: Window, columns: usize) -> Vec<Lane> {
                 if *most > 0 {
                     cell.state = Some(State::ALL[slot]);
                 }
+                cell.took_briefly = spent[0] > 0 && cell.state != Some(State::Held);
             }
             Lane {
                 label: format!("{}/{}-{}", run.model, worker.role, worker.index),
@@ -389,6 +399,34 @@ mod tests {
             "8 of 10 ns held"
         );
         assert_eq!(lanes[1].cells[6].state, None, "nothing recorded");
+        assert!(lanes
+            .iter()
+            .all(|l| l.cells.iter().all(|c| !c.took_briefly)));
+    }
+
+    #[test]
+    fn a_brief_hold_inside_a_wait_is_not_lost() {
+        // A 20 µs hold in the middle of a 500 µs column of waiting.
+        let report = report_with(&[(
+            "cpython-threads",
+            vec![(
+                1,
+                "io",
+                vec![
+                    ev(EventKind::GilWait, 0, 240_000),
+                    ev(EventKind::GilHeld, 240_000, 20_000),
+                    ev(EventKind::GilWait, 260_000, 740_000),
+                ],
+            )],
+        )]);
+        let window = Window {
+            start_ns: 0,
+            end_ns: 1_000_000,
+        };
+        let cells = &lanes(&report.runs[0], window, 2)[0].cells;
+        assert_eq!(cells[0].state, Some(State::Waiting));
+        assert!(cells[0].took_briefly && !cells[1].took_briefly);
+        assert!(Legend::of(&lanes(&report.runs[0], window, 2)).brief_holds);
     }
 
     #[test]
