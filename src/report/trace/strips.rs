@@ -137,17 +137,12 @@ fn paint(c: char, code: &str, colour: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::report_with;
-    use crate::runtime::trace::{Event, EventKind};
+    use crate::report::fixture::{ev, report_with};
+    use crate::runtime::trace::EventKind;
     use std::time::Duration;
 
     #[test]
     fn plain_strips_show_the_convoy() {
-        let ev = |kind, start_ns, dur_ns| Event {
-            kind,
-            start_ns,
-            dur_ns,
-        };
         let ms = 1_000_000;
         let report = report_with(&[(
             "gil",

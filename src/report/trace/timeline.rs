@@ -337,7 +337,7 @@ pub fn lanes(run: &RunReport, window: Window, columns: usize) -> Vec<Lane> {
                 cell.took_briefly = spent[0] > 0 && cell.state != Some(State::Held);
             }
             Lane {
-                label: format!("{}/{}-{}", run.model, worker.role, worker.index),
+                label: super::track_name(&run.model, worker),
                 cells,
             }
         })
@@ -347,16 +347,7 @@ pub fn lanes(run: &RunReport, window: Window, columns: usize) -> Vec<Lane> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::report_with;
-    use crate::runtime::trace::Event;
-
-    fn ev(kind: EventKind, start_ns: u64, dur_ns: u64) -> Event {
-        Event {
-            kind,
-            start_ns,
-            dur_ns,
-        }
-    }
+    use crate::report::fixture::{ev, report_with};
 
     #[test]
     fn columns_take_the_state_that_filled_most_of_them() {
