@@ -47,6 +47,19 @@ fn an_oversized_scenario_file_is_refused() {
 }
 
 #[test]
+fn a_huge_convoy_cpu_workers_is_bad_input_not_an_allocation_abort() {
+    bad_input(
+        &[
+            "scenario",
+            "convoy",
+            "--set",
+            "cpu_workers=9223372036854775807",
+        ],
+        &["cpu_workers", "at most 4095"],
+    );
+}
+
+#[test]
 fn a_model_named_twice_is_refused() {
     bad_input(
         &["scenario", "cpu-bound", "--model", "sequential,sequential"],

@@ -175,6 +175,27 @@ fn fork_cow_reads_that_write_copy_the_heap() {
         assert!(dirty <= heap / 20, "threads {v}: {dirty} bytes dirty");
         assert!(variant(&report, "threads", v)["startup_ns"].is_u64());
     }
+    // A child's wall and CPU time cover the same span, its work: one thread's CPU
+    // time within it cannot exceed it (a little slack for getrusage's µs
+    // truncation). Not a timing comparison: it holds however busy the machine is.
+    for v in [
+        "read",
+        "read-refcounted",
+        "read-immortal",
+        "write",
+        "gc-in-child",
+        "gc-in-child-frozen",
+        "deep-copy",
+    ] {
+        let (wall, cpu) = (
+            get("processes", v, "wall_ns"),
+            get("processes", v, "cpu_user_ns") + get("processes", v, "cpu_sys_ns"),
+        );
+        assert!(
+            cpu <= wall + 200_000,
+            "{v}: {cpu} ns of CPU in {wall} ns of wall"
+        );
+    }
     assert_eq!(report["runs"].as_array().unwrap().len(), 4 + 7);
 }
 

@@ -310,9 +310,10 @@ pub struct SpawnArgs {
     /// makes 3 creations regardless, unless that would take over three times its share.
     #[arg(long, value_name = "D", default_value = "1s")]
     pub max_time: String,
-    /// Measured runs of each method and heap size; every figure is then their
-    /// median, with its spread. Default 3: the least that can outvote one disturbed
-    /// run (the runs share --iterations and --max-time, so it costs no extra time).
+    /// Measured runs of each method and heap size; the latencies are then of all
+    /// their creations together, with the spread of the runs' p50s beside them.
+    /// Default 3: the least that shows one disturbed run (the runs share
+    /// --iterations and --max-time, so it costs no extra time).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub runs: Option<i64>,
     /// Unmeasured runs of each method and heap size before its measured ones

@@ -1,7 +1,7 @@
 //! CPU time, context switches and faults from `getrusage`, as deltas around a run.
 
 use nix::sys::resource::{getrusage, UsageWho};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A snapshot of `getrusage` counters.
 #[derive(Debug, Clone, Copy, Default)]
@@ -14,7 +14,7 @@ pub struct Rusage {
 }
 
 /// What a run consumed between two snapshots.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RusageDelta {
     /// User CPU time, ns.
     pub cpu_user_ns: u64,

@@ -141,23 +141,27 @@ pub struct SpawnResult {
     pub method: &'static str,
     /// How much heap the parent had allocated and touched, bytes.
     pub heap_bytes: u64,
-    /// Creations measured.
+    /// Creations measured, over all runs.
     pub iterations: u64,
     /// Per creation: from the call until the worker is gone and reaped (joined),
     /// ns. For `fork-cow`: the time the child took to write every page of the heap.
+    /// Every creation of every run in one histogram: `count` is `iterations`.
     pub latency_ns: Summary,
     /// Per creation: until the creating call returned in the parent (thread spawn,
-    /// fork, posix_spawn, …), ns; null for `fork-cow`.
+    /// fork, posix_spawn, …), ns, every run's creations together as `latency_ns`;
+    /// null for `fork-cow`.
     pub create_ns: Option<Summary>,
-    /// Minor page faults per creation, parent and child together (mean). For
-    /// `fork-cow`: the child's faults while writing the heap — one per page copied.
+    /// Minor page faults per creation, parent and child together (mean), the
+    /// median of the runs' means. For `fork-cow`: the child's faults while
+    /// writing the heap — one per page copied.
     pub minor_faults: u64,
     /// `fork-cow` only: write time per page of heap, ns (a page fault plus a 4 KiB copy).
     pub ns_per_page: Option<f64>,
     /// What `latency_ns` times, in words.
     pub timed: &'static str,
-    /// Measured runs of this method and heap size; the figures above are their
-    /// medians, field by field (`iterations` is their total).
+    /// Measured runs of this method and heap size: `iterations`, `latency_ns` and
+    /// `create_ns` cover all of them, `minor_faults` is the median run's, and
+    /// `samples` and `spread` show each run.
     pub repeats: u32,
     /// One entry per run, in the order they ran.
     pub samples: Vec<SpawnSample>,

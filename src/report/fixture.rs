@@ -7,7 +7,7 @@ use super::listing::{ListReport, Listed};
 use super::{GilReport, RunReport, ScenarioReport};
 use crate::measure::{new_histogram, Machine, Summary};
 use crate::model::WorkerTrace;
-use crate::runtime::trace::Event;
+use crate::runtime::trace::{Event, EventKind};
 use crate::workload::CounterOutcome;
 
 fn summary(p50: u64, scale: u64) -> Summary {
@@ -139,6 +139,15 @@ pub fn report_with(runs: &[(&str, Workers)]) -> ScenarioReport {
         ctx_switch_calibration: None,
         warnings: Vec::new(),
         timeline: None,
+    }
+}
+
+/// A trace event: a span, or an instant with `dur_ns` 0.
+pub fn ev(kind: EventKind, start_ns: u64, dur_ns: u64) -> Event {
+    Event {
+        kind,
+        start_ns,
+        dur_ns,
     }
 }
 

@@ -252,8 +252,9 @@ fn spawn(report: &SpawnReport) -> String {
         &report.machine,
         &format!(
             "What creating a worker costs, by the parent's heap size ({} pages; transparent \
-             huge pages: {}{}).\n{} per method and heap{} (figures are medians over the runs; a \
-             range is the p50's lowest–highest run).",
+             huge pages: {}{}).\n{} per method and heap{}: the latencies are of every creation \
+             of every run together (the\ncreations column), a range is the p50's lowest–highest \
+             run, and the faults are the median run's.",
             human_bytes(report.page_size),
             report.transparent_hugepage,
             if report.huge_pages {

@@ -39,6 +39,9 @@ fn default_ticks() -> i64 {
     20_000
 }
 
+/// The most CPU-bound workers: `--workers`' limit (4096) less the I/O worker.
+const MAX_CPU_WORKERS: i64 = 4095;
+
 /// Worker 0 does round trips to an echo peer; the others compute until it is done.
 #[derive(Debug)]
 pub struct Convoy {
@@ -56,6 +59,15 @@ impl Convoy {
         // count would abort on the allocation of its specs, not be refused.
         if !(0..=4095).contains(&cpu_workers) {
             return Err(ParamError::field("cpu_workers", "must be 0 to 4095"));
+        }
+        // Beside the I/O worker, at most what `--workers` allows (4096): a huge
+        // value is bad input, not a worker list that exhausts memory (proptest
+        // found `--set cpu_workers=<i64>` aborting on allocation).
+        if cpu_workers > MAX_CPU_WORKERS {
+            return Err(ParamError::field(
+                "cpu_workers",
+                format!("must be at most {MAX_CPU_WORKERS}"),
+            ));
         }
         let rounds = params.rounds.unwrap_or(common.ops as i64);
         if rounds < 1 {

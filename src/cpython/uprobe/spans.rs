@@ -7,11 +7,16 @@
 //!
 //! * `gil-wait`: take entry → take return;
 //! * `gil-held`: take return → drop entry;
-//! * `io-blocked`: drop return → the next take entry. After a drop on request
-//!   (a forced switch) the thread asks again at once and this span is a
-//!   fraction of a microsecond; after `Py_BEGIN_ALLOW_THREADS` it is the
-//!   blocking call. Between drop entry and drop return (a forced switch's wait
-//!   for another thread to take the GIL happens there) nothing is drawn.
+//! * `io-blocked`: drop return → the next take entry, when that gap is
+//!   [`IO_BLOCK_NS`] (5 µs) or more: after `Py_BEGIN_ALLOW_THREADS` it is the
+//!   blocking call. After a drop on request (a forced switch) the thread asks
+//!   again at once, and the gap — a fraction of a microsecond to a few — is the
+//!   GIL released and asked for again, not I/O: nothing is drawn there, as the
+//!   simulated trace draws nothing between a forced switch and the next wait.
+//!   [`release_gap`] is that one rule; the Chrome trace, the strips and the SVG
+//!   all draw these spans, so they agree. Between drop entry and drop return (a
+//!   forced switch's wait for another thread to take the GIL happens there)
+//!   nothing is drawn either.
 //!
 //! A hit the state machine does not expect (the probes were enabled mid-way, a
 //! record was lost) starts over from what the hit says, never invents a span.
@@ -86,7 +91,9 @@ fn spans_of(hits: impl Iterator<Item = (u64, Hit)>) -> Vec<(EventKind, u64, u64)
         state = match (state, hit) {
             (State::Outside(since), Hit::TakeEntry) => {
                 if let Some(since) = since {
-                    out.push((EventKind::IoBlocked, since, t));
+                    if let Some(kind) = release_gap(t.saturating_sub(since)) {
+                        out.push((kind, since, t));
+                    }
                 }
                 State::Waiting(t)
             }
@@ -107,6 +114,14 @@ fn spans_of(hits: impl Iterator<Item = (u64, Hit)>) -> Vec<(EventKind, u64, u64)
         };
     }
     out
+}
+
+/// What a gap of `ns` between a thread's drop of the GIL and its next take was:
+/// a blocking call (`io-blocked`) when it lasted [`IO_BLOCK_NS`] or more, else
+/// nothing worth a span (the GIL released and asked for again at once, as after
+/// a forced switch). The one rule for every picture of a real row.
+pub fn release_gap(ns: u64) -> Option<EventKind> {
+    (ns >= IO_BLOCK_NS).then_some(EventKind::IoBlocked)
 }
 
 /// Python 2.7's hits on its GIL alone. `PyThread_acquire_lock` and
@@ -192,7 +207,7 @@ pub fn row_trace(threads: &[ThreadSpans], pid: u32, from: u64, to: u64) -> RowTr
                     row.held_ns += dur;
                 }
                 EventKind::GilWait => row.waits.push(dur),
-                EventKind::IoBlocked if dur >= IO_BLOCK_NS => long_blocks += 1,
+                EventKind::IoBlocked => long_blocks += 1,
                 _ => {}
             }
             events.push(Event {
@@ -221,9 +236,9 @@ pub fn row_trace(threads: &[ThreadSpans], pid: u32, from: u64, to: u64) -> RowTr
 }
 
 /// A gap this long between a drop and the next take is a blocking call, not the
-/// sub-microsecond turnaround of a forced switch: threads with a few of them
-/// are named `io`, the rest `cpu`.
-const IO_BLOCK_NS: u64 = 5_000;
+/// sub-microsecond turnaround of a forced switch ([`release_gap`]): threads with
+/// a few of them are named `io`, the rest `cpu`.
+pub const IO_BLOCK_NS: u64 = 5_000;
 
 #[cfg(test)]
 mod tests {
@@ -232,26 +247,51 @@ mod tests {
 
     #[test]
     fn a_round_trip_becomes_wait_held_blocked() {
+        // In µs: a 49 µs blocking call between two holds.
+        let us = 1_000;
         let hits = vec![
-            (7, 10, TakeEntry),
-            (7, 15, TakeReturn),
-            (7, 40, DropEntry),
-            (7, 41, DropReturn),
-            (7, 90, TakeEntry),
-            (7, 95, TakeReturn),
-            (7, 99, DropEntry),
+            (7, 10 * us, TakeEntry),
+            (7, 15 * us, TakeReturn),
+            (7, 40 * us, DropEntry),
+            (7, 41 * us, DropReturn),
+            (7, 90 * us, TakeEntry),
+            (7, 95 * us, TakeReturn),
+            (7, 99 * us, DropEntry),
         ];
         let threads = per_thread(hits);
         assert_eq!(
             threads[0].spans,
             vec![
-                (EventKind::GilWait, 10, 15),
-                (EventKind::GilHeld, 15, 40),
-                (EventKind::IoBlocked, 41, 90),
-                (EventKind::GilWait, 90, 95),
-                (EventKind::GilHeld, 95, 99),
+                (EventKind::GilWait, 10 * us, 15 * us),
+                (EventKind::GilHeld, 15 * us, 40 * us),
+                (EventKind::IoBlocked, 41 * us, 90 * us),
+                (EventKind::GilWait, 90 * us, 95 * us),
+                (EventKind::GilHeld, 95 * us, 99 * us),
             ]
         );
+    }
+
+    #[test]
+    fn a_forced_switchs_quick_retake_is_not_io() {
+        // A CPU-bound thread dropped on request and asked again 0.8 µs later; an
+        // I/O thread came back from a 40 µs recv.
+        let threads = per_thread(vec![
+            (7, 0, TakeReturn),
+            (7, 5_000_000, DropEntry),
+            (7, 5_000_100, DropReturn),
+            (7, 5_000_900, TakeEntry),
+            (8, 0, DropEntry),
+            (8, 100, DropReturn),
+            (8, 40_100, TakeEntry),
+        ]);
+        assert_eq!(
+            threads[0].spans,
+            vec![(EventKind::GilHeld, 0, 5_000_000)],
+            "no io-blocked for the retake"
+        );
+        assert_eq!(threads[1].spans, vec![(EventKind::IoBlocked, 100, 40_100)]);
+        assert_eq!(release_gap(IO_BLOCK_NS - 1), None);
+        assert_eq!(release_gap(IO_BLOCK_NS), Some(EventKind::IoBlocked));
     }
 
     #[test]

@@ -2,12 +2,15 @@
 //! collect what it saw, reap it.
 //!
 //! The child measures itself — start-up (fork to ready: the clock is the same
-//! `CLOCK_MONOTONIC` in both processes), work time, minor faults during the work,
-//! and `/proc/self/smaps_rollup` just before it exits, when its private dirty
-//! pages are exactly the pages copy-on-write had to copy for it — and sends the
-//! figures home over a socketpair. The parent also takes the child's whole-life
-//! usage from `RUSAGE_CHILDREN`. A [`Child`] guard kills and reaps the child on any
-//! error path, so no zombie is left behind.
+//! `CLOCK_MONOTONIC` in both processes), work time and, over the same span, its
+//! CPU time, context switches and minor faults, and `/proc/self/smaps_rollup` just
+//! before it exits, when its private dirty pages are exactly the pages
+//! copy-on-write had to copy for it — and sends the figures home over a
+//! socketpair. The row's wall and CPU figures are both the work's: the fork, the
+//! smaps read and the child's exit are in neither (the parent's `RUSAGE_CHILDREN`
+//! would count them in the CPU only, and a 40 µs pass would sit beside
+//! milliseconds of CPU). A [`Child`] guard kills and reaps the child on any error
+//! path, so no zombie is left behind.
 
 use crate::measure::procfs::Rollup;
 use crate::measure::{nanos, Rusage, RusageDelta};
@@ -26,8 +29,10 @@ pub struct ChildReport {
     pub startup_ns: u64,
     /// The work itself, ns.
     pub work_ns: u64,
-    /// Minor faults during the work.
-    pub work_minor_faults: u64,
+    /// CPU time, context switches and minor faults during the work: the span
+    /// `work_ns` times, no more (the usage reads sit inside the clock reads'
+    /// span, so the CPU time of this one thread cannot exceed `work_ns`).
+    pub work_usage: RusageDelta,
     /// The child's memory just before it exited.
     pub memory: Rollup,
     /// Objects the work went through.
@@ -69,7 +74,7 @@ impl Drop for Child {
 /// parent through the socket) and then `work` on what it prepared (returns objects
 /// visited and a checksum; what was prepared stays alive until the child has read
 /// its memory figures); meanwhile the parent runs `feed` on its end of the socket. Returns
-/// the child's report and its whole-life resource usage.
+/// the child's report.
 ///
 /// While the child works, and while `feed` writes to it (a deep copy of a GiB
 /// heap takes seconds, and blocks for ever on a child that stopped reading), the
@@ -83,9 +88,8 @@ pub fn run_child<T>(
     work: impl FnOnce(&mut T) -> (u64, u64),
     feed: impl FnOnce(&mut Watched<'_>) -> std::io::Result<()>,
     keep_going: &dyn Fn() -> bool,
-) -> std::io::Result<(ChildReport, RusageDelta)> {
+) -> std::io::Result<ChildReport> {
     let (mut parent_end, mut child_end) = UnixStream::pair()?;
-    let usage_before = Rusage::children();
     let parent = nix::unistd::getpid();
     let forked_at = Instant::now();
     // Relies on a single-threaded parent: fork-cow forks before starting any thread
@@ -105,10 +109,7 @@ pub fn run_child<T>(
     parent_end.shutdown(std::net::Shutdown::Write)?;
     let bytes = read_report(&mut parent_end, keep_going)?;
     child.reap()?;
-    let usage = Rusage::children().since(&usage_before);
-    let report = postcard::from_bytes(&bytes)
-        .map_err(|e| std::io::Error::other(format!("child report: {e}")))?;
-    Ok((report, usage))
+    postcard::from_bytes(&bytes).map_err(|e| std::io::Error::other(format!("child report: {e}")))
 }
 
 /// How often the parent looks at `keep_going` while a child works.
@@ -190,15 +191,18 @@ fn child_main<T>(
     work: impl FnOnce(&mut T) -> (u64, u64),
 ) -> std::io::Result<()> {
     let mut prepared = prepare(socket)?;
+    // The clock reads enclose the usage reads: the CPU time counted is of a span
+    // no longer than the wall time counted (the first write to a stack page after
+    // fork is a copy-on-write fault of its own, which this keeps inside both).
     let ready = Instant::now();
     let usage_before = Rusage::this_process();
     let (objects, checksum) = work(&mut prepared);
-    let work_ns = nanos(ready.elapsed());
     let work_usage = Rusage::this_process().since(&usage_before);
+    let work_ns = nanos(ready.elapsed());
     let report = ChildReport {
         startup_ns: nanos(ready - forked_at),
         work_ns,
-        work_minor_faults: work_usage.minor_faults,
+        work_usage,
         memory: crate::measure::procfs::smaps_rollup()?,
         objects,
         checksum,

@@ -138,9 +138,10 @@ fn forked(
             )
         };
         variant.restore(heap);
-        let (report, child_usage) = result.map_err(os)?;
+        let report = result.map_err(os)?;
+        // The work's usage, as the wall time is the work's (see `child`).
+        usage = usage + report.work_usage;
         reports.push(report);
-        usage = usage + child_usage;
     }
     Ok(model_run(
         ModelKind::Processes,
@@ -212,7 +213,7 @@ fn threaded(
         reports.push(ChildReport {
             startup_ns: nanos(last_start - spawned_at),
             work_ns: results.iter().map(|r| nanos(r.1)).max().unwrap_or(0),
-            work_minor_faults: run_usage.minor_faults,
+            work_usage: run_usage,
             memory,
             objects: results.iter().map(|r| r.2 .0).sum(),
             checksum: results.iter().fold(0, |a, r| a ^ r.2 .1),
@@ -253,7 +254,7 @@ fn model_run(
         "dirty_share": private_dirty as f64 / heap_bytes as f64,
         "pss_bytes": max(|r| r.memory.pss),
         "rss_bytes": max(|r| r.memory.rss),
-        "work_minor_faults": reports.iter().map(|r| r.work_minor_faults).sum::<u64>() / n,
+        "work_minor_faults": reports.iter().map(|r| r.work_usage.minor_faults).sum::<u64>() / n,
         "heap_bytes": heap_bytes,
         "heap_objects": heap.live(),
     });

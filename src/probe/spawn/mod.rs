@@ -122,9 +122,11 @@ fn histogram() -> Histogram {
 }
 
 /// Measures one method with one heap: `--warmup` unmeasured runs, then `--runs`
-/// measured ones, merged into one row of medians. Every creation is reaped before
-/// the next, so each run starts from the same state; nothing of the merge runs
-/// inside a timed creation.
+/// measured ones, merged into one row: the latency summaries are of every
+/// creation of every run in one histogram (so `latency_ns.count` is `iterations`,
+/// and its p99 and max see every creation), the fault count is the median run's.
+/// Every creation is reaped before the next, so each run starts from the same
+/// state; nothing of the merge runs inside a timed creation.
 fn cell(
     method: Method,
     creator: &methods::Creator,
@@ -135,18 +137,19 @@ fn cell(
         one_run(method, creator, heap, plan)?;
     }
     let mut samples = Vec::with_capacity(plan.runs as usize);
+    let (mut all_latency, mut all_create) = (histogram(), histogram());
     for _ in 0..plan.runs {
-        samples.push(one_run(method, creator, heap, plan)?);
+        let (sample, latency, create) = one_run(method, creator, heap, plan)?;
+        // Same configuration, auto-resizing: adding cannot fail.
+        let _ = all_latency.add(&latency);
+        let _ = all_create.add(&create);
+        samples.push(sample);
     }
     let median = |f: fn(&SpawnSample) -> u64| {
         median_u64(&samples.iter().map(f).collect::<Vec<_>>()).unwrap_or(0)
     };
-    let latency = Summary::median_of(&samples.iter().map(|s| s.latency_ns).collect::<Vec<_>>());
-    let create = samples
-        .iter()
-        .map(|s| s.create_ns)
-        .collect::<Option<Vec<_>>>()
-        .map(|c| Summary::median_of(&c));
+    let latency = Summary::of(&all_latency);
+    let create = (method != Method::ForkCow).then(|| Summary::of(&all_create));
     let p50s: Vec<u64> = samples.iter().map(|s| s.latency_ns.p50).collect();
     let cow = method == Method::ForkCow;
     Ok(SpawnResult {
@@ -174,12 +177,14 @@ fn cell(
 }
 
 /// One run of a method with one heap: as many creations as its share of the budget.
+/// Returns the run's summary and its latency and create histograms (the create
+/// one empty for `fork-cow`), for the row that merges the runs.
 fn one_run(
     method: Method,
     creator: &methods::Creator,
     heap: &mut Heap,
     plan: &SpawnPlan,
-) -> std::io::Result<SpawnSample> {
+) -> std::io::Result<(SpawnSample, Histogram, Histogram)> {
     let (mut latency, mut create) = (histogram(), histogram());
     let started = Instant::now();
     let mut done = 0u64;
@@ -191,12 +196,13 @@ fn one_run(
             faults += s.faults;
             done += 1;
         }
-        return Ok(SpawnSample {
+        let sample = SpawnSample {
             iterations: done,
             latency_ns: Summary::of(&latency),
             create_ns: None,
             minor_faults: faults / done.max(1),
-        });
+        };
+        return Ok((sample, latency, create));
     }
     let (me, children) = (Rusage::this_process(), Rusage::children());
     while more(done, started, plan) {
@@ -207,10 +213,11 @@ fn one_run(
     }
     let faults = Rusage::this_process().since(&me).minor_faults
         + Rusage::children().since(&children).minor_faults;
-    Ok(SpawnSample {
+    let sample = SpawnSample {
         iterations: done,
         latency_ns: Summary::of(&latency),
         create_ns: Some(Summary::of(&create)),
         minor_faults: faults / done.max(1),
-    })
+    };
+    Ok((sample, latency, create))
 }

@@ -73,7 +73,7 @@ pub fn render(report: &ScenarioReport, host_pid: u32) -> Vec<u8> {
                     ),
                 );
             }
-            let name = format!("{}/{}-{}", run.model, worker.role, worker.index);
+            let name = super::track_name(&run.model, worker);
             line(
                 &mut out,
                 &metadata(pid, tid, "thread_name", "name", &json_str(&name)),
@@ -202,15 +202,7 @@ fn json_str(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::report_with;
-
-    fn ev(kind: EventKind, start_ns: u64, dur_ns: u64) -> Event {
-        Event {
-            kind,
-            start_ns,
-            dur_ns,
-        }
-    }
+    use crate::report::fixture::{ev, report_with};
 
     #[test]
     fn micros_keep_every_nanosecond() {

@@ -16,3 +16,12 @@ pub mod files;
 pub mod plot;
 pub mod strips;
 pub mod timeline;
+
+use crate::model::WorkerTrace;
+
+/// A worker's track name in every picture of a run — the Chrome trace's
+/// `thread_name`, a strip's and an SVG lane's label: `model/role-index`
+/// (`gil/io-0`).
+pub fn track_name(model: &str, worker: &WorkerTrace) -> String {
+    format!("{model}/{}-{}", worker.role, worker.index)
+}

@@ -216,17 +216,12 @@ fn draw_legend<DB: DrawingBackend>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::report_with;
-    use crate::runtime::trace::{Event, EventKind};
+    use crate::report::fixture::{ev, report_with};
+    use crate::runtime::trace::EventKind;
     use std::time::Duration;
 
     #[test]
     fn one_labelled_lane_per_worker() {
-        let ev = |kind, start_ns, dur_ns| Event {
-            kind,
-            start_ns,
-            dur_ns,
-        };
         let report = report_with(&[
             (
                 "gil",

@@ -5,7 +5,7 @@
 //! `-----` of waiting on the I/O worker's strip, ended by a `!`) and Python 2's
 //! "battle" (holders that keep re-taking the lock) stand out at a glance.
 
-use super::timeline::{lanes, windows, Legend, Mark, State, TimelineOptions};
+use super::timeline::{lanes, windows, Cell, Legend, Mark, State, TimelineOptions};
 use crate::report::format::duration_ns;
 use crate::report::ScenarioReport;
 
@@ -43,7 +43,7 @@ pub fn render(report: &ScenarioReport, options: &TimelineOptions, colour: bool) 
         for lane in lanes.iter().take(MAX_LANES) {
             out.push_str(&format!("  {:<width$} ", lane.label));
             for cell in &lane.cells {
-                out.push_str(&glyph(cell.state, cell.mark, colour));
+                out.push_str(&cell_glyph(cell, colour));
             }
             out.push('\n');
         }
@@ -78,8 +78,25 @@ pub fn render(report: &ScenarioReport, options: &TimelineOptions, colour: bool) 
             mark.meaning()
         ));
     }
+    if legend.brief_holds {
+        out.push_str(&format!(
+            "  {} took the GIL, held it less than the column",
+            paint(BRIEF, "1;32", colour)
+        ));
+    }
     out.push_str("  (blank: not started, between a release and the next take, or done)\n");
     out
+}
+
+/// A column in which the worker took the GIL but mostly did something else.
+const BRIEF: char = '+';
+
+/// A cell's glyph: a mark, else a brief hold, else its state's.
+fn cell_glyph(cell: &Cell, colour: bool) -> String {
+    if cell.mark.is_none() && cell.took_briefly {
+        return paint(BRIEF, "1;32", colour);
+    }
+    glyph(cell.state, cell.mark, colour)
 }
 
 /// One cell: the mark if there is one, else the state's glyph.
@@ -120,17 +137,12 @@ fn paint(c: char, code: &str, colour: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::report_with;
-    use crate::runtime::trace::{Event, EventKind};
+    use crate::report::fixture::{ev, report_with};
+    use crate::runtime::trace::EventKind;
     use std::time::Duration;
 
     #[test]
     fn plain_strips_show_the_convoy() {
-        let ev = |kind, start_ns, dur_ns| Event {
-            kind,
-            start_ns,
-            dur_ns,
-        };
         let ms = 1_000_000;
         let report = report_with(&[(
             "gil",
@@ -176,5 +188,31 @@ mod tests {
         );
         assert!(!text.contains('\x1b'));
         assert!(render(&report, &options, true).contains("\x1b[32m█"));
+        assert!(!text.contains("took the GIL"), "{text}");
+
+        // A 20 µs hold inside a wait shows as `+`, and the legend says what it is.
+        let brief = report_with(&[(
+            "cpython-threads",
+            vec![(
+                1,
+                "io",
+                vec![
+                    ev(EventKind::GilWait, 0, 4 * ms),
+                    ev(EventKind::GilHeld, 4 * ms, 20_000),
+                    ev(EventKind::GilWait, 4 * ms + 20_000, 6 * ms),
+                ],
+            )],
+        )]);
+        let options = TimelineOptions {
+            window: Some(Duration::from_millis(8)),
+            switch_interval: Duration::from_millis(1),
+        };
+        let text = render(&brief, &options, false);
+        let strip = text.lines().nth(1).unwrap();
+        assert_eq!(strip.matches('+').count(), 1, "{text}");
+        assert!(
+            text.contains("+ took the GIL, held it less than the column"),
+            "{text}"
+        );
     }
 }

@@ -4,7 +4,10 @@
 //! (`--plot-timeline`, [`super::plot`]) are drawn from the same [`Lane`]s:
 //! the window is cut into equal columns, and each column of a worker shows the
 //! state it spent most of that time in, plus a mark if a drop request or a forced
-//! switch happened there.
+//! switch happened there. A column in which the worker took the GIL but held it
+//! for less than any other state ([`Cell::took_briefly`]) says so: an I/O
+//! thread's 5–30 µs holds inside a 500 µs column would otherwise vanish into its
+//! waits, and a strip of `-` would read as one long wait.
 //!
 //! # The window
 //!
@@ -12,8 +15,14 @@
 //! moments (threads starting, the first take) are not typical. Unless
 //! `--timeline-window` says otherwise, a timeline shows **8 switch intervals**
 //! (40 ms at the default 5 ms: several convoy round trips), starting **one switch
-//! interval after the run's first event** — or a tenth of the run, for runs shorter
-//! than ten intervals. Every model's strip spans the same length of time
+//! interval after every worker has started** — or a tenth of the rest of the run,
+//! for runs shorter than ten intervals. "Started" is the last worker's first
+//! event: the workers leave the start line together, but on a busy machine the
+//! OS can take milliseconds to run one woken from it (the one that arrived last
+//! never slept and runs at once), and counted from the first worker's start the
+//! window opened on a convoy's I/O worker that had not begun (a blank strip, as
+//! if it did nothing). Where workers run one after another (`sequential`: one
+//! ends before the next begins) the window starts from the first worker's start. Every model's strip spans the same length of time
 //! ([`windows`]), so one column means the same everywhere and the strips can be
 //! compared: a run that ended sooner shows blank columns at its end. That length
 //! is the window asked for, cut to the longest any run could fill; the legend says
@@ -115,6 +124,9 @@ pub struct Cell {
     pub state: Option<State>,
     /// A drop request (preferred) or forced switch in the column.
     pub mark: Option<Mark>,
+    /// The worker held the GIL in the column, but not for most of it (`state`
+    /// is another).
+    pub took_briefly: bool,
 }
 
 /// The time a timeline shows, ns since the run's epoch.
@@ -146,8 +158,8 @@ impl Window {
     /// Chooses the window of `run` (see the module docs); `None` for an untraced run.
     pub fn choose(run: &RunReport, options: &TimelineOptions) -> Option<Window> {
         let events = run.traces.iter().flat_map(|t| &t.events);
-        let first = events.clone().map(|e| e.start_ns).min()?;
         let last = events.map(|e| e.end_ns()).max()?;
+        let first = started(run);
         let interval = crate::measure::nanos(options.switch_interval).max(1);
         let length = options
             .window
@@ -161,6 +173,29 @@ impl Window {
             start_ns: start,
             end_ns: (start + length).min(last).max(start + 1),
         })
+    }
+}
+
+/// When every worker of `run` had started (its first event), or the first start
+/// where one worker ended before another began (see the module docs). Call it
+/// only on a run with events.
+fn started(run: &RunReport) -> u64 {
+    let spans: Vec<(u64, u64)> = run
+        .traces
+        .iter()
+        .filter_map(|t| {
+            let first = t.events.iter().map(|e| e.start_ns).min()?;
+            let last = t.events.iter().map(|e| e.end_ns()).max()?;
+            Some((first, last))
+        })
+        .collect();
+    let earliest = spans.iter().map(|s| s.0).min().unwrap_or(0);
+    let all_in = spans.iter().map(|s| s.0).max().unwrap_or(0);
+    let first_done = spans.iter().map(|s| s.1).min().unwrap_or(0);
+    if all_in < first_done {
+        all_in
+    } else {
+        earliest
     }
 }
 
@@ -190,6 +225,8 @@ pub struct Legend {
     pub states: Vec<State>,
     /// The marks seen, drop requests first.
     pub marks: Vec<Mark>,
+    /// Whether some column shows a brief hold ([`Cell::took_briefly`]).
+    pub brief_holds: bool,
 }
 
 impl Legend {
@@ -205,6 +242,7 @@ impl Legend {
                 .into_iter()
                 .filter(|m| cells.iter().any(|c| c.mark == Some(*m)))
                 .collect(),
+            brief_holds: cells.iter().any(|c| c.took_briefly && c.mark.is_none()),
         }
     }
 
@@ -296,9 +334,10 @@ pub fn lanes(run: &RunReport, window: Window, columns: usize) -> Vec<Lane> {
                 if *most > 0 {
                     cell.state = Some(State::ALL[slot]);
                 }
+                cell.took_briefly = spent[0] > 0 && cell.state != Some(State::Held);
             }
             Lane {
-                label: format!("{}/{}-{}", run.model, worker.role, worker.index),
+                label: super::track_name(&run.model, worker),
                 cells,
             }
         })
@@ -308,16 +347,7 @@ pub fn lanes(run: &RunReport, window: Window, columns: usize) -> Vec<Lane> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::report::fixture::report_with;
-    use crate::runtime::trace::Event;
-
-    fn ev(kind: EventKind, start_ns: u64, dur_ns: u64) -> Event {
-        Event {
-            kind,
-            start_ns,
-            dur_ns,
-        }
-    }
+    use crate::report::fixture::{ev, report_with};
 
     #[test]
     fn columns_take_the_state_that_filled_most_of_them() {
@@ -360,6 +390,34 @@ mod tests {
             "8 of 10 ns held"
         );
         assert_eq!(lanes[1].cells[6].state, None, "nothing recorded");
+        assert!(lanes
+            .iter()
+            .all(|l| l.cells.iter().all(|c| !c.took_briefly)));
+    }
+
+    #[test]
+    fn a_brief_hold_inside_a_wait_is_not_lost() {
+        // A 20 µs hold in the middle of a 500 µs column of waiting.
+        let report = report_with(&[(
+            "cpython-threads",
+            vec![(
+                1,
+                "io",
+                vec![
+                    ev(EventKind::GilWait, 0, 240_000),
+                    ev(EventKind::GilHeld, 240_000, 20_000),
+                    ev(EventKind::GilWait, 260_000, 740_000),
+                ],
+            )],
+        )]);
+        let window = Window {
+            start_ns: 0,
+            end_ns: 1_000_000,
+        };
+        let cells = &lanes(&report.runs[0], window, 2)[0].cells;
+        assert_eq!(cells[0].state, Some(State::Waiting));
+        assert!(cells[0].took_briefly && !cells[1].took_briefly);
+        assert!(Legend::of(&lanes(&report.runs[0], window, 2)).brief_holds);
     }
 
     #[test]
@@ -382,5 +440,37 @@ mod tests {
         )]);
         let w = Window::choose(&short.runs[0], &options).unwrap();
         assert_eq!((w.start_ns, w.end_ns), (100, 1_000));
+    }
+
+    #[test]
+    fn the_window_opens_once_every_worker_has_started() {
+        let ms = 1_000_000;
+        let options = TimelineOptions {
+            window: None,
+            switch_interval: Duration::from_millis(5),
+        };
+        // The I/O worker left the start line 8 ms after the CPU worker: the window
+        // counts its interval from then, and its strip is not blank at first.
+        let late = report_with(&[(
+            "threads",
+            vec![
+                (1, "io", vec![ev(EventKind::IoBlocked, 8 * ms, 100 * ms)]),
+                (1, "cpu", vec![ev(EventKind::Running, 0, 110 * ms)]),
+            ],
+        )]);
+        let w = Window::choose(&late.runs[0], &options).unwrap();
+        assert_eq!(w.start_ns, 13 * ms);
+        let io = &lanes(&late.runs[0], w, 10)[0];
+        assert!(io.cells.iter().all(|c| c.state == Some(State::Blocked)));
+        // One after another (sequential): from the first worker's start.
+        let sequential = report_with(&[(
+            "sequential",
+            vec![
+                (1, "cpu", vec![ev(EventKind::Running, 0, 100 * ms)]),
+                (1, "cpu", vec![ev(EventKind::Running, 100 * ms, 100 * ms)]),
+            ],
+        )]);
+        let w = Window::choose(&sequential.runs[0], &options).unwrap();
+        assert_eq!(w.start_ns, 5 * ms);
     }
 }
