@@ -1,5 +1,6 @@
 //! The simulated CPython runtime: the GIL ([`gil`]), the interpreter loop that
-//! polls it ([`interp`]), the small-object allocator ([`pymalloc`]), the cyclic
+//! polls it ([`interp`]), state the GIL protects with no lock of its own
+//! ([`gilstate`]), the small-object allocator ([`pymalloc`]), the cyclic
 //! garbage collector ([`gc`]), the event recorder that traces them ([`trace`]), and
 //! the typed shared memory that workers in different processes see alike
 //! ([`shm`]: what `multiprocessing.sharedctypes` is to CPython).
@@ -9,6 +10,7 @@
 
 pub mod gc;
 pub mod gil;
+pub mod gilstate;
 pub mod interp;
 pub mod pymalloc;
 pub mod shm;
