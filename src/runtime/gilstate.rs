@@ -27,12 +27,15 @@ use std::sync::Arc;
 pub struct GilState<T> {
     shared: Arc<Mutex<T>>,
     held: Option<ArcMutexGuard<RawMutex, T>>,
+    /// Times this thread locked the state: about once per GIL hold.
+    pub locks: u64,
 }
 
 impl<T> std::fmt::Debug for GilState<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GilState")
             .field("held", &self.held.is_some())
+            .field("locks", &self.locks)
             .finish()
     }
 }
@@ -40,7 +43,11 @@ impl<T> std::fmt::Debug for GilState<T> {
 impl<T> GilState<T> {
     /// A handle on `shared`, the interpreter's one copy of the state.
     pub fn new(shared: Arc<Mutex<T>>) -> GilState<T> {
-        GilState { shared, held: None }
+        GilState {
+            shared,
+            held: None,
+            locks: 0,
+        }
     }
 
     /// The state, for the thread holding the GIL.
@@ -54,7 +61,8 @@ impl<T> GilState<T> {
 
     #[cold]
     #[inline(never)]
-    fn lock(&self, interp: &mut Interp<'_>) -> ArcMutexGuard<RawMutex, T> {
+    fn lock(&mut self, interp: &mut Interp<'_>) -> ArcMutexGuard<RawMutex, T> {
+        self.locks += 1;
         match self.shared.try_lock_arc() {
             Some(guard) => guard,
             None => interp.allow_threads(|| self.shared.lock_arc()),
@@ -120,6 +128,7 @@ mod tests {
             shared.is_locked(),
             "kept across bytecodes that keep the GIL"
         );
+        assert_eq!(state.locks, 1);
         std::thread::scope(|s| {
             let waiter = s.spawn(|| {
                 let mut interp = Interp::new(1, Lock::Gil(&gil), TraceBuf::disabled());

@@ -236,6 +236,8 @@ struct AllocRecord {
     retained_live: u64,
     arenas_allocated: u64,
     arenas_freed: u64,
+    /// Times this worker locked the process's shared pools.
+    pool_locks: u64,
 }
 
 struct Allocator<'a> {
@@ -280,7 +282,10 @@ impl Allocator<'_> {
     fn with_pool<R>(&mut self, interp: &mut Interp<'_>, f: impl FnOnce(&mut Pymalloc) -> R) -> R {
         match self.heap.as_mut().expect("chosen at the first op") {
             Heap::Interpreter(state) => f(state.get(interp)),
-            Heap::Locked(global) => f(&mut global.lock()),
+            Heap::Locked(global) => {
+                self.record.pool_locks += 1;
+                f(&mut global.lock())
+            }
             Heap::Own(own) => f(own),
         }
     }
@@ -409,6 +414,7 @@ impl WorkerBody for Allocator<'_> {
         // The worker loop may drop the GIL for good after an op.
         if let Some(Heap::Interpreter(state)) = &mut self.heap {
             state.release();
+            self.record.pool_locks = state.locks;
         }
         Ok(())
     }
@@ -515,6 +521,8 @@ impl Workload for Alloc {
             "retained_live_bytes": live.1,
             "arenas_allocated": sum(|r| r.arenas_allocated),
             "arenas_freed": sum(|r| r.arenas_freed),
+            // Under a GIL about one per GIL hold; without one, per malloc and free.
+            "pool_locks": records.iter().map(|r| r.pool_locks).sum::<u64>(),
         });
         let mut extra = serde_json::Map::new();
         extra.insert("alloc".into(), alloc);
