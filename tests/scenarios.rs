@@ -239,7 +239,8 @@ fn alloc_pools_keep_freed_memory_and_return_empty_arenas() {
 /// in CPython: locked about once per GIL hold, never per malloc and free (whose
 /// locked instructions would make the GIL models pay twice sequential's CPU time
 /// for the same allocations, which CPython's threads do not). Without a GIL, one
-/// shared set needs its own lock at every use. Counts, not timings: holds at any load.
+/// set shared by threads needs its own lock at every use; `sequential`'s one thread
+/// holds it across an op. Counts, not timings: holds at any load.
 #[test]
 fn alloc_under_a_gil_the_gil_is_the_pools_lock() {
     let report = |model: &str, pools: &str| {
@@ -270,7 +271,13 @@ fn alloc_under_a_gil_the_gil_is_the_pools_lock() {
         assert!(locks * 10 <= allocations, "{model}: locked per call: {a}");
     }
     assert_eq!(run(&gils, "sequential")["alloc"]["pool_locks"], 0);
-    let free = report("threads", "global");
+    let free = report("sequential,threads", "global");
+    // One thread, one worker at a time: held across each op, as under a GIL.
+    let a = &run(&free, "sequential")["alloc"];
+    assert!(
+        a["pool_locks"].as_u64().unwrap() * 10 <= a["allocations"].as_u64().unwrap(),
+        "sequential, alone with the set: {a}"
+    );
     let a = &run(&free, "threads")["alloc"];
     assert!(
         a["pool_locks"].as_u64().unwrap() > a["allocations"].as_u64().unwrap(),

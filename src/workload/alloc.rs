@@ -20,7 +20,8 @@
 //! empty again when the next worker starts. `global` and `per-thread` force the
 //! choice; `global` without a GIL has no GIL to lean on, so it locks at every
 //! allocation and free (under `threads` that shows why free-threading needs
-//! per-thread heaps: the lock is contended).
+//! per-thread heaps: the lock is contended) — except under `sequential`, whose one
+//! thread holds it across each op as the GIL models do across a GIL hold.
 //!
 //! Memory is sampled at two moments of every op: after the batch is allocated
 //! (*peak*) and after all but the survivors are freed (*retained*). "Held" is what
@@ -356,7 +357,11 @@ impl Allocator<'_> {
             Pools::PerThread => false,
             Pools::Auto => interp.has_gil(),
         };
-        let gil = interp.has_gil();
+        // Without a GIL the set needs a lock of its own, unless this worker is
+        // alone with it: `sequential` runs its workers one at a time (and every
+        // worker of a threaded run exists before any starts), so a lone user holds
+        // it across the op, as one thread under an uncontended GIL would.
+        let protected = interp.has_gil() || Arc::strong_count(&self.global) == 1;
         let pid = u64::from(std::process::id()) << 32;
         // One malloc per process; one pymalloc per process when shared.
         self.record.allocator_id = if self.kind == AllocatorKind::System || shared {
@@ -365,7 +370,7 @@ impl Allocator<'_> {
             pid | (self.index as u64 + 1)
         };
         self.record.pools = if shared { "global" } else { "per-thread" }.into();
-        self.heap = Some(if shared && gil {
+        self.heap = Some(if shared && protected {
             Heap::Interpreter(GilState::new(Arc::clone(&self.global)))
         } else if shared {
             Heap::Locked(Arc::clone(&self.global))
