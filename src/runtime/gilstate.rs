@@ -155,6 +155,27 @@ mod tests {
         assert!(*shared.lock() > 1001);
     }
 
+    /// Python 2's lock is released every check interval, whoever takes it next: the
+    /// state is let go before each of those ticks, and only those.
+    #[test]
+    fn under_python_2_let_go_at_each_check_interval() {
+        let gil = crate::runtime::gil::LegacyGil::new();
+        let shared = Arc::new(Mutex::new(0u64));
+        let mut interp = Interp::new(0, Lock::Legacy(&gil, 10), TraceBuf::disabled());
+        let mut state = GilState::new(Arc::clone(&shared));
+        interp.enter();
+        for _ in 0..110 {
+            *state.get(&mut interp) += 1;
+            state.tick(&mut interp);
+        }
+        state.release();
+        interp.exit();
+        // A release on the 11th counted tick (2.7's `--_Py_Ticker < 0`): 10 of them
+        // in 110 ticks, and the state taken again after each.
+        assert_eq!(state.locks, 10);
+        assert_eq!(interp.into_parts().0.acquisitions, 11);
+    }
+
     /// Without a GIL nothing is ever let go mid-op (nothing else runs in this
     /// interpreter), and a plain release frees it.
     #[test]
