@@ -98,3 +98,36 @@ fn incremental_cuts_the_longest_pause_five_fold() {
         )
     });
 }
+
+/// The same allocations cost the GIL models about the CPU time they cost the
+/// sequential baseline, as CPython's threads cost one thread doing all the work
+/// (its pymalloc takes no lock: the GIL is the pools' lock). A lock per malloc and
+/// free made the GIL models use twice sequential's CPU. User CPU time, median of 3.
+/// `gil-legacy` is left out: Python 2's lock, re-taken every 100 ticks, costs CPU
+/// of its own (its waiter wakes at each release), whatever the allocator.
+#[test]
+#[ignore = "fidelity: needs a quiet machine"]
+fn alloc_gil_models_use_the_cpu_time_of_sequential() {
+    judge(|| {
+        let models = ["gil", "gil-3.9"];
+        let ratios = repeat(3, || {
+            let report = json(&[
+                "scenario",
+                "alloc",
+                "--model",
+                "sequential,gil,gil-3.9",
+                "--ops",
+                "20",
+            ]);
+            let cpu = |m: &str| run(&report, m)["cpu_user_ns"].as_f64().unwrap();
+            models.map(|m| cpu(m) / cpu("sequential"))
+        });
+        let med: Vec<f64> = (0..models.len())
+            .map(|i| median(ratios.iter().map(|r| r[i]).collect()))
+            .collect();
+        verdict(
+            med.iter().all(|&r| r <= 1.5),
+            format!("user CPU vs sequential ({models:?}), medians of 3: {med:.2?}"),
+        )
+    });
+}

@@ -256,6 +256,56 @@ fn alloc_pools_keep_freed_memory_and_return_empty_arenas() {
     assert_eq!(a["arenas_freed"], a["arenas_allocated"], "{a}");
 }
 
+/// Under a GIL the process's one pool set is protected by the GIL, as pymalloc's are
+/// in CPython: locked about once per GIL hold, never per malloc and free (whose
+/// locked instructions would make the GIL models pay twice sequential's CPU time
+/// for the same allocations, which CPython's threads do not). Without a GIL, one
+/// set shared by threads needs its own lock at every use; `sequential`'s one thread
+/// holds it across an op. Counts, not timings: holds at any load.
+#[test]
+fn alloc_under_a_gil_the_gil_is_the_pools_lock() {
+    let report = |model: &str, pools: &str| {
+        json(&[
+            "scenario",
+            "alloc",
+            "--model",
+            model,
+            "--ops",
+            "4",
+            "--set",
+            "batch=20000",
+            "--set",
+            &format!("pools={pools}"),
+        ])
+    };
+    let gils = report("sequential,gil,gil-3.9,gil-legacy", "auto");
+    for model in ["gil", "gil-3.9", "gil-legacy"] {
+        let a = &run(&gils, model)["alloc"];
+        let (allocations, locks) = (
+            a["allocations"].as_u64().unwrap(),
+            a["pool_locks"].as_u64().unwrap(),
+        );
+        assert_eq!(a["pools"], "global", "{model}: {a}");
+        // At least once per op; Python 2's lock is re-taken every 100 ticks (a
+        // few dozen allocations), the others' at most every switch interval.
+        assert!(locks >= 2 * 4, "{model}: {a}");
+        assert!(locks * 10 <= allocations, "{model}: locked per call: {a}");
+    }
+    assert_eq!(run(&gils, "sequential")["alloc"]["pool_locks"], 0);
+    let free = report("sequential,threads", "global");
+    // One thread, one worker at a time: held across each op, as under a GIL.
+    let a = &run(&free, "sequential")["alloc"];
+    assert!(
+        a["pool_locks"].as_u64().unwrap() * 10 <= a["allocations"].as_u64().unwrap(),
+        "sequential, alone with the set: {a}"
+    );
+    let a = &run(&free, "threads")["alloc"];
+    assert!(
+        a["pool_locks"].as_u64().unwrap() > a["allocations"].as_u64().unwrap(),
+        "no GIL: a lock per malloc and free: {a}"
+    );
+}
+
 #[test]
 fn alloc_system_allocator_and_bad_params() {
     let report = json(&[

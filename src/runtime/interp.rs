@@ -297,6 +297,34 @@ impl<'g> Interp<'g> {
         }
     }
 
+    /// [`tick`](Self::tick) or [`check_point`](Self::check_point), by `kind`, for a
+    /// thread that holds state the GIL protects with no lock of its own (pymalloc's
+    /// pools, [`crate::runtime::gilstate`]). When this bytecode is going to give
+    /// the GIL up, `release` runs first, so the state is let go before another
+    /// thread can run. The drop request is looked at once, here, as CPython looks
+    /// once per bytecode: if it is not set now, this bytecode keeps the GIL (a
+    /// request set a moment later is seen at the next one), so nothing held can
+    /// leave with the GIL. The fast path is still one relaxed load.
+    #[inline(always)]
+    pub fn tick_releasing(&mut self, kind: TickKind, release: impl FnOnce()) {
+        let breaker = match kind {
+            TickKind::Fast => return,
+            TickKind::Plain => self.plain_breaker,
+            TickKind::CheckPoint => self.eval_breaker,
+        };
+        if self.ticker == 1 || breaker.load(Ordering::Relaxed) {
+            release();
+            if kind == TickKind::Plain {
+                self.tick();
+            } else {
+                self.check_point();
+            }
+        } else {
+            // The ticker is above 1 (or unused): counting cannot run it out.
+            self.count_tick();
+        }
+    }
+
     /// Python 2's `--_Py_Ticker < 0`.
     #[inline(always)]
     fn count_tick(&mut self) {

@@ -6,9 +6,13 @@
 //!
 //! Nothing here knows about models, workloads or reports: models build a runtime
 //! for their workers, workloads run Python-like work on it.
+//!
+//! State the GIL protects with no lock of its own, as pymalloc's pools in CPython,
+//! is held through [`gilstate`].
 
 pub mod gc;
 pub mod gil;
+pub mod gilstate;
 pub mod interp;
 pub mod pymalloc;
 pub mod semaphore;

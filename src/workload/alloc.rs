@@ -8,13 +8,20 @@
 //! library's malloc.
 //!
 //! Which pymalloc: under a GIL CPython has *one* allocator for all threads, and the
-//! GIL is its lock; free-threaded CPython gives each thread its own heap (mimalloc).
-//! The workload cannot know the model, so `pools = auto` asks the interpreter
-//! (`interp.has_gil()`) at its first op: with a GIL, every worker of the process
-//! shares one pool set behind a lock that is never contended (the GIL already lets
-//! one thread run) and costs a few ns; without, each worker has its own. `global`
-//! and `per-thread` force the choice (`global` under `threads` shows why
-//! free-threading needs per-thread heaps: the lock is contended).
+//! GIL is its only lock (`Objects/obmalloc.c` takes none); free-threaded CPython
+//! gives each thread its own heap (mimalloc). The workload cannot know the model, so
+//! `pools = auto` asks the interpreter (`interp.has_gil()`) at its first op: with a
+//! GIL, every worker of the process shares one pool set, held from the first
+//! allocation after the worker gains the GIL until just before it gives it up
+//! ([`GilState`]: one uncontended lock per GIL hold, not one per `malloc` and
+//! `free`, whose locked instructions would cost as much as the allocations);
+//! without, each worker has its own, unlocked. `sequential` runs its workers one
+//! after another, each from an empty allocator, as CPython's one allocator is
+//! empty again when the next worker starts. `global` and `per-thread` force the
+//! choice; `global` without a GIL has no GIL to lean on, so it locks at every
+//! allocation and free (under `threads` that shows why free-threading needs
+//! per-thread heaps: the lock is contended) — except under `sequential`, whose one
+//! thread holds it across each op as the GIL models do across a GIL hold.
 //!
 //! Memory is sampled at two moments of every op: after the batch is allocated
 //! (*peak*) and after all but the survivors are freed (*retained*). "Held" is what
@@ -26,6 +33,7 @@
 use super::blob;
 use super::runlocal::RunLocal;
 use super::{Common, Outcome, ParamError, WorkerBody, WorkerSpec, Workload};
+use crate::runtime::gilstate::GilState;
 use crate::runtime::interp::Interp;
 use crate::runtime::pymalloc::{Block, Pymalloc, SMALL_REQUEST_THRESHOLD};
 use crate::runtime::shm::{SharedRegion, Sizer};
@@ -206,9 +214,13 @@ enum Obj {
     Big(#[allow(dead_code)] Vec<u8>),
 }
 
-/// A worker's pools: the process's shared set, or its own.
+/// A worker's pools.
 enum Heap {
-    Shared(Arc<Mutex<Pymalloc>>),
+    /// The process's one set, under a GIL: the GIL is its lock.
+    Interpreter(GilState<Pymalloc>),
+    /// The process's one set without a GIL: locked at every use.
+    Locked(Arc<Mutex<Pymalloc>>),
+    /// Its own.
     Own(Box<Pymalloc>),
 }
 
@@ -225,6 +237,8 @@ struct AllocRecord {
     retained_live: u64,
     arenas_allocated: u64,
     arenas_freed: u64,
+    /// Times this worker locked the process's shared pools.
+    pool_locks: u64,
 }
 
 struct Allocator<'a> {
@@ -265,18 +279,41 @@ impl Allocator<'_> {
         16
     }
 
-    fn with_pool<R>(&mut self, f: impl FnOnce(&mut Pymalloc) -> R) -> R {
+    #[inline]
+    fn with_pool<R>(&mut self, interp: &mut Interp<'_>, f: impl FnOnce(&mut Pymalloc) -> R) -> R {
         match self.heap.as_mut().expect("chosen at the first op") {
-            Heap::Shared(global) => f(&mut global.lock()),
+            Heap::Interpreter(state) => f(state.get(interp)),
+            Heap::Locked(global) => {
+                self.record.pool_locks += 1;
+                f(&mut global.lock())
+            }
             Heap::Own(own) => f(own),
         }
     }
 
+    /// A plain bytecode: under a GIL the shared pools are let go if it switches.
+    #[inline(always)]
+    fn tick(&mut self, interp: &mut Interp<'_>) {
+        match &mut self.heap {
+            Some(Heap::Interpreter(state)) => state.tick(interp),
+            _ => interp.tick(),
+        }
+    }
+
+    /// A check point: under a GIL the shared pools are let go if it switches.
+    #[inline(always)]
+    fn check_point(&mut self, interp: &mut Interp<'_>) {
+        match &mut self.heap {
+            Some(Heap::Interpreter(state)) => state.check_point(interp),
+            _ => interp.check_point(),
+        }
+    }
+
     /// `bytes(size)`: allocate and write the object header.
-    fn alloc(&mut self, size: usize) -> Obj {
+    fn alloc(&mut self, interp: &mut Interp<'_>, size: usize) -> Obj {
         self.live += size as u64;
         if self.kind == AllocatorKind::Pymalloc && size <= SMALL_REQUEST_THRESHOLD {
-            let block = self.with_pool(|pool| {
+            let block = self.with_pool(interp, |pool| {
                 let block = pool.alloc(size)?;
                 let n = size.min(HEADER.len());
                 pool.bytes_mut(block, n).copy_from_slice(&HEADER[..n]);
@@ -291,22 +328,22 @@ impl Allocator<'_> {
         Obj::Big(v)
     }
 
-    fn free(&mut self, obj: Obj, size: usize) {
+    fn free(&mut self, interp: &mut Interp<'_>, obj: Obj, size: usize) {
         self.live -= size as u64;
         if let Obj::Small(block) = obj {
-            self.with_pool(|pool| pool.free(block));
+            self.with_pool(interp, |pool| pool.free(block));
         }
     }
 
     /// (held from the OS, the allocator's own count of what is live).
-    fn sample(&mut self) -> (u64, u64) {
+    fn sample(&mut self, interp: &mut Interp<'_>) -> (u64, u64) {
         match self.kind {
             AllocatorKind::System => {
                 let m = crate::sys::malloc::mallinfo();
                 (m.held, self.live)
             }
             AllocatorKind::Pymalloc => {
-                let s = self.with_pool(|pool| pool.stats);
+                let s = self.with_pool(interp, |pool| pool.stats);
                 self.record.arenas_allocated = s.arenas_allocated;
                 self.record.arenas_freed = s.arenas_freed;
                 (s.held_bytes, self.live)
@@ -320,6 +357,11 @@ impl Allocator<'_> {
             Pools::PerThread => false,
             Pools::Auto => interp.has_gil(),
         };
+        // Without a GIL the set needs a lock of its own, unless this worker is
+        // alone with it: `sequential` runs its workers one at a time (and every
+        // worker of a threaded run exists before any starts), so a lone user holds
+        // it across the op, as one thread under an uncontended GIL would.
+        let protected = interp.has_gil() || Arc::strong_count(&self.global) == 1;
         let pid = u64::from(std::process::id()) << 32;
         // One malloc per process; one pymalloc per process when shared.
         self.record.allocator_id = if self.kind == AllocatorKind::System || shared {
@@ -328,8 +370,10 @@ impl Allocator<'_> {
             pid | (self.index as u64 + 1)
         };
         self.record.pools = if shared { "global" } else { "per-thread" }.into();
-        self.heap = Some(if shared {
-            Heap::Shared(Arc::clone(&self.global))
+        self.heap = Some(if shared && protected {
+            Heap::Interpreter(GilState::new(Arc::clone(&self.global)))
+        } else if shared {
+            Heap::Locked(Arc::clone(&self.global))
         } else {
             Heap::Own(Box::default())
         });
@@ -343,15 +387,15 @@ impl WorkerBody for Allocator<'_> {
         }
         let mut sizes = Vec::with_capacity(self.batch);
         for _ in 0..self.batch {
-            interp.tick(); // LOAD_GLOBAL bytes, LOAD_FAST size
+            self.tick(interp); // LOAD_GLOBAL bytes, LOAD_FAST size
             let size = self.next_size();
-            let obj = self.alloc(size);
-            interp.check_point(); // CALL bytes(size)
+            let obj = self.alloc(interp, size);
+            self.check_point(interp); // CALL bytes(size)
             self.objs.push(obj);
             sizes.push(size);
-            interp.check_point(); // JUMP_BACKWARD
+            self.check_point(interp); // JUMP_BACKWARD
         }
-        let (held, live) = self.sample();
+        let (held, live) = self.sample(interp);
         self.record.peak_held = self.record.peak_held.max(held);
         self.record.peak_live = self.record.peak_live.max(live);
         // survivors = objs[::keep_every]; del objs (and the last op's survivors).
@@ -361,17 +405,22 @@ impl WorkerBody for Allocator<'_> {
             if self.keep_every > 0 && i % self.keep_every == 0 {
                 self.survivors.push((obj, size));
             } else {
-                self.free(obj, size);
+                self.free(interp, obj, size);
             }
         }
         for (obj, size) in old {
-            self.free(obj, size);
+            self.free(interp, obj, size);
         }
-        interp.check_point(); // CALL clear
-        let (held, live) = self.sample();
+        self.check_point(interp); // CALL clear
+        let (held, live) = self.sample(interp);
         self.record.retained_held = self.record.retained_held.max(held);
         self.record.retained_live = self.record.retained_live.max(live);
         self.record.allocations += self.batch as u64;
+        // The worker loop may drop the GIL for good after an op.
+        if let Some(Heap::Interpreter(state)) = &mut self.heap {
+            state.release();
+            self.record.pool_locks = state.locks;
+        }
         Ok(())
     }
 }
@@ -381,10 +430,20 @@ impl Drop for Allocator<'_> {
         // The figures were sampled during the run; a record that does not fit is
         // dropped rather than failing the run.
         let _ = blob::put(self.slot, &self.record);
-        for (obj, _) in std::mem::take(&mut self.survivors) {
-            if let Obj::Small(block) = obj {
-                self.with_pool(|pool| pool.free(block));
+        // After the last op, without the GIL: the shared pools are waited for.
+        let survivors = std::mem::take(&mut self.survivors);
+        let free = |pool: &mut Pymalloc| {
+            for (obj, _) in survivors {
+                if let Obj::Small(block) = obj {
+                    pool.free(block);
+                }
             }
+        };
+        match &mut self.heap {
+            Some(Heap::Interpreter(state)) => free(&mut state.lock_outside()),
+            Some(Heap::Locked(global)) => free(&mut global.lock()),
+            Some(Heap::Own(own)) => free(own),
+            None => {}
         }
     }
 }
@@ -467,6 +526,8 @@ impl Workload for Alloc {
             "retained_live_bytes": live.1,
             "arenas_allocated": sum(|r| r.arenas_allocated),
             "arenas_freed": sum(|r| r.arenas_freed),
+            // Under a GIL about one per GIL hold; without one, per malloc and free.
+            "pool_locks": records.iter().map(|r| r.pool_locks).sum::<u64>(),
         });
         let mut extra = serde_json::Map::new();
         extra.insert("alloc".into(), alloc);
