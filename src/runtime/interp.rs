@@ -307,11 +307,21 @@ impl<'g> Interp<'g> {
     /// leave with the GIL. The fast path is still one relaxed load.
     #[inline(always)]
     pub fn tick_releasing(&mut self, kind: TickKind, release: impl FnOnce()) {
-        let breaker = match kind {
+        let (breaker, counted) = match kind {
             TickKind::Fast => return,
-            TickKind::Plain => self.plain_breaker,
-            TickKind::CheckPoint => self.eval_breaker,
+            TickKind::Plain => (self.plain_breaker, true),
+            TickKind::CheckPoint => (self.eval_breaker, true),
+            // Looked at where a plain bytecode is, never counted (Python 2's
+            // `PREDICT` skips the ticker).
+            TickKind::Predicting => (self.plain_breaker, false),
         };
+        if !counted {
+            if breaker.load(Ordering::Relaxed) {
+                release();
+                self.predicting_tick();
+            }
+            return;
+        }
         if self.ticker == 1 || breaker.load(Ordering::Relaxed) {
             release();
             if kind == TickKind::Plain {
