@@ -183,11 +183,7 @@ fn a_coroutine_hand_off_is_no_os_switch() {
 /// The twin's asyncio row beside the simulation's: the same race, the same loss.
 #[test]
 fn the_asyncio_twin_loses_what_the_simulation_loses() {
-    let python = std::process::Command::new("python3")
-        .args(["-c", "import sys; sys.exit(sys.version_info < (3, 7))"])
-        .status();
-    if !python.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: no python3 ≥ 3.7 on PATH");
+    if !common::python3_runs_asyncio_twins() {
         return;
     }
     let report = json(&[
@@ -280,11 +276,7 @@ fn queue_sides_park_on_futures_only_when_full_or_empty() {
 /// `asyncio.Queue`, enqueue-to-dequeue timed.
 #[test]
 fn the_queue_twin_has_an_asyncio_row() {
-    let python = std::process::Command::new("python3")
-        .args(["-c", "import sys; sys.exit(sys.version_info < (3, 7))"])
-        .status();
-    if !python.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: no python3 ≥ 3.7 on PATH");
+    if !common::python3_runs_asyncio_twins() {
         return;
     }
     let report = json(&with(BOUNDED_QUEUE, &["--cpython"]));

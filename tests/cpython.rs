@@ -200,11 +200,7 @@ fn a_shim_that_says_command_not_found_falls_back_to_pyenv() {
 /// worker, consumers included (it once ran two producers against one).
 #[test]
 fn the_queue_twin_runs_the_simulations_producers() {
-    let python = std::process::Command::new("python3")
-        .args(["-c", "import sys; sys.exit(sys.version_info < (3, 7))"])
-        .status();
-    if !python.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: no python3 ≥ 3.7 on PATH");
+    if !common::python3_runs_asyncio_twins() {
         return;
     }
     let out = gilbench()

@@ -42,6 +42,19 @@ pub fn with<'a>(base: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
     base.iter().chain(more).copied().collect()
 }
 
+/// Whether `python3` on the PATH is at least 3.7 (what the asyncio and queue twins
+/// need); says "skipped" on stderr when it is not, for the test to return.
+pub fn python3_runs_asyncio_twins() -> bool {
+    let python = std::process::Command::new("python3")
+        .args(["-c", "import sys; sys.exit(sys.version_info < (3, 7))"])
+        .status();
+    let ok = python.is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!("skipped: no python3 ≥ 3.7 on PATH");
+    }
+    ok
+}
+
 /// A `gilbench` command, without colour, its `$TMPDIR` the test's private one
 /// while the test holds [`exclusive`] (where [`assert_nothing_left`] looks).
 pub fn gilbench() -> Command {
