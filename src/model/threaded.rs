@@ -287,7 +287,10 @@ pub(super) fn run_with(
         match message {
             (index, Ok(r)) => results[index] = Some(r),
             (_, Err(_)) if interrupts.caught() => {
-                state.stop.store(1, Ordering::Relaxed);
+                // Let the others see `stop` and end their ops, so that what they
+                // own (an echo peer, a child) is put away before the process exits.
+                let outstanding = workers - received;
+                wait_for_the_rest(&state, &rx, outstanding);
                 return Err(RunError::Interrupted);
             }
             (index, Err(message)) => {
@@ -333,16 +336,25 @@ fn give_up(
     let workers: Vec<usize> = (0..results.len())
         .filter(|&i| results[i].is_none())
         .collect();
-    state.stop.store(1, Ordering::Relaxed);
-    let grace = Instant::now() + STOP_GRACE;
-    let mut outstanding = workers.len();
-    while outstanding > 0 && rx.recv_deadline(grace).is_ok() {
-        outstanding -= 1;
-    }
+    wait_for_the_rest(state, rx, workers.len());
     RunError::Timeout {
         model,
         timeout,
         workers,
+    }
+}
+
+/// Sets `stop` and waits, at most [`STOP_GRACE`], for `outstanding` workers to
+/// report.
+fn wait_for_the_rest(
+    state: &RunState,
+    rx: &channel::Receiver<(usize, Result<WorkerResult, String>)>,
+    mut outstanding: usize,
+) {
+    state.stop.store(1, Ordering::Relaxed);
+    let grace = Instant::now() + STOP_GRACE;
+    while outstanding > 0 && rx.recv_deadline(grace).is_ok() {
+        outstanding -= 1;
     }
 }
 
