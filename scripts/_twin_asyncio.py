@@ -97,18 +97,12 @@ def run(coroutine, workers, args_for):
 # ---------------------------------------------------------------------------
 
 
-async def cpu_worker(ops, iterations):
-    """cpu_bound.cpu_worker as a coroutine: it never awaits, so it keeps the
-    loop until its last op is done."""
-    lat = latencies()
-    now = perf_counter_ns
-    x = 1
-    for _ in range(ops):
-        t0 = now()
-        for i in range(iterations):
-            x = (x * 31 + i) & 0xFFFF
-        lat.append(now() - t0)
-    return lat
+def never_awaiting(fn):
+    """`fn` as a coroutine function that never awaits: it keeps the loop until it
+    returns, as CPU-bound code in a coroutine does (cpu_bound.py's worker)."""
+    async def coroutine(*args):
+        return fn(*args)
+    return coroutine
 
 
 # ---------------------------------------------------------------------------

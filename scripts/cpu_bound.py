@@ -71,7 +71,7 @@ def main():
         usage = _twin.Usage()
         if model == "asyncio":  # Python 3.7+ only: imported only when asked for
             import _twin_asyncio
-            wall, lats, lag = _twin_asyncio.run(_twin_asyncio.cpu_worker, args.workers,
+            wall, lats, lag = _twin_asyncio.run(_twin_asyncio.never_awaiting(cpu_worker), args.workers,
                                                 lambda i: (args.ops, iterations))
             extra = {"loop_lag_ns": lag}
         elif model == "subinterpreters":

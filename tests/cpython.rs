@@ -203,25 +203,16 @@ fn the_queue_twin_runs_the_simulations_producers() {
     if !common::python3_runs_asyncio_twins() {
         return;
     }
-    let out = gilbench()
-        .args(["scenario", "queue", "--model", "threads", "--ops", "500"])
-        .args([
-            "--runs",
-            "1",
-            "--no-calibrate",
-            "--cpython",
-            "--format",
-            "json",
-        ])
-        .args(["--quiet"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = common::json(&[
+        "scenario",
+        "queue",
+        "--model",
+        "threads",
+        "--ops",
+        "500",
+        "--no-calibrate",
+        "--cpython",
+    ]);
     let (sim, twin) = (
         common::run(&report, "threads"),
         common::run(&report, "cpython-threads"),
