@@ -292,14 +292,29 @@ fn alloc_under_a_gil_the_gil_is_the_pools_lock() {
         assert!(locks * 10 <= allocations, "{model}: locked per call: {a}");
     }
     assert_eq!(run(&gils, "sequential")["alloc"]["pool_locks"], 0);
-    let free = report("sequential,threads", "global");
+    let free = report("sequential", "global");
     // One thread, one worker at a time: held across each op, as under a GIL.
     let a = &run(&free, "sequential")["alloc"];
     assert!(
         a["pool_locks"].as_u64().unwrap() * 10 <= a["allocations"].as_u64().unwrap(),
         "sequential, alone with the set: {a}"
     );
-    let a = &run(&free, "threads")["alloc"];
+    // Free threads sharing the set: timed by a duration, so both workers are alive
+    // for all of it (with a few ops, one could finish, and drop its hold on the
+    // set, before the other's first op, which then rightly finds itself alone).
+    let threads = json(&[
+        "scenario",
+        "alloc",
+        "--model",
+        "threads",
+        "--duration",
+        "400ms",
+        "--set",
+        "batch=20000",
+        "--set",
+        "pools=global",
+    ]);
+    let a = &run(&threads, "threads")["alloc"];
     assert!(
         a["pool_locks"].as_u64().unwrap() > a["allocations"].as_u64().unwrap(),
         "no GIL: a lock per malloc and free: {a}"
