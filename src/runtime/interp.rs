@@ -11,7 +11,6 @@
 //! | `Fast`: `LOAD_FAST`/`CONST`, `STORE_FAST`, `POP_TOP`, `ROT_*`, `DUP_TOP` | [`Interp::fast_tick`] | —     | —                 | — (skips the ticker)     |
 //! | `Plain`: every other bytecode                   | [`Interp::tick`]        | —      | drop request      | counts toward the check interval |
 //! | `CheckPoint`: calls, backward jumps             | [`Interp::check_point`] | drop request | drop request | counts toward the check interval |
-//! | `Predicting`: `FOR_ITER`, `COMPARE_OP` before the opcode they predict | [`Interp::predicting_tick`] | — | drop request | — (`PREDICT` jumps past the ticker) |
 //!
 //! - 3.10+ (`CHECK_EVAL_BREAKER()` in `Python/ceval.c`) looks only at calls and
 //!   backward jumps, so no switch can fall between `counter += 1`'s load and store.
@@ -20,6 +19,10 @@
 //! - 2.7 decremented its `_Py_Ticker` at the top of the loop, which the same fast
 //!   opcodes skipped (`goto fast_next_opcode`); at zero it released and re-took the
 //!   lock, wherever that was.
+//! - None of them skips the check after `FOR_ITER` or `COMPARE_OP`, though the
+//!   sources read as if `PREDICT` jumps past it: built with computed gotos (2.7.18
+//!   and every 3.x on Linux, which have an `opcode_targets` table), `PREDICT(op)` is
+//!   `if (0) goto PRED_op`, and both end in a plain `DISPATCH()`.
 //!
 //! Workloads call these as their simulated bytecode runs, and wrap blocking calls in
 //! [`Interp::allow_threads`] (`Py_BEGIN_ALLOW_THREADS` / `Py_END_ALLOW_THREADS`).
@@ -58,12 +61,6 @@ pub enum TickKind {
     Plain,
     /// A call or a backward jump.
     CheckPoint,
-    /// An opcode that ends by predicting its successor (`FOR_ITER` then
-    /// `STORE_FAST`, `COMPARE_OP` then `POP_JUMP_IF_FALSE`): Python 2.7's `PREDICT`
-    /// jumps straight into the predicted opcode, past the ticker, so it skips the
-    /// check interval there. ≤ 3.9 as built on Linux uses computed gotos, which turn
-    /// `PREDICT` off (`if (0) goto PRED_…`), so there it is a plain opcode.
-    Predicting,
 }
 
 /// Which CPython's interpreter loop a thread runs: where it looks at the GIL.
@@ -85,10 +82,7 @@ impl Flavour {
         matches!(
             (self, kind),
             (Flavour::Py310, TickKind::CheckPoint)
-                | (
-                    Flavour::Py39,
-                    TickKind::Plain | TickKind::CheckPoint | TickKind::Predicting
-                )
+                | (Flavour::Py39, TickKind::Plain | TickKind::CheckPoint)
         )
     }
 
@@ -277,16 +271,6 @@ impl<'g> Interp<'g> {
     #[inline(always)]
     pub fn fast_tick(&mut self) {}
 
-    /// A bytecode that predicts its successor ([`TickKind::Predicting`]): ≤ 3.9
-    /// looks at the drop request after it, as after a plain one; Python 2 enters
-    /// the predicted opcode without counting a tick.
-    #[inline(always)]
-    pub fn predicting_tick(&mut self) {
-        if self.plain_breaker.load(Ordering::Relaxed) {
-            self.honour_drop_request();
-        }
-    }
-
     /// A call or backward jump ([`TickKind::CheckPoint`]): the only places CPython
     /// 3.10+ honours a drop request.
     #[inline(always)]
@@ -307,21 +291,11 @@ impl<'g> Interp<'g> {
     /// leave with the GIL. The fast path is still one relaxed load.
     #[inline(always)]
     pub fn tick_releasing(&mut self, kind: TickKind, release: impl FnOnce()) {
-        let (breaker, counted) = match kind {
+        let breaker = match kind {
             TickKind::Fast => return,
-            TickKind::Plain => (self.plain_breaker, true),
-            TickKind::CheckPoint => (self.eval_breaker, true),
-            // Looked at where a plain bytecode is, never counted (Python 2's
-            // `PREDICT` skips the ticker).
-            TickKind::Predicting => (self.plain_breaker, false),
+            TickKind::Plain => self.plain_breaker,
+            TickKind::CheckPoint => self.eval_breaker,
         };
-        if !counted {
-            if breaker.load(Ordering::Relaxed) {
-                release();
-                self.predicting_tick();
-            }
-            return;
-        }
         if self.ticker == 1 || breaker.load(Ordering::Relaxed) {
             release();
             if kind == TickKind::Plain {
@@ -521,28 +495,24 @@ mod tests {
     fn each_flavour_looks_at_the_drop_request_where_its_cpython_did() {
         use Flavour::*;
         use TickKind::*;
-        let kinds = [Fast, Plain, CheckPoint, Predicting];
+        let kinds = [Fast, Plain, CheckPoint];
         let looks = |f: Flavour| kinds.map(|k| f.checks_drop_request(k));
-        assert_eq!(
-            looks(Py310),
-            [false, false, true, false],
-            "CHECK_EVAL_BREAKER"
-        );
+        assert_eq!(looks(Py310), [false, false, true], "CHECK_EVAL_BREAKER");
         assert_eq!(
             looks(Py39),
-            [false, true, true, true],
-            "DISPATCH, not FAST_DISPATCH; PREDICT is off with computed gotos"
+            [false, true, true],
+            "DISPATCH, not FAST_DISPATCH"
         );
-        assert_eq!(looks(Py27), [false; 4], "no drop request: a ticker");
-        assert_eq!(looks(Free), [false; 4]);
+        assert_eq!(looks(Py27), [false; 3], "no drop request: a ticker");
+        assert_eq!(looks(Free), [false; 3]);
         let counts = |f: Flavour| kinds.map(|k| f.counts_toward_check_interval(k));
         assert_eq!(
             counts(Py27),
-            [false, true, true, false],
-            "fast_next_opcode and PREDICT skip the ticker"
+            [false, true, true],
+            "fast_next_opcode skips the ticker"
         );
         for f in [Py310, Py39, Free] {
-            assert_eq!(counts(f), [false; 4]);
+            assert_eq!(counts(f), [false; 3]);
         }
     }
 
@@ -582,24 +552,6 @@ mod tests {
         assert!(switches_at(g39, |i| i.tick()));
         assert!(!switches_at(g39, |i| i.fast_tick()));
         assert!(switches_at(g39, |i| i.check_point()));
-        assert!(switches_at(g39, |i| i.predicting_tick()));
-        assert!(!switches_at(g310, |i| i.predicting_tick()));
-    }
-
-    #[test]
-    fn legacy_predicting_ticks_do_not_count_toward_the_check_interval() {
-        // `for _ in xrange(n): counter += 1` in 2.7: FOR_ITER predicts STORE_FAST,
-        // so of its seven bytecodes only four reach the ticker.
-        let gil = LegacyGil::new();
-        let mut interp = Interp::new(0, Lock::Legacy(&gil, 10), TraceBuf::disabled());
-        interp.enter();
-        for _ in 0..110 {
-            interp.predicting_tick(); // FOR_ITER
-            interp.fast_tick(); // STORE_FAST
-            interp.tick(); // LOAD_GLOBAL
-        }
-        interp.exit();
-        assert_eq!(interp.into_parts().0.acquisitions, 11);
     }
 
     #[test]

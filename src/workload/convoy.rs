@@ -96,9 +96,7 @@ impl Convoy {
 /// its last drop has that long to queue up for the next one.
 mod io_loop {
     use super::super::straight::Op::{self, Call, Simple};
-    use crate::runtime::interp::TickKind::{
-        CheckPoint as C, Fast as F, Plain as P, Predicting as R,
-    };
+    use crate::runtime::interp::TickKind::{CheckPoint as C, Fast as F, Plain as P};
 
     /// From `t0 = now()` up to `sock.sendall(payload)`'s release of the GIL.
     pub(super) const BEFORE_SEND: &[Op] = &[
@@ -123,7 +121,7 @@ mod io_loop {
         Simple(F), // STORE_FAST got
         Simple(F), // LOAD_FAST got
         Simple(P), // LOAD_GLOBAL MESSAGE_BYTES
-        Simple(R), // COMPARE_OP <
+        Simple(P), // COMPARE_OP <
         Simple(F), // POP_JUMP_FORWARD_IF_FALSE
         Simple(F), // LOAD_FAST sock
         Simple(P), // LOAD_METHOD recv_into
@@ -141,7 +139,7 @@ mod io_loop {
         Simple(F), // STORE_FAST n
         Simple(F), // LOAD_FAST n
         Simple(F), // LOAD_CONST 0
-        Simple(R), // COMPARE_OP ==
+        Simple(P), // COMPARE_OP ==
         Simple(F), // POP_JUMP_FORWARD_IF_FALSE
         Simple(F), // LOAD_FAST got
         Simple(F), // LOAD_FAST n
@@ -149,7 +147,7 @@ mod io_loop {
         Simple(F), // STORE_FAST got
         Simple(F), // LOAD_FAST got
         Simple(P), // LOAD_GLOBAL MESSAGE_BYTES
-        Simple(R), // COMPARE_OP <
+        Simple(P), // COMPARE_OP <
         Simple(F), // POP_JUMP_BACKWARD_IF_TRUE (not taken: no check)
         Simple(F), // PUSH_NULL
         Simple(F), // LOAD_FAST now
@@ -177,7 +175,7 @@ mod io_loop {
     /// trip and outside the twin's.
     pub(super) const NEXT_ROUND: &[Op] = &[
         Simple(C), // JUMP_BACKWARD
-        Simple(R), // FOR_ITER (predicts STORE_FAST)
+        Simple(P), // FOR_ITER (predicts STORE_FAST)
         Simple(F), // STORE_FAST _
         Simple(F), // PUSH_NULL
         Simple(F), // LOAD_FAST now

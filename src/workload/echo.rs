@@ -228,9 +228,7 @@ pub fn serve(parent: i32, cpu: Option<usize>) -> i32 {
 /// `dis` shows it, cut at its two blocking calls.
 mod peer_loop {
     use super::super::straight::Op::{self, Call, Simple};
-    use crate::runtime::interp::TickKind::{
-        CheckPoint as C, Fast as F, Plain as P, Predicting as R,
-    };
+    use crate::runtime::interp::TickKind::{CheckPoint as C, Fast as F, Plain as P};
 
     /// Up to `recv_into`'s system call.
     pub(super) const BEFORE_RECV: &[Op] = &[
@@ -247,7 +245,7 @@ mod peer_loop {
         Simple(F), // STORE_FAST n
         Simple(F), // LOAD_FAST n
         Simple(F), // LOAD_CONST 0
-        Simple(R), // COMPARE_OP ==
+        Simple(P), // COMPARE_OP ==
         Simple(F), // POP_JUMP_FORWARD_IF_FALSE
         Simple(F), // LOAD_FAST theirs
         Simple(P), // LOAD_METHOD sendall

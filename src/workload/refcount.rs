@@ -182,7 +182,7 @@ fn plain_add(count: &AtomicI64, delta: i64) {
 
 impl WorkerBody for Taker<'_> {
     fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
-        interp.predicting_tick(); // FOR_ITER
+        interp.tick(); // FOR_ITER
         interp.fast_tick(); // STORE_FAST
                             // for i in pattern: refs.append(objs[i])
         for &(obj, owned) in &self.pattern {

@@ -50,7 +50,6 @@ pub(super) fn run(interp: &mut Interp<'_>, code: &[Op], state: &mut u64) {
             TickKind::Fast => interp.fast_tick(),
             TickKind::Plain => interp.tick(),
             TickKind::CheckPoint => interp.check_point(),
-            TickKind::Predicting => interp.predicting_tick(),
         }
     }
     *state = std::hint::black_box(x);
