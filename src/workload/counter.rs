@@ -119,10 +119,13 @@ struct Incrementer<'r> {
 impl Incrementer<'_> {
     /// One plain bytecode: its work, then the tick after it. The work matters: a
     /// drop request lands at a random moment, so where a switch falls depends on
-    /// how long each bytecode takes, as in CPython.
+    /// how long each bytecode takes, as in CPython. Its site is the line that calls
+    /// it, so each bytecode of the loop reads its own line of the image.
     #[inline]
+    #[track_caller]
     fn bytecode(&mut self, interp: &mut Interp<'_>) {
-        self.work = super::cpu::bytecode_work(self.work, 1);
+        let site = std::panic::Location::caller().line() as usize;
+        self.work = super::bytecode::work(self.work, 1, site);
         interp.tick();
     }
 
@@ -130,7 +133,7 @@ impl Incrementer<'_> {
     /// 2 counts the `FOR_ITER` (its `PREDICT` is off under computed gotos).
     #[inline]
     fn loop_head(&mut self, interp: &mut Interp<'_>) {
-        self.work = super::cpu::bytecode_work(self.work, 1);
+        self.work = super::bytecode::work(self.work, 1, 0);
         interp.tick();
         interp.fast_tick();
     }

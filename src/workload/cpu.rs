@@ -1,5 +1,6 @@
 //! `cpu-bound`: pure computation, never blocking.
 
+use super::bytecode;
 use super::{Await, Common, ParamError, Step, WorkerBody, WorkerSpec, Workload};
 use crate::runtime::interp::{Interp, TickKind};
 use crate::runtime::shm::SharedRegion;
@@ -32,7 +33,7 @@ const LOOP_BODY: [TickKind; 10] = [
 
 /// Runs `ticks` simulated bytecodes of computation on `state`.
 ///
-/// Each tick costs about what one CPython bytecode does ([`bytecode_work`]), so
+/// Each tick costs about what one CPython bytecode does ([`bytecode::work`]), so
 /// that a switch interval spans a realistic number of check points.
 #[inline]
 pub fn spin(interp: &mut Interp<'_>, ticks: u64, state: &mut u64) {
@@ -47,30 +48,13 @@ pub fn spin(interp: &mut Interp<'_>, ticks: u64, state: &mut u64) {
             }
             // `STORE_FAST i` (n == 1) rides on `FOR_ITER`'s work.
             if n != 1 {
-                x = bytecode_work(x, i);
+                x = bytecode::work(x, i, n);
             }
         }
         interp.check_point(); // JUMP_ABSOLUTE
-        x = bytecode_work(x, i);
+        x = bytecode::work(x, i, LOOP_BODY.len());
     }
     *state = std::hint::black_box(x);
-}
-
-/// One bytecode's work on `x` (`i` varies it between loop iterations): what a
-/// simulated `BINARY_OP` or `LOAD_GLOBAL` costs, wherever one runs.
-///
-/// Four rounds of xor-shift and multiply cost about 7 ns, what one bytecode of
-/// `cpu-bound`'s loop costs CPython 3.11 on the same machine (its twin: 1.4 ms for
-/// 200,000). The xor-shift is what keeps that cost at every call site: a chain of
-/// multiply-adds alone is affine, and where `i` is a constant the compiler folded
-/// six of them into one, so that `shared-counter`'s bytecodes cost a fifth of
-/// `cpu-bound`'s and Python 2's check interval went by seven times too fast.
-#[inline(always)]
-pub(super) fn bytecode_work(mut x: u64, i: u64) -> u64 {
-    for _ in 0..4 {
-        x = (x ^ (x >> 29) ^ i).wrapping_mul(6364136223846793005);
-    }
-    x
 }
 
 /// Parameters of `cpu-bound`.

@@ -7,6 +7,7 @@
 
 mod alloc;
 mod blob;
+mod bytecode;
 mod convoy;
 mod counter;
 mod cpu;

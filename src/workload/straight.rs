@@ -10,7 +10,7 @@
 //! that much longer — and how long it holds it there decides who wins the races
 //! for the GIL that the convoy effect is made of.
 
-use super::cpu::bytecode_work;
+use super::bytecode;
 use crate::runtime::interp::{Interp, TickKind};
 
 /// Simple bytecodes' work in one call of a C function, or in one bytecode that
@@ -44,7 +44,9 @@ pub(super) fn run(interp: &mut Interp<'_>, code: &[Op], state: &mut u64) {
             Op::Call(kind) => (kind, CALL_WORK),
         };
         for w in 0..work {
-            x = bytecode_work(x, i as u64 ^ w);
+            // A site per bytecode of each code (and per unit of a call's work).
+            let site = (code.as_ptr() as usize) ^ (i << 6) ^ w as usize;
+            x = bytecode::work(x, i as u64 ^ w, site);
         }
         match kind {
             TickKind::Fast => interp.fast_tick(),

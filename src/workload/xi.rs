@@ -26,7 +26,7 @@
 //! channel ([`install`], [`installed`]), as [`crate::manager::home`] says when
 //! they are in a manager.
 
-use super::cpu::bytecode_work;
+use super::bytecode;
 use crate::runtime::interp::Interp;
 use crate::runtime::shm::SharedRegion;
 use std::sync::atomic::Ordering;
@@ -99,7 +99,7 @@ impl Interpreter {
         for module in 0..MODULES {
             heap.resize(heap.len() + share, module as u8);
             for i in 0..MODULE_BYTECODES {
-                x = bytecode_work(x, i);
+                x = bytecode::work(x, i, i as usize);
             }
         }
         heap[0] = std::hint::black_box(x) as u8;
@@ -160,7 +160,11 @@ impl Endpoint {
     fn calls(&mut self, interp: &mut Interp<'_>) {
         for call in 0..2 {
             for i in 0..MESSAGE_BYTECODES / 4 {
-                self.work = bytecode_work(self.work, i ^ call);
+                self.work = bytecode::work(
+                    self.work,
+                    i ^ call,
+                    (MODULE_BYTECODES + i * 2 + call) as usize,
+                );
             }
             interp.check_point();
         }
