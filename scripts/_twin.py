@@ -66,7 +66,7 @@ except ImportError:  # Python < 3.7
         _CLOCK_MONOTONIC = 1
 
         def perf_counter_ns():
-            ts = _Timespec()
+            ts = _Timespec()  # one per call: threads may switch between the call and the reads
             _libc.clock_gettime(_CLOCK_MONOTONIC, ctypes.byref(ts))
             return ts.tv_sec * 1000000000 + ts.tv_nsec
 

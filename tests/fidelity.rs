@@ -172,7 +172,7 @@ fn racing_increments_lose_updates_when_workers_overlap() {
     // may never let them do. Each GIL handoff lands mid-increment with some chance
     // (about 2 bytecodes in 5 under `gil-3.9`), so a run needs tens of handoffs, not
     // a handful, before "lost none" means "cannot lose": 2M increments per worker
-    // take ~0.15 s, some 30 switch intervals.
+    // take ~0.11 s, some 22 switch intervals.
     const OPS: &str = "2000000";
     judge(|| {
         let plain = repeat(3, || {

@@ -58,6 +58,10 @@ fn unsynchronised_increments_are_lost_across_processes() {
                 "shared-counter",
                 "--model",
                 "processes",
+                // 2M each, as the thread race check: enough overlap after fork
+                // on a busy machine.
+                "--ops",
+                "2000000",
                 "--set",
                 "sync=none",
             ]);

@@ -19,6 +19,8 @@ use anyhow::Context;
 /// Runs one command: its input checked and its output opened first, then the
 /// work, then the one render of its report.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    // Before any fork or exec'd worker serves: no measured op builds it.
+    crate::workload::prepare_process();
     if !matches!(cli.command, Command::Worker(_) | Command::EchoPeer(_)) {
         // What a gilbench killed outright (SIGKILL) left in $TMPDIR, and only that.
         crate::sys::tempdirs::sweep(&crate::sys::tempdirs::bases());

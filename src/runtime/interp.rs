@@ -21,7 +21,7 @@
 //!   lock, wherever that was.
 //! - None of them skips the check after `FOR_ITER` or `COMPARE_OP`, though the
 //!   sources read as if `PREDICT` jumps past it: built with computed gotos (2.7.18
-//!   and every 3.x on Linux, which have an `opcode_targets` table), `PREDICT(op)` is
+//!   and 3.1+ as built with gcc or clang, which have an `opcode_targets` table), `PREDICT(op)` is
 //!   `if (0) goto PRED_op`, and both end in a plain `DISPATCH()`.
 //!
 //! Workloads call these as their simulated bytecode runs, and wrap blocking calls in
@@ -552,6 +552,28 @@ mod tests {
         assert!(switches_at(g39, |i| i.tick()));
         assert!(!switches_at(g39, |i| i.fast_tick()));
         assert!(switches_at(g39, |i| i.check_point()));
+    }
+
+    #[test]
+    fn legacy_counts_a_for_loops_for_iter() {
+        // `for _ in range(n): counter += 1` in 2.7.18 (computed gotos): FOR_ITER,
+        // LOAD_GLOBAL, INPLACE_ADD, STORE_GLOBAL and JUMP_ABSOLUTE count; the
+        // STORE_FAST and LOAD_CONST do not. 110 loops are 550 counted bytecodes: a
+        // release every 11 at interval 10, 50 of them, plus the entry take.
+        let gil = LegacyGil::new();
+        let mut interp = Interp::new(0, Lock::Legacy(&gil, 10), TraceBuf::disabled());
+        interp.enter();
+        for _ in 0..110 {
+            interp.tick(); // FOR_ITER
+            interp.fast_tick(); // STORE_FAST
+            interp.tick(); // LOAD_GLOBAL
+            interp.fast_tick(); // LOAD_CONST
+            interp.tick(); // INPLACE_ADD
+            interp.tick(); // STORE_GLOBAL
+            interp.check_point(); // JUMP_ABSOLUTE
+        }
+        interp.exit();
+        assert_eq!(interp.into_parts().0.acquisitions, 51);
     }
 
     #[test]

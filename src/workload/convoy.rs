@@ -175,7 +175,7 @@ mod io_loop {
     /// trip and outside the twin's.
     pub(super) const NEXT_ROUND: &[Op] = &[
         Simple(C), // JUMP_BACKWARD
-        Simple(P), // FOR_ITER (predicts STORE_FAST)
+        Simple(P), // FOR_ITER (its PREDICT is off under computed gotos)
         Simple(F), // STORE_FAST _
         Simple(F), // PUSH_NULL
         Simple(F), // LOAD_FAST now

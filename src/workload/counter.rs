@@ -124,7 +124,7 @@ impl Incrementer<'_> {
     #[inline]
     #[track_caller]
     fn bytecode(&mut self, interp: &mut Interp<'_>) {
-        let site = std::panic::Location::caller().line() as usize;
+        let site = super::bytecode::COUNTER + std::panic::Location::caller().line() as usize;
         self.work = super::bytecode::work(self.work, 1, site);
         interp.tick();
     }
@@ -133,7 +133,7 @@ impl Incrementer<'_> {
     /// 2 counts the `FOR_ITER` (its `PREDICT` is off under computed gotos).
     #[inline]
     fn loop_head(&mut self, interp: &mut Interp<'_>) {
-        self.work = super::bytecode::work(self.work, 1, 0);
+        self.work = super::bytecode::work(self.work, 1, super::bytecode::COUNTER);
         interp.tick();
         interp.fast_tick();
     }

@@ -15,9 +15,8 @@ const TICKS_PER_ITERATION: u64 = 10;
 /// checks after and Python 2's ticker skips; `FOR_ITER` and the three binary
 /// operations, which ≤ 3.9 checks after and 2.7 counts (`FOR_ITER`'s `PREDICT` is
 /// off under computed gotos: see [`crate::runtime::interp`]). Eleven bytecodes with
-/// the jump; the
-/// `STORE_FAST i` after `FOR_ITER` costs no work of its own, so an iteration still
-/// does ten ticks' work.
+/// the jump; the `STORE_FAST i` after `FOR_ITER` costs no work of its own, so an
+/// iteration still does ten ticks' work.
 const LOOP_BODY: [TickKind; 10] = [
     TickKind::Plain, // FOR_ITER
     TickKind::Fast,  // STORE_FAST i
@@ -33,8 +32,9 @@ const LOOP_BODY: [TickKind; 10] = [
 
 /// Runs `ticks` simulated bytecodes of computation on `state`.
 ///
-/// Each tick costs about what one CPython bytecode does ([`bytecode::work`]), so
-/// that a switch interval spans a realistic number of check points.
+/// Each tick costs about what one CPython bytecode does (arithmetic and a read of
+/// the simulated interpreter's memory), so that a switch interval spans a
+/// realistic number of check points.
 #[inline]
 pub fn spin(interp: &mut Interp<'_>, ticks: u64, state: &mut u64) {
     let mut x = *state;
@@ -48,11 +48,11 @@ pub fn spin(interp: &mut Interp<'_>, ticks: u64, state: &mut u64) {
             }
             // `STORE_FAST i` (n == 1) rides on `FOR_ITER`'s work.
             if n != 1 {
-                x = bytecode::work(x, i, n);
+                x = bytecode::work(x, i, bytecode::CPU_LOOP + n);
             }
         }
         interp.check_point(); // JUMP_ABSOLUTE
-        x = bytecode::work(x, i, LOOP_BODY.len());
+        x = bytecode::work(x, i, bytecode::CPU_LOOP + LOOP_BODY.len());
     }
     *state = std::hint::black_box(x);
 }

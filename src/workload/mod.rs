@@ -311,6 +311,13 @@ pub fn duration_param(field: &str, text: &str) -> Result<std::time::Duration, Pa
     crate::scenario::duration::parse_duration(text).map_err(|e| ParamError::field(field, e))
 }
 
+/// What every gilbench process sets up before it runs a workload: the simulated
+/// interpreter's memory (see `bytecode`), built once here so that no measured op
+/// (the first of a forked worker, the echo peer's first reply) pays for it.
+pub fn prepare_process() {
+    bytecode::prepare();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,8 +44,10 @@ pub(super) fn run(interp: &mut Interp<'_>, code: &[Op], state: &mut u64) {
             Op::Call(kind) => (kind, CALL_WORK),
         };
         for w in 0..work {
-            // A site per bytecode of each code (and per unit of a call's work).
-            let site = (code.as_ptr() as usize) ^ (i << 6) ^ w as usize;
+            // A site per op of each code (its address) and per unit of a call's
+            // work: no two ops of any codes share one.
+            let op_address = std::ptr::from_ref(op) as usize;
+            let site = op_address * CALL_WORK as usize + w as usize;
             x = bytecode::work(x, i as u64 ^ w, site);
         }
         match kind {
