@@ -489,6 +489,56 @@ class Usage:
 
 
 # ---------------------------------------------------------------------------
+# Starting threads
+# ---------------------------------------------------------------------------
+
+
+class WorkerFailed(RuntimeError):
+    """A worker failed or could not start: run_main prints it as one line, exit 1."""
+
+
+class ThreadRefused(WorkerFailed):
+    """The OS refused a thread: RLIMIT_NPROC (`ulimit -u`) counts every thread
+    and process of the user. The message ends as CPython's own exception does
+    ("can't start new thread"), which is how gilbench tells this limit from a
+    failed twin."""
+
+
+def _exception_name(e):
+    """'RuntimeError' for a builtin exception, else 'module.name' ('thread.error')."""
+    kind = type(e)
+    module = getattr(kind, "__module__", "")
+    if module in ("builtins", "exceptions"):
+        return kind.__name__
+    return '{0}.{1}'.format(module, kind.__name__)
+
+
+def start_threads(threads, release=None):
+    """Start `threads` in order and return them. If one cannot start (the OS
+    refused it, or Ctrl-C came mid-way), call release() to free the ones already
+    started from what they wait on (a barrier's abort, an Event's set), join
+    them, and raise: ThreadRefused for a refusal, else the exception itself. A
+    started thread left waiting would keep the interpreter from ever exiting."""
+    threads = list(threads)
+    started = []
+    try:
+        for t in threads:
+            t.start()
+            started.append(t)
+    except BaseException as e:
+        if release is not None:
+            release()
+        for s in started:
+            s.join()
+        # threading.ThreadError: RuntimeError on Python 3, thread.error on 2.
+        if isinstance(e, threading.ThreadError):
+            raise ThreadRefused('starting thread {0} of {1}, {2!r}: {3}: {4}'.format(
+                len(started) + 1, len(threads), threads[len(started)].name, _exception_name(e), e))
+        raise
+    return threads
+
+
+# ---------------------------------------------------------------------------
 # Harnesses: run `target(*args_for(i))` for i in range(workers)
 # Each returns (wall_ns, [result of each worker]).
 # ---------------------------------------------------------------------------
@@ -521,19 +571,8 @@ def run_threads(target, workers, args_for):
 
     threads = [threading.Thread(target=body, args=(i, args_for(i)), name='worker-{0}'.format(i))
                for i in range(workers)]
-    started = []
-    try:
-        for t in threads:
-            t.start()
-            started.append(t)
-    except BaseException:
-        # A thread the OS refused (RLIMIT_NPROC: "can't start new thread"): the
-        # ones already started wait at the barrier; release and join them, or the
-        # interpreter would wait for them forever at exit.
-        barrier.abort()
-        for t in started:
-            t.join()
-        raise
+    # The ones started before a refused one wait at the barrier: abort it.
+    start_threads(threads, release=barrier.abort)
     try:
         barrier.wait()
     except BrokenBarrierError:
@@ -565,10 +604,6 @@ def _proc_entry(conn, barrier, interval_s, target, args):
         raise
     finally:
         conn.close()
-
-
-class WorkerFailed(RuntimeError):
-    pass
 
 
 def run_processes(ctx, target, workers, args_for, start_timeout_s=60):

@@ -154,7 +154,8 @@ def run_threads(sock, p):
 
     io_thread = threading.Thread(target=io_body, name="io")
     explicit = 0
-    io_thread.start()
+    # A refused I/O thread is one line (exit 1), not a traceback.
+    _twin.start_threads([io_thread])
     try:
         period = p["collect_every"] / 1e9
         while not done.wait(period):

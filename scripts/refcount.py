@@ -143,7 +143,8 @@ def main():
     for model in models:
         sampler = Sampler(objs, baseline, p["sample_interval"] / 1e9)
         usage = _twin.Usage()
-        sampler.start()
+        # A refused sampler is one line (exit 1), not a traceback.
+        _twin.start_threads([sampler])
         work = (refcount_worker, args.workers, lambda i: (patterns[i], args.ops))
         try:
             if model == "sequential":

@@ -4,6 +4,8 @@
 Each thread does `ops` operations of `ticks_per_op // 10` iterations of the
 cpu-bound twin's loop; the sequential run does all of it on one thread first.
 Prints wall time, speedup and the process's user and system CPU for each.
+A thread the OS refuses (RLIMIT_NPROC) ends the run in one line, exit 1, once
+the ones already started have been released from the start line and joined.
 
     python3 scripts/thousand_threads.py [--workers 1000] [--ops 2] [--ticks-per-op 200000]
 """
@@ -13,6 +15,8 @@ import resource
 import sys
 import threading
 import time
+
+import _twin
 
 
 def work(ops, iterations):
@@ -55,12 +59,15 @@ def main():
         gate = threading.Barrier(a.workers + 1)
 
         def worker():
-            gate.wait()
+            try:
+                gate.wait()
+            except threading.BrokenBarrierError:
+                return  # a later thread was refused: the run is off
             work(a.ops, iterations)
 
-        threads = [threading.Thread(target=worker) for _ in range(a.workers)]
-        for t in threads:
-            t.start()
+        threads = [threading.Thread(target=worker, name="worker-%d" % i) for i in range(a.workers)]
+        # Released from the start line if one is refused, or they would wait forever.
+        _twin.start_threads(threads, release=gate.abort)
         gate.wait()
         for t in threads:
             t.join()
@@ -75,4 +82,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    _twin.run_main(main)

@@ -411,7 +411,7 @@ fn refused_in_stderr(stderr: &[u8]) -> Option<String> {
                 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
         });
         if is_exception && line.ends_with("can't start new thread") {
-            return Some(line.to_string());
+            return Some(last_exception(line).to_string());
         }
         if is_exception && forked && line.contains("[Errno 11] Resource temporarily unavailable") {
             return Some(line.to_string());
@@ -419,6 +419,17 @@ fn refused_in_stderr(stderr: &[u8]) -> Option<String> {
         forked |= line.contains("fork");
     }
     None
+}
+
+/// The exception a line ends with, `Kind: message` (a message without `": "`):
+/// a twin's own one-line report of a refused thread
+/// (`error: starting thread 2 of 8, 'worker-1': RuntimeError: can't start new
+/// thread`, from `_twin.start_threads`) ends with CPython's.
+fn last_exception(line: &str) -> &str {
+    let Some((head, _)) = line.rsplit_once(": ") else {
+        return line;
+    };
+    &line[head.rfind(char::is_whitespace).map_or(0, |i| i + 1)..]
 }
 
 fn last_line(bytes: &[u8]) -> String {
@@ -444,6 +455,18 @@ mod tests {
         );
         let py2 = b"thread.error: can't start new thread\n";
         assert!(refused_in_stderr(py2).is_some());
+        // A twin's one line (`_twin.start_threads`): the exception it ends with.
+        let twin =
+            b"error: starting thread 2 of 8, 'worker-1': RuntimeError: can't start new thread\n";
+        assert_eq!(
+            refused_in_stderr(twin).as_deref(),
+            Some("RuntimeError: can't start new thread")
+        );
+        let twin2 = b"error: starting thread 1 of 1, 'io': thread.error: can't start new thread\n";
+        assert_eq!(
+            refused_in_stderr(twin2).as_deref(),
+            Some("thread.error: can't start new thread")
+        );
         let fork = b"  File \"/usr/lib/python3.11/multiprocessing/popen_fork.py\", line 66, in _launch\n    self.pid = os.fork()\n               ^^^^^^^^^\nBlockingIOError: [Errno 11] Resource temporarily unavailable\n";
         assert_eq!(
             refused_in_stderr(fork).as_deref(),
