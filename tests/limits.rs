@@ -17,26 +17,9 @@ use std::time::Duration;
 /// RLIMIT_NPROC, so root's runs drop to `nobody` with `setpriv`), or `None`
 /// (with the reason printed) where that cannot be arranged.
 fn as_nobody_with_nproc(nproc: u32, args: &[&str]) -> Option<Output> {
-    if !nix::unistd::geteuid().is_root() {
-        eprintln!("skipped: needs root to run gilbench as nobody under RLIMIT_NPROC");
-        return None;
-    }
-    for tool in ["prlimit", "setpriv"] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            eprintln!("skipped: {tool} (util-linux) is not installed");
-            return None;
-        }
-    }
-    let nproc = format!("--nproc={nproc}");
-    let mut cmd = wrapped(&[
-        "setpriv",
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "prlimit",
-        &nproc,
-        "--",
-    ]);
+    let wrapper = nobody_with_nproc(nproc)?;
+    let wrapper: Vec<&str> = wrapper.iter().map(String::as_str).collect();
+    let mut cmd = wrapped(&wrapper);
     cmd.args(args)
         .arg("--quiet")
         // `nobody` cannot enter the test's private temporary directory.
@@ -45,6 +28,32 @@ fn as_nobody_with_nproc(nproc: u32, args: &[&str]) -> Option<Output> {
     let mut cmd = assert_cmd::Command::from_std(cmd);
     cmd.timeout(Duration::from_secs(120));
     Some(cmd.output().unwrap())
+}
+
+/// The command line that runs a program as `nobody` under `prlimit --nproc=N`
+/// (root is not held to RLIMIT_NPROC), or `None` (with the reason printed)
+/// where that cannot be arranged.
+fn nobody_with_nproc(nproc: u32) -> Option<Vec<String>> {
+    if !nix::unistd::geteuid().is_root() {
+        eprintln!("skipped: needs root to run as nobody under RLIMIT_NPROC");
+        return None;
+    }
+    for tool in ["prlimit", "setpriv"] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            eprintln!("skipped: {tool} (util-linux) is not installed");
+            return None;
+        }
+    }
+    let wrapper = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "prlimit",
+        &format!("--nproc={nproc}"),
+        "--",
+    ];
+    Some(wrapper.map(String::from).to_vec())
 }
 
 #[test]
@@ -181,6 +190,104 @@ fn a_twin_refused_a_process_or_thread_is_one_line_naming_the_limit() {
         assert!(out.stdout.is_empty(), "{what}: printed a report");
         assert_nothing_left(&what);
     }
+}
+
+/// The twins run by hand (`python3 scripts/X.py`) that the OS refuses a thread:
+/// one line naming the thread and CPython's exception, exit 1, never a traceback
+/// — and never a hang, with the threads already started waiting at a start line
+/// (`thousand_threads.py`'s barrier) or on an Event (`refcount.py`'s sampler).
+#[test]
+fn a_twin_run_by_hand_refused_a_thread_is_one_line_not_a_traceback_or_a_hang() {
+    let _x = exclusive();
+    if Command::new("python3").arg("--version").output().is_err() {
+        eprintln!("skipped: python3 is not installed");
+        return;
+    }
+    let Some(wrapper) = nobody_with_nproc(64) else {
+        return;
+    };
+    // A copy `nobody` can read (the checkout may sit where it cannot), removed
+    // when the test ends.
+    let dir = scripts_for_nobody(&[
+        "_twin.py",
+        "gc_pause.py",
+        "refcount.py",
+        "thousand_threads.py",
+    ]);
+    let version = Command::new(&wrapper[0])
+        .args(&wrapper[1..])
+        .args([
+            "python3",
+            "-c",
+            "import sys; sys.exit(sys.version_info < (3, 7))",
+        ])
+        .current_dir("/tmp")
+        .status();
+    if !version.is_ok_and(|s| s.success()) {
+        eprintln!("skipped: no python3 ≥ 3.7 that nobody can run on the PATH");
+        return;
+    }
+    let cases: &[(u32, &str, &[&str])] = &[
+        // python and its echo peer: the I/O thread is refused.
+        (
+            2,
+            "gc_pause.py",
+            &["--model", "threads", "--set", "objects=1000", "--ops", "5"],
+        ),
+        // The sampler is refused.
+        (1, "refcount.py", &["--model", "threads", "--ops", "100"]),
+        // The sampler and one worker start; the second worker is refused.
+        (3, "refcount.py", &["--model", "threads", "--ops", "100"]),
+        // Four workers wait at the start line when the fifth is refused.
+        (
+            5,
+            "thousand_threads.py",
+            &["--workers", "20", "--ops", "1", "--ticks-per-op", "1000"],
+        ),
+    ];
+    for (nproc, script, args) in cases {
+        let wrapper = nobody_with_nproc(*nproc).expect("checked above");
+        let mut cmd = assert_cmd::Command::new(&wrapper[0]);
+        cmd.args(&wrapper[1..])
+            .arg("python3")
+            .arg(dir.path().join(script))
+            .args(*args)
+            .env("PYTHONDONTWRITEBYTECODE", "1")
+            .env("TMPDIR", "/tmp")
+            .current_dir("/tmp")
+            .timeout(Duration::from_secs(60));
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let what = format!("nproc={nproc} {script} {args:?}");
+        assert!(out.status.code().is_some(), "{what}: hung: {stderr}");
+        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{what}: {stderr}");
+        assert!(
+            stderr.starts_with("error: starting thread")
+                && stderr.trim_end().ends_with("can't start new thread"),
+            "{what}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{what}: printed a report");
+        assert_nothing_left(&what);
+    }
+}
+
+/// `files` of scripts/, copied to a fresh directory under /tmp that anyone may
+/// read (`nobody` runs them).
+fn scripts_for_nobody(files: &[&str]) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new()
+        .prefix("gilbench-test-scripts-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let scripts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts");
+    for file in files {
+        let to = dir.path().join(file);
+        std::fs::copy(scripts.join(file), &to).unwrap();
+        std::fs::set_permissions(&to, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    dir
 }
 
 #[test]
