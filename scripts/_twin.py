@@ -29,6 +29,7 @@ import os
 import sys
 
 import argparse
+import errno
 import json
 import math
 import multiprocessing
@@ -750,7 +751,14 @@ def start_echo_peer(cpu=None):
     own interpreter and GIL, not ours, so its replies never wait for our GIL.
     With `cpu`, the child runs on that CPU only."""
     ours, theirs = socket.socketpair()
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except OSError as e:
+        ours.close()
+        theirs.close()
+        if e.errno == errno.EAGAIN:  # RLIMIT_NPROC: one line, exit 1 (run_main)
+            raise WorkerFailed('forking the echo peer: {0}: {1}'.format(_exception_name(e), e))
+        raise
     if pid == 0:  # child
         code = 0
         try:

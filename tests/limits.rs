@@ -156,6 +156,35 @@ fn a_twin_refused_a_process_or_thread_is_one_line_naming_the_limit() {
                 "2",
             ],
         ),
+        // gilbench, its two pipe readers and python: the twin's echo peer
+        // cannot be forked, then (one more) its I/O thread cannot start; the
+        // twin says so in one line of its own (`_twin`).
+        (
+            4,
+            &[
+                "gc-pause",
+                "--model",
+                "threads",
+                "--set",
+                "objects=1000",
+                "--ops",
+                "5",
+            ],
+        ),
+        (
+            5,
+            &[
+                "gc-pause",
+                "--model",
+                "threads",
+                "--set",
+                "objects=1000",
+                "--ops",
+                "5",
+            ],
+        ),
+        // The same four: the refcount sampler cannot start.
+        (4, &["refcount", "--model", "threads", "--ops", "100"]),
         // The Manager twin: its server wants a thread per client, its workers a
         // process each; whichever the OS refuses first, the run ends.
         (
@@ -227,25 +256,27 @@ fn a_twin_run_by_hand_refused_a_thread_is_one_line_not_a_traceback_or_a_hang() {
         eprintln!("skipped: no python3 ≥ 3.7 that nobody can run on the PATH");
         return;
     }
-    let cases: &[(u32, &str, &[&str])] = &[
+    const THREAD: &str = "can't start new thread";
+    const FORK: &str = "[Errno 11] Resource temporarily unavailable";
+    // (nproc, twin, its arguments, what its one line ends with)
+    let cases: &[(u32, &str, &[&str], &str)] = &[
+        // python alone: its echo peer cannot be forked.
+        (1, "gc_pause.py", GC_PAUSE, FORK),
         // python and its echo peer: the I/O thread is refused.
-        (
-            2,
-            "gc_pause.py",
-            &["--model", "threads", "--set", "objects=1000", "--ops", "5"],
-        ),
+        (2, "gc_pause.py", GC_PAUSE, THREAD),
         // The sampler is refused.
-        (1, "refcount.py", &["--model", "threads", "--ops", "100"]),
+        (1, "refcount.py", REFCOUNT, THREAD),
         // The sampler and one worker start; the second worker is refused.
-        (3, "refcount.py", &["--model", "threads", "--ops", "100"]),
+        (3, "refcount.py", REFCOUNT, THREAD),
         // Four workers wait at the start line when the fifth is refused.
         (
             5,
             "thousand_threads.py",
             &["--workers", "20", "--ops", "1", "--ticks-per-op", "1000"],
+            THREAD,
         ),
     ];
-    for (nproc, script, args) in cases {
+    for (nproc, script, args, ending) in cases {
         let wrapper = nobody_with_nproc(*nproc).expect("checked above");
         let mut cmd = assert_cmd::Command::new(&wrapper[0]);
         cmd.args(&wrapper[1..])
@@ -263,14 +294,16 @@ fn a_twin_run_by_hand_refused_a_thread_is_one_line_not_a_traceback_or_a_hang() {
         assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{what}: {stderr}");
         assert!(
-            stderr.starts_with("error: starting thread")
-                && stderr.trim_end().ends_with("can't start new thread"),
+            stderr.starts_with("error: ") && stderr.trim_end().ends_with(ending),
             "{what}: {stderr}"
         );
         assert!(out.stdout.is_empty(), "{what}: printed a report");
         assert_nothing_left(&what);
     }
 }
+
+const GC_PAUSE: &[&str] = &["--model", "threads", "--set", "objects=1000", "--ops", "5"];
+const REFCOUNT: &[&str] = &["--model", "threads", "--ops", "100"];
 
 /// `files` of scripts/, copied to a fresh directory under /tmp that anyone may
 /// read (`nobody` runs them).

@@ -413,16 +413,18 @@ fn refused_in_stderr(stderr: &[u8]) -> Option<String> {
         if is_exception && line.ends_with("can't start new thread") {
             return Some(last_exception(line).to_string());
         }
-        if is_exception && forked && line.contains("[Errno 11] Resource temporarily unavailable") {
-            return Some(line.to_string());
-        }
+        // The line itself may say so: a twin's own one line (`error: forking
+        // the echo peer: BlockingIOError: [Errno 11] …`).
         forked |= line.contains("fork");
+        if is_exception && forked && line.contains("[Errno 11] Resource temporarily unavailable") {
+            return Some(last_exception(line).to_string());
+        }
     }
     None
 }
 
 /// The exception a line ends with, `Kind: message` (a message without `": "`):
-/// a twin's own one-line report of a refused thread
+/// a twin's own one-line report of a refused thread or fork
 /// (`error: starting thread 2 of 8, 'worker-1': RuntimeError: can't start new
 /// thread`, from `_twin.start_threads`) ends with CPython's.
 fn last_exception(line: &str) -> &str {
@@ -466,6 +468,11 @@ mod tests {
         assert_eq!(
             refused_in_stderr(twin2).as_deref(),
             Some("thread.error: can't start new thread")
+        );
+        let peer = b"error: forking the echo peer: BlockingIOError: [Errno 11] Resource temporarily unavailable\n";
+        assert_eq!(
+            refused_in_stderr(peer).as_deref(),
+            Some("BlockingIOError: [Errno 11] Resource temporarily unavailable")
         );
         let fork = b"  File \"/usr/lib/python3.11/multiprocessing/popen_fork.py\", line 66, in _launch\n    self.pid = os.fork()\n               ^^^^^^^^^\nBlockingIOError: [Errno 11] Resource temporarily unavailable\n";
         assert_eq!(
