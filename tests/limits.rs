@@ -96,6 +96,20 @@ fn a_refused_thread_is_one_line_naming_the_limit() {
                 "heap_mib=8",
             ],
         ),
+        // gilbench and two workers: the I/O worker's echo peer process is refused.
+        (
+            3,
+            &[
+                "scenario",
+                "gc-pause",
+                "--model",
+                "threads",
+                "--set",
+                "objects=1000",
+                "--ops",
+                "5",
+            ],
+        ),
         // gilbench and the twin's interpreter: the thread that would read the
         // twin's output is the third.
         (

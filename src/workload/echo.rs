@@ -67,7 +67,15 @@ impl EchoPeer {
         let child = command
             .stdin(Stdio::from(OwnedFd::from(theirs)))
             .stdout(Stdio::null())
-            .spawn()?;
+            .spawn()
+            .map_err(|e| match e.raw_os_error() {
+                // EAGAIN from fork: the limit, named, not a bare errno.
+                Some(libc::EAGAIN) => std::io::Error::new(
+                    e.kind(),
+                    crate::sys::process::nproc_refused("starting the echo peer process"),
+                ),
+                _ => e,
+            })?;
         let mut peer = EchoPeer {
             socket: socket.try_clone()?,
             child: Some(child),
