@@ -59,6 +59,7 @@ fn nobody_with_nproc(nproc: u32) -> Option<Vec<String>> {
 #[test]
 fn a_refused_thread_is_one_line_naming_the_limit() {
     let _x = exclusive();
+    let gc_pause = [&["scenario"], GC_PAUSE].concat();
     let cases: &[(u32, &[&str])] = &[
         (
             50,
@@ -97,19 +98,7 @@ fn a_refused_thread_is_one_line_naming_the_limit() {
             ],
         ),
         // gilbench and two workers: the I/O worker's echo peer process is refused.
-        (
-            3,
-            &[
-                "scenario",
-                "gc-pause",
-                "--model",
-                "threads",
-                "--set",
-                "objects=1000",
-                "--ops",
-                "5",
-            ],
-        ),
+        (3, &gc_pause),
         // gilbench and the twin's interpreter: the thread that would read the
         // twin's output is the third.
         (
@@ -173,32 +162,10 @@ fn a_twin_refused_a_process_or_thread_is_one_line_naming_the_limit() {
         // gilbench, its two pipe readers and python: the twin's echo peer
         // cannot be forked, then (one more) its I/O thread cannot start; the
         // twin says so in one line of its own (`_twin`).
-        (
-            4,
-            &[
-                "gc-pause",
-                "--model",
-                "threads",
-                "--set",
-                "objects=1000",
-                "--ops",
-                "5",
-            ],
-        ),
-        (
-            5,
-            &[
-                "gc-pause",
-                "--model",
-                "threads",
-                "--set",
-                "objects=1000",
-                "--ops",
-                "5",
-            ],
-        ),
+        (4, GC_PAUSE),
+        (5, GC_PAUSE),
         // The same four: the refcount sampler cannot start.
-        (4, &["refcount", "--model", "threads", "--ops", "100"]),
+        (4, REFCOUNT),
         // The Manager twin: its server wants a thread per client, its workers a
         // process each; whichever the OS refuses first, the run ends.
         (
@@ -275,13 +242,13 @@ fn a_twin_run_by_hand_refused_a_thread_is_one_line_not_a_traceback_or_a_hang() {
     // (nproc, twin, its arguments, what its one line ends with)
     let cases: &[(u32, &str, &[&str], &str)] = &[
         // python alone: its echo peer cannot be forked.
-        (1, "gc_pause.py", GC_PAUSE, FORK),
+        (1, "gc_pause.py", &GC_PAUSE[1..], FORK),
         // python and its echo peer: the I/O thread is refused.
-        (2, "gc_pause.py", GC_PAUSE, THREAD),
+        (2, "gc_pause.py", &GC_PAUSE[1..], THREAD),
         // The sampler is refused.
-        (1, "refcount.py", REFCOUNT, THREAD),
+        (1, "refcount.py", &REFCOUNT[1..], THREAD),
         // The sampler and one worker start; the second worker is refused.
-        (3, "refcount.py", REFCOUNT, THREAD),
+        (3, "refcount.py", &REFCOUNT[1..], THREAD),
         // Four workers wait at the start line when the fifth is refused.
         (
             5,
@@ -316,8 +283,17 @@ fn a_twin_run_by_hand_refused_a_thread_is_one_line_not_a_traceback_or_a_hang() {
     }
 }
 
-const GC_PAUSE: &[&str] = &["--model", "threads", "--set", "objects=1000", "--ops", "5"];
-const REFCOUNT: &[&str] = &["--model", "threads", "--ops", "100"];
+/// Small gc-pause and refcount runs: the scenario, then its twin's arguments.
+const GC_PAUSE: &[&str] = &[
+    "gc-pause",
+    "--model",
+    "threads",
+    "--set",
+    "objects=1000",
+    "--ops",
+    "5",
+];
+const REFCOUNT: &[&str] = &["refcount", "--model", "threads", "--ops", "100"];
 
 /// `files` of scripts/, copied to a fresh directory under /tmp that anyone may
 /// read (`nobody` runs them).
