@@ -452,7 +452,7 @@ mod tests {
                 ],
                 put_away: Arc::clone(&put_away),
             });
-            let error = run(&plan, model).err().expect("the run fails");
+            let error = run(&plan, model).expect_err("the run fails");
             // Still the one line it was: the first failure, nothing about the rest.
             assert_eq!(
                 error.to_string(),
