@@ -283,6 +283,54 @@ fn a_twin_run_by_hand_refused_a_thread_is_one_line_not_a_traceback_or_a_hang() {
     }
 }
 
+/// The `manager` model refused a process or a thread — the server's own process,
+/// or the thread it gives a connection — is the same limit, named in one line
+/// (the server tells the client why it closes), not a worker's broken pipe.
+#[test]
+fn a_manager_refused_a_process_or_thread_is_one_line_naming_the_limit() {
+    let _x = exclusive();
+    let run = [
+        "scenario",
+        "shared-counter",
+        "--model",
+        "manager",
+        "--ops",
+        "20",
+        "--set",
+        "sync=lock",
+        "--runs",
+        "1",
+        "--no-calibrate",
+    ];
+    // 1: gilbench alone, the server's fork is refused. 2: gilbench and the
+    // server, whose thread for the first connection (gilbench's own, timing
+    // its start-up) is refused. 5: the second worker's connection thread or the
+    // second worker itself, whichever the OS refuses first.
+    for nproc in [1, 2, 5] {
+        let Some(out) = as_nobody_with_nproc(nproc, &run) else {
+            return;
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let what = format!("manager under nproc={nproc}");
+        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+        assert_eq!(stderr.trim().lines().count(), 1, "{what}: {stderr}");
+        let refused_fork = stderr.contains("is `ulimit -u` too low?");
+        assert!(
+            (stderr.contains("RLIMIT_NPROC") && stderr.contains(&format!("allows {nproc} ")))
+                || (nproc == 5 && refused_fork),
+            "{what}: {stderr}"
+        );
+        if nproc == 2 {
+            assert!(
+                stderr.contains("manager server's thread for this connection"),
+                "{what}: {stderr}"
+            );
+        }
+        assert!(out.stdout.is_empty(), "{what}: printed a report");
+        assert_nothing_left(&what);
+    }
+}
+
 /// Small gc-pause and refcount runs: the scenario, then its twin's arguments.
 const GC_PAUSE: &[&str] = &[
     "gc-pause",

@@ -46,6 +46,10 @@ pub enum ClientError {
     /// The server answered with an error.
     #[error("the manager refused the request: {0}")]
     Remote(String),
+    /// The server could not serve this connection at all, and said why (it could
+    /// not start a thread for it: RLIMIT_NPROC, named in the message).
+    #[error("{0}")]
+    Unserved(String),
 }
 
 impl From<ClientError> for std::io::Error {
@@ -120,15 +124,34 @@ impl Client {
         protocol::encode(request, &mut self.out, MAX_FRAME).map_err(ClientError::TooLarge)?;
         let sent = frame::send_all(&self.stream, &self.out);
         self.out.clear();
-        sent.map_err(|e| ClientError::Lost(e.into()))?;
+        if let Err(e) = sent {
+            // The server closed on us: it may have said why first.
+            use std::io::ErrorKind::{BrokenPipe, ConnectionReset};
+            let closed = matches!(e.kind(), BrokenPipe | ConnectionReset);
+            let why = closed.then(|| self.why_closed()).flatten();
+            return Err(why.unwrap_or(ClientError::Lost(e.into())));
+        }
         let payload = self
             .reader
             .read(&mut self.stream, MAX_FRAME)
             .map_err(ClientError::Lost)?;
         match protocol::decode(payload) {
             Ok(Response::Error(message)) => Err(ClientError::Remote(message.to_string())),
+            Ok(Response::Unserved(why)) => Err(ClientError::Unserved(why.to_string())),
             Ok(response) => Ok(response),
             Err(e) => Err(ClientError::Protocol(e.to_string())),
+        }
+    }
+
+    /// After a send failed: what the server said before it closed the connection,
+    /// if it said why ([`Response::Unserved`]). Its frame is still there to read
+    /// ahead of the reset: the server may close before our request arrives.
+    fn why_closed(&mut self) -> Option<ClientError> {
+        // The peer has closed: this read returns at once (a frame, or the reset).
+        let payload = self.reader.read(&mut self.stream, MAX_FRAME).ok()?;
+        match protocol::decode(payload) {
+            Ok(Response::Unserved(why)) => Some(ClientError::Unserved(why.to_string())),
+            _ => None,
         }
     }
 
@@ -295,5 +318,57 @@ impl Client {
     /// The raw socket, for tests that misbehave on purpose.
     pub fn stream(&self) -> &UnixStream {
         &self.stream
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client on one end of a socketpair (past the handshake), and the
+    /// server's end, which has sent `why` as [`Response::Unserved`].
+    fn unserved(why: &str) -> (Client, UnixStream) {
+        let (stream, server) = UnixStream::pair().unwrap();
+        let mut out = Vec::new();
+        protocol::encode(&Response::Unserved(why), &mut out, MAX_FRAME).unwrap();
+        frame::send_all(&server, &out).unwrap();
+        let client = Client {
+            stream,
+            reader: FrameReader::new(),
+            out: Vec::new(),
+        };
+        (client, server)
+    }
+
+    fn said(result: Result<(), ClientError>, why: &str) {
+        match result {
+            Err(ClientError::Unserved(said)) => assert_eq!(said, why),
+            other => panic!("expected the server's reason, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_server_that_cannot_serve_says_why_in_place_of_the_reply() {
+        let why = "creating a thread: refused; RLIMIT_NPROC";
+        let (mut client, _server) = unserved(why);
+        said(client.ping(), why);
+    }
+
+    #[test]
+    fn its_reason_beats_the_broken_pipe_when_it_closed_before_the_request() {
+        let why = "creating a thread: refused; RLIMIT_NPROC";
+        let (mut client, server) = unserved(why);
+        // Closed before reading anything: the request's send fails (EPIPE).
+        drop(server);
+        said(client.ping(), why);
+        // Without a reason, a lost connection is still that.
+        let (stream, server) = UnixStream::pair().unwrap();
+        drop(server);
+        let mut client = Client {
+            stream,
+            reader: FrameReader::new(),
+            out: Vec::new(),
+        };
+        assert!(matches!(client.ping(), Err(ClientError::Lost(_))));
     }
 }

@@ -7,6 +7,9 @@
 //! decrement) before sending it a connection; a parked thread that gives up waiting
 //! must claim itself the same way before leaving, and if it cannot, a connection is
 //! on its way to it. So every connection sent has a thread to take it.
+//!
+//! A thread the OS refuses (RLIMIT_NPROC) hands its connection back to the caller,
+//! which can tell the client why before it drops it.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -47,7 +50,7 @@ impl<J: Send + 'static> Pool<J> {
     /// Gives `job` to a parked thread, or to a new one named `name`. `pool` must be
     /// reachable from the new thread for its later jobs (it lives in `owner`).
     /// `retire` says whether a thread should leave rather than park. On failure
-    /// (no thread could be made) the job is dropped and `Err` returned.
+    /// (no thread could be made) the job comes back with the reason.
     pub fn dispatch<O: Send + Sync + 'static>(
         owner: &std::sync::Arc<O>,
         pool: fn(&O) -> &Pool<J>,
@@ -55,18 +58,27 @@ impl<J: Send + 'static> Pool<J> {
         name: &str,
         serve: fn(&O, J),
         retire: fn(&O) -> bool,
-    ) -> Result<(), ()> {
+    ) -> Result<(), Refused<J>> {
         let this = pool(owner);
         if claim(&this.idle) {
-            return this.jobs.send(job).map_err(|_| ());
+            // Cannot fail: the pool holds a receiver for as long as it lives.
+            return this.jobs.send(job).map_err(|unsent| Refused {
+                job: Some(unsent.into_inner()),
+                error: std::io::Error::other("the connection threads are gone"),
+            });
         }
         let owner = std::sync::Arc::clone(owner);
-        std::thread::Builder::new()
+        // The first job waits in a slot rather than in the closure, which a
+        // refused `spawn` drops: then it is still here to be handed back.
+        let slot = std::sync::Arc::new(parking_lot::Mutex::new(Some(job)));
+        let first = std::sync::Arc::clone(&slot);
+        let spawned = std::thread::Builder::new()
             .name(name.into())
             .stack_size(STACK)
             .spawn(move || {
                 let this = pool(&owner);
-                let mut next = Some(job);
+                let mut next = first.lock().take();
+                drop(first);
                 while let Some(job) = next.take() {
                     serve(&owner, job);
                     let crowded = this.idle.fetch_add(1, Ordering::AcqRel) >= MAX_IDLE;
@@ -81,8 +93,21 @@ impl<J: Send + 'static> Pool<J> {
                         Err(_) => this.parked.recv().ok(),
                     };
                 }
-            })
-            .map(drop)
-            .map_err(drop)
+            });
+        spawned.map(drop).map_err(|error| Refused {
+            // A thread that never started took nothing from the slot.
+            job: slot.lock().take(),
+            error,
+        })
     }
+}
+
+/// A job no thread could take, and why.
+#[derive(Debug)]
+pub struct Refused<J> {
+    /// The job, to be told why and dropped (always there: an `Option` only
+    /// because it came back out of a slot).
+    pub job: Option<J>,
+    /// Why no thread took it: `EAGAIN` when the OS refused a new one.
+    pub error: std::io::Error,
 }

@@ -162,6 +162,10 @@ pub enum Response<'a> {
     Stats(Box<ServerStats>),
     /// The request failed (the object is the wrong kind, a lock not held, …).
     Error(&'a str),
+    /// The server cannot serve this connection at all (it could not start a
+    /// thread for it), and says why; it closes the connection after. Sent in
+    /// place of the reply to the connection's first request.
+    Unserved(&'a str),
 }
 
 /// What the server has done so far.

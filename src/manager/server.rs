@@ -14,7 +14,9 @@
 //! waits for the client's closing `#WELCOME#` before it serves anything. A frame
 //! over [`MAX_FRAME`], a frame cut short, or a peer that vanishes mid-request ends
 //! that connection only; an undecodable request is answered with an error. When a
-//! connection ends, the locks it held are released.
+//! connection ends, the locks it held are released. A connection the server
+//! cannot give a thread (RLIMIT_NPROC) is told why ([`Response::Unserved`]) and
+//! closed; the others go on.
 //!
 //! Out of descriptors (`EMFILE`, `ENFILE`), the accept loop sheds the oldest
 //! unfinished handshake (an unauthenticated client holds a descriptor an
@@ -328,11 +330,32 @@ impl Server {
             serve_connection,
             |s: &Shared| s.stop.load(Ordering::Acquire),
         );
-        if dispatched.is_err() {
-            // The job (and its socket) is gone; its entry must go too.
+        if let Err(refused) = dispatched {
             shared.live.lock().remove(&id);
             shared.counters.refused.fetch_add(1, Ordering::Relaxed);
+            if let Some(job) = refused.job {
+                tell_unserved(&job.stream, &refused.error);
+            }
         }
+    }
+}
+
+/// Tells an authenticated client that no thread could be made for it, and why —
+/// the limit by name when the OS refused (RLIMIT_NPROC) — in place of the reply
+/// to its first request, so it reports that rather than a broken pipe. Best
+/// effort and never blocking: the connection is closed right after.
+fn tell_unserved(stream: &UnixStream, error: &std::io::Error) {
+    const DOING: &str = "creating the manager server's thread for this connection";
+    let why = if error.raw_os_error() == Some(libc::EAGAIN) {
+        crate::sys::process::nproc_refused(DOING)
+    } else {
+        format!("{DOING}: {error}")
+    };
+    let mut out = Vec::with_capacity(256);
+    if protocol::encode(&Response::Unserved(&why), &mut out, MAX_FRAME).is_ok()
+        && stream.set_nonblocking(true).is_ok()
+    {
+        let _ = frame::send_all(stream, &out);
     }
 }
 

@@ -20,6 +20,9 @@
 //! process has a GIL of its own that nobody else wants, while the server's
 //! connection threads really do contend for theirs. The server's CPU time is added
 //! to the row's. If the server dies mid-run, the run fails with one line saying so.
+//! If the OS refuses the server its process, or a connection its thread
+//! (RLIMIT_NPROC), the one line names the limit: the server tells the client why
+//! it closes ([`crate::manager::Response::Unserved`]).
 
 use super::processes;
 use super::{ModelRun, RunError};
@@ -55,7 +58,15 @@ pub fn run(plan: &Plan) -> Result<ModelRun, RunError> {
         gil: plan.manager_gil.then_some(plan.gil.switch_interval),
         ..ServerConfig::default()
     };
-    let mut manager = ManagerProcess::start(config).map_err(os("starting the manager server"))?;
+    let mut manager = ManagerProcess::start(config).map_err(|e| {
+        // Only the fork fails with EAGAIN here: RLIMIT_NPROC, named.
+        let what = if e.raw_os_error() == Some(libc::EAGAIN) {
+            crate::sys::process::nproc_refused("starting the manager server process")
+        } else {
+            "starting the manager server".into()
+        };
+        os(what)(e)
+    })?;
     let endpoint = manager.endpoint().clone();
     let ran = processes::run_as(plan, MODEL, |region| home::install(region, &endpoint));
     let mut run = match ran {

@@ -196,3 +196,17 @@ fn merge(
         traces,
     }
 }
+
+/// The plan for `gilbench scenario ARGS`, for the models' unit tests (which then
+/// swap in a workload of their own).
+#[cfg(test)]
+pub(crate) fn test_plan(args: &[&str]) -> Plan {
+    let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(
+        ["gilbench", "scenario"].iter().chain(args),
+    )
+    .expect("a scenario command line");
+    match cli.command {
+        crate::cli::Command::Scenario(args) => Plan::from_args(&args).expect("a plan"),
+        _ => unreachable!("a scenario command"),
+    }
+}

@@ -16,6 +16,11 @@
 //! looks for them where it looks at the clock (after each timed op), the first to
 //! see one stops the rest, and the run ends "interrupted" (exit 130) instead of
 //! dying of the signal.
+//!
+//! However a run ends early — interrupted, timed out, or one worker failed — the
+//! others are stopped and waited for (at most [`STOP_GRACE`]) before the run
+//! returns, so what they own (a convoy's echo peer process, its socket) is put
+//! away and reaped by them rather than left to the process's exit.
 
 use super::worker::{run_worker, Control, StartGate, WorkerResult};
 use super::{merge, ModelRun, RunError};
@@ -294,7 +299,10 @@ pub(super) fn run_with(
                 return Err(RunError::Interrupted);
             }
             (index, Err(message)) => {
-                state.stop.store(1, Ordering::Relaxed);
+                // The same as an interrupt: the others stop and put away what
+                // they own (an echo peer process, sockets) before the error is
+                // reported and the process exits.
+                wait_for_the_rest(&state, &rx, workers - received);
                 return Err(RunError::WorkerFailed {
                     model,
                     index,
@@ -365,4 +373,95 @@ pub(super) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".into());
     format!("panicked: {text}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::interp::Interp;
+    use crate::workload::{WorkerBody, WorkerSpec, Workload};
+    use std::sync::atomic::AtomicBool;
+
+    /// Worker 0 fails at its first op; worker 1 runs until stopped and owns
+    /// something that takes a while to put away (as reaping an echo peer does),
+    /// noting when it has been.
+    #[derive(Debug)]
+    struct OneFails {
+        workers: Vec<WorkerSpec>,
+        put_away: Arc<AtomicBool>,
+    }
+
+    struct Failing;
+
+    impl WorkerBody for Failing {
+        fn op(&mut self, _interp: &mut Interp<'_>) -> std::io::Result<()> {
+            Err(std::io::Error::other("injected failure"))
+        }
+    }
+
+    struct Owner(Arc<AtomicBool>);
+
+    impl WorkerBody for Owner {
+        fn op(&mut self, interp: &mut Interp<'_>) -> std::io::Result<()> {
+            // A blocking call, with the GIL released around it.
+            interp.allow_threads(|| std::thread::sleep(Duration::from_millis(1)));
+            Ok(())
+        }
+    }
+
+    impl Drop for Owner {
+        fn drop(&mut self) {
+            // Far less than the stop grace, far more than returning an error takes.
+            std::thread::sleep(Duration::from_millis(20));
+            self.0.store(true, Ordering::Release);
+        }
+    }
+
+    impl Workload for OneFails {
+        fn workers(&self) -> &[WorkerSpec] {
+            &self.workers
+        }
+
+        fn worker<'a>(
+            &'a self,
+            index: usize,
+            _shared: &'a SharedRegion,
+        ) -> std::io::Result<Box<dyn WorkerBody + 'a>> {
+            Ok(match index {
+                0 => Box::new(Failing),
+                _ => Box::new(Owner(Arc::clone(&self.put_away))),
+            })
+        }
+    }
+
+    #[test]
+    fn a_failed_worker_ends_the_run_only_once_the_others_have_put_away_what_they_own() {
+        for model in [ModelKind::Threads, ModelKind::Gil] {
+            let put_away = Arc::new(AtomicBool::new(false));
+            let mut plan = crate::model::test_plan(&["cpu-bound", "--ops", "1"]);
+            plan.workload = Arc::new(OneFails {
+                workers: vec![
+                    WorkerSpec {
+                        role: "io",
+                        ops: Some(1),
+                    },
+                    WorkerSpec {
+                        role: "cpu",
+                        ops: None,
+                    },
+                ],
+                put_away: Arc::clone(&put_away),
+            });
+            let error = run(&plan, model).expect_err("the run fails");
+            // Still the one line it was: the first failure, nothing about the rest.
+            assert_eq!(
+                error.to_string(),
+                format!("{model}: worker 0 failed: injected failure")
+            );
+            assert!(
+                put_away.load(Ordering::Acquire),
+                "{model}: the run returned while worker 1 still owned its resources"
+            );
+        }
+    }
 }

@@ -457,17 +457,7 @@ mod tests {
     use crate::workload::WorkerSpec;
     use std::sync::{Arc, Mutex};
 
-    /// The plan for `gilbench scenario ARGS`.
-    pub(super) fn plan(args: &[&str]) -> Plan {
-        let cli = <crate::cli::Cli as clap::Parser>::try_parse_from(
-            ["gilbench", "scenario"].iter().chain(args),
-        )
-        .expect("a scenario command line");
-        match cli.command {
-            crate::cli::Command::Scenario(args) => Plan::from_args(&args).expect("a plan"),
-            _ => unreachable!("a scenario command"),
-        }
-    }
+    pub(super) use crate::model::test_plan as plan;
 
     /// Workers that pin the thread they are made on as convoy's do (the I/O
     /// worker, index 0, to the first CPU; the others to the second) and note
