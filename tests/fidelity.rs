@@ -57,6 +57,56 @@ fn cpu_bound_gil_gives_no_parallelism_but_threads_do() {
 
 #[test]
 #[ignore = "fidelity: needs a quiet machine"]
+fn a_counter_increment_costs_its_bytecodes() {
+    // `counter += 1` is five bytecodes with work (the loop's FOR_ITER, LOAD_GLOBAL,
+    // INPLACE_ADD, STORE_GLOBAL and JUMP_ABSOLUTE) where a cpu-bound op is
+    // `ticks_per_op` of them: per bytecode they cost alike (CPython 3.11: an
+    // increment 41-46 ns, a cpu-bound bytecode ~7 ns). When the compiler folded a
+    // constant-input bytecode's work away, an increment cost ~1.5 bytecodes.
+    judge(|| {
+        let reports = repeat(3, || {
+            let counter = json(&[
+                "scenario",
+                "shared-counter",
+                "--model",
+                "sequential",
+                "--ops",
+                "1000000",
+                "--runs",
+                "1",
+                "--no-calibrate",
+            ]);
+            let cpu = json(&[
+                "scenario",
+                "cpu-bound",
+                "--model",
+                "sequential",
+                "--ops",
+                "20",
+                "--runs",
+                "1",
+                "--no-calibrate",
+            ]);
+            let per_op = |r: &serde_json::Value| {
+                let r = run(r, "sequential");
+                f64_at(r, &["wall_ns"]) / f64_at(r, &["ops"])
+            };
+            // cpu-bound's default op: 200,000 bytecodes.
+            per_op(&counter) / (per_op(&cpu) / 200_000.0)
+        });
+        let bytecodes = median(reports);
+        verdict(
+            (2.5..15.0).contains(&bytecodes),
+            format!(
+                "median of 3: an increment costs {bytecodes:.1} cpu-bound bytecodes \
+                 (2.5-15; five with work, plus the loop's own)"
+            ),
+        )
+    });
+}
+
+#[test]
+#[ignore = "fidelity: needs a quiet machine"]
 fn gil_legacy_battles_for_the_lock() {
     judge(|| {
         let reports = repeat(3, || {

@@ -111,6 +111,18 @@ mod tests {
     }
 
     #[test]
+    fn a_bytecode_reads_its_sites_line_of_the_image() {
+        // Without the read (or with the wrong line) a bytecode would be arithmetic
+        // alone again, never cold.
+        let (x, i, site) = (0x1234_u64, 5, 42);
+        let mut expected = x ^ image()[line_of(site)];
+        for _ in 0..2 {
+            expected = (expected ^ (expected >> 29) ^ i).wrapping_mul(6364136223846793005);
+        }
+        assert_eq!(work(x, i, site), expected);
+    }
+
+    #[test]
     fn work_depends_on_the_site_and_not_on_its_chain_mask() {
         assert_ne!(work(1, 0, 7), work(1, 0, 8), "sites read different lines");
         assert_eq!(work(u64::MAX, 3, 7), work(u64::MAX, 3, 7));
