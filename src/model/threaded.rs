@@ -28,7 +28,7 @@ use crate::measure::Rusage;
 use crate::plan::{Amount, ModelKind, Plan};
 use crate::runtime::gil::{Gil, LegacyGil};
 use crate::runtime::interp::Lock;
-use crate::runtime::shm::{FutexLock, SharedRegion, Sizer};
+use crate::runtime::shm::{SharedRegion, Sizer};
 use crossbeam::channel;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -64,47 +64,25 @@ impl SharedLock {
     }
 }
 
-/// The start line as the twins' `threading.Barrier` behaves under a GIL.
-///
-/// A Python barrier is a `Condition` over a `Lock`. The last to arrive wakes every
-/// waiter while it holds that lock, and each woken thread must take the lock back
-/// before it leaves `wait()`: it sleeps on the lock (untimed, GIL released), and
-/// once it has it, waits for the GIL *holding the lock*, then lets it go. So the
-/// threads leave one by one, and only one of them at a time waits for the GIL
-/// (with its timed waits and drop requests) while the holder works. A plain
-/// barrier would let a thousand threads into the GIL's queue at once, each timing
-/// out every switch interval, which CPython never sees.
-struct PythonBarrier {
-    barrier: StartLine,
-    /// The `Condition`'s lock; `None` without a GIL (nothing to queue for).
-    lock: Option<FutexLock>,
-}
-
-impl StartGate for PythonBarrier {
-    fn arrive_and_wait(&self) {
-        self.barrier.wait();
-        if let Some(lock) = &self.lock {
-            lock.lock();
-        }
-    }
-
-    fn departed(&self) {
-        if let Some(lock) = &self.lock {
-            lock.unlock();
-        }
-    }
-}
-
 struct RunState {
     stop: AtomicU32,
     foreground_left: AtomicU64,
-    gate: PythonBarrier,
+    gate: StartLine,
     lock: SharedLock,
 }
 
-/// A barrier whose party count can drop: when the OS refuses a worker thread, the
-/// line shrinks to the threads that did start (and the caller), so none of them
-/// waits for ever. Used once per run.
+/// The start line: a barrier whose party count can drop. When the OS refuses a
+/// worker thread, the line shrinks to the threads that did start (and the caller),
+/// so none of them waits for ever. Used once per run.
+///
+/// It lets every worker go at once, into the GIL's queue, as the twins'
+/// `threading.Barrier` does under a GIL: its waiters sleep in `Condition.wait` on a
+/// lock of their own (GIL released), the last to arrive releases them all, and each
+/// woken thread re-takes the GIL *before* it takes the `Condition`'s lock back
+/// (`acquire_timed`'s `Py_END_ALLOW_THREADS`). So with a thousand workers, a
+/// thousand threads sit in `take_gil`, each waking every switch interval from its
+/// timed wait to find the GIL still held: the herd that costs real CPython its
+/// system CPU (`scripts/thousand_threads.py`).
 struct StartLine {
     /// (arrived, needed)
     count: Mutex<(usize, usize)>,
@@ -137,6 +115,12 @@ impl StartLine {
         if count.0 >= count.1 {
             self.all_here.notify_all();
         }
+    }
+}
+
+impl StartGate for StartLine {
+    fn arrive_and_wait(&self) {
+        self.wait();
     }
 }
 
@@ -175,11 +159,7 @@ pub(super) fn run_with(
     let state = Arc::new(RunState {
         stop: AtomicU32::new(0),
         foreground_left: AtomicU64::new(foreground as u64),
-        gate: PythonBarrier {
-            barrier: StartLine::new(workers + 1),
-            lock: (!matches!(model, ModelKind::Threads | ModelKind::Subinterpreters))
-                .then(FutexLock::default),
-        },
+        gate: StartLine::new(workers + 1),
         lock: match model {
             ModelKind::Gil => SharedLock::Gil(Gil::new(plan.gil.switch_interval)),
             ModelKind::Gil39 => SharedLock::Gil39(Gil::new(plan.gil.switch_interval)),
@@ -242,8 +222,8 @@ pub(super) fn run_with(
             // Let the threads already at the start line go, with `stop` set so they
             // run no op, and wait until each has reported: none is left running.
             state.stop.store(1, Ordering::Relaxed);
-            state.gate.barrier.shrink(index + 1);
-            state.gate.barrier.wait();
+            state.gate.shrink(index + 1);
+            state.gate.wait();
             drop(tx);
             while rx.recv().is_ok() {}
             return Err(os_error(&crate::sys::process::thread_refused(index))(e));
@@ -254,7 +234,7 @@ pub(super) fn run_with(
     // Time zero is taken as the start line opens, not after: a short run can be
     // over before this thread is scheduled again after the barrier.
     let start = Instant::now();
-    state.gate.barrier.wait();
+    state.gate.wait();
 
     // This thread ends a `--duration` itself (no timer thread): it wakes for the
     // end of the duration, then for the timeout, while it collects results.

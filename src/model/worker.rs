@@ -19,9 +19,6 @@ use std::time::{Duration, Instant};
 pub trait StartGate: Sync {
     /// Arrives, and blocks until all have arrived.
     fn arrive_and_wait(&self);
-
-    /// The worker has left the start line: it holds its GIL now (or gave up).
-    fn departed(&self) {}
 }
 
 impl StartGate for std::sync::Barrier {
@@ -109,7 +106,6 @@ pub fn run_worker(
             // Still arrive, or the others would wait for us forever.
             control.stop.store(1, Ordering::Relaxed);
             control.gate.arrive_and_wait();
-            control.gate.departed();
             return Err(e);
         }
     };
@@ -128,7 +124,6 @@ pub fn run_worker(
     control.gate.arrive_and_wait();
     let start = Instant::now();
     interp.enter();
-    control.gate.departed();
     let mut ops = 0;
     let mut result = body.before_first_op(&mut interp);
     // One op in `every` is timed, after `every - 1` untimed ones; with `every == 1`
