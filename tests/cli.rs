@@ -225,33 +225,6 @@ fn a_thousand_workers_run_under_threads_and_gil() {
     }
 }
 
-/// The start line lets every worker into the GIL's queue at once, as Python's
-/// `threading.Barrier` does (each woken waiter re-takes the GIL before the
-/// `Condition`'s lock), so the worker that gets the GIL last has waited through
-/// nearly all the others' turns. Through a lock taken one at a time, each would
-/// wait about one turn (a twentieth of the run here). Load only stretches the
-/// turns, and with them the waits.
-#[test]
-fn workers_released_together_all_queue_for_the_gil() {
-    let report = json(&[
-        "scenario",
-        "cpu-bound",
-        "--model",
-        "gil",
-        "--workers",
-        "20",
-        "--ops",
-        "1",
-    ]);
-    let gil = run(&report, "gil");
-    let wall = gil["wall_ns"].as_f64().unwrap();
-    let longest_wait = gil["gil"]["wait_ns"]["max"].as_f64().unwrap();
-    assert!(
-        longest_wait > 0.5 * wall,
-        "the last worker waited {longest_wait} ns of a {wall} ns run"
-    );
-}
-
 #[test]
 fn timeout_stops_the_run_with_exit_code_1() {
     gilbench()

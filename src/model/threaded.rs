@@ -444,4 +444,48 @@ mod tests {
             );
         }
     }
+
+    /// What makes a thousand workers cost what CPython's do: once the line opens,
+    /// every worker reaches the GIL's queue while another holds the GIL, as
+    /// `threading.Barrier`'s waiters do. Through a lock taken before the GIL and
+    /// let go after it (the line as it was), the holder would wait here for ever.
+    #[test]
+    fn the_start_line_lets_every_worker_into_the_gils_queue_at_once() {
+        const WORKERS: usize = 8;
+        let line = StartLine::new(WORKERS);
+        let gil = Gil::new(Duration::from_secs(3600));
+        let past_the_line = AtomicU64::new(0);
+        let saw_everyone = std::thread::scope(|s| {
+            let workers: Vec<_> = (0..WORKERS)
+                .map(|me| {
+                    let (line, gil, past_the_line) = (&line, &gil, &past_the_line);
+                    s.spawn(move || {
+                        line.arrive_and_wait();
+                        past_the_line.fetch_add(1, Ordering::SeqCst);
+                        gil.take(me);
+                        // Whoever holds the GIL waits (holding it) for the others to
+                        // come past the line; a generous bound, so a failure is not
+                        // a hang.
+                        let give_up = Instant::now() + Duration::from_secs(30);
+                        while past_the_line.load(Ordering::SeqCst) < WORKERS as u64
+                            && Instant::now() < give_up
+                        {
+                            std::thread::yield_now();
+                        }
+                        let saw = past_the_line.load(Ordering::SeqCst) == WORKERS as u64;
+                        gil.drop(me, true);
+                        saw
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .map(|w| w.join().expect("a worker panicked"))
+                .collect::<Vec<_>>()
+        });
+        assert!(
+            saw_everyone.iter().all(|&saw| saw),
+            "a GIL holder waited 30 s for the others to leave the start line"
+        );
+    }
 }
