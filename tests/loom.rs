@@ -1,6 +1,6 @@
 //! Model-checks the GIL's handoff ([`gilbench::runtime::gil::Gil`]) with loom: every
 //! interleaving of a few threads' takes and drops, not the few a test run happens to
-//! hit. Built only under `--cfg loom`, where `src/runtime/sync.rs` swaps std's
+//! hit. Built only under `--cfg loom`, where `src/runtime/sync.rs` swaps glibc's
 //! mutexes, condition variables and atomics for loom's:
 //!
 //! ```sh

@@ -30,8 +30,9 @@
 //!
 //! Waiting, as in CPython: each waiter sleeps on `cond` in its own timed wait of one
 //! interval; a `drop` signals exactly one. The mutexes, condition variables and the
-//! drop request come from [`crate::runtime::sync`]: std's in a build, loom's under
-//! `--cfg loom`, where `tests/loom.rs` checks the first and third invariants and
+//! drop request come from [`crate::runtime::sync`]: glibc's pthread mutex and
+//! condition variable in a build, as CPython's (so a forced handoff pays the same
+//! sleeps and wake-ups), loom's under `--cfg loom`, where `tests/loom.rs` checks the first and third invariants and
 //! that no waiter sleeps through a drop, over every interleaving.
 //!
 //! # Fairness (the switch interval)

@@ -1,12 +1,16 @@
-//! The primitives the GIL's handoff is built on: std's, or loom's mocks when the
-//! crate is built with `--cfg loom`, so that `tests/loom.rs` can model-check
-//! [`crate::runtime::gil::Gil`] (crossbeam's `primitive` module does the same).
+//! The primitives the GIL's handoff is built on: CPython's own — glibc's
+//! `pthread_mutex_t` and `pthread_cond_t` ([`crate::sys::pthread`]) — or loom's
+//! mocks when the crate is built with `--cfg loom`, so that `tests/loom.rs` can
+//! model-check [`crate::runtime::gil::Gil`] (crossbeam's `primitive` module does
+//! the same).
 //!
-//! std's, not parking_lot's: on Linux std's `Condvar` is a futex word, so a timed
-//! wait and a wake cost O(1) however many threads wait, as glibc's
-//! `pthread_cond_timedwait` does for CPython. parking_lot's queue of parked threads
-//! is walked by every waiter that times out, which made a thousand waiters, each
-//! timing out every switch interval, burn more CPU than the work.
+//! glibc's, not std's: a forced handoff of the GIL is a race of wake-ups that a
+//! few microseconds decide, and std's mutex spins before it sleeps where glibc's,
+//! CPython's, does not (see [`crate::sys::pthread`] for the measurement). Not
+//! parking_lot's: its queue of parked threads is walked by every waiter that
+//! times out, which made a thousand waiters, each timing out every switch
+//! interval, burn more CPU than the work; a pthread condition variable is a futex
+//! word, O(1) however many wait, as it is for CPython.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::{
@@ -14,24 +18,34 @@ pub(crate) use loom::sync::{
     Condvar, Mutex, MutexGuard,
 };
 #[cfg(not(loom))]
-pub(crate) use std::sync::{
-    atomic::{AtomicBool, Ordering},
-    Condvar, Mutex, MutexGuard,
+pub(crate) use {
+    crate::sys::pthread::{Condvar, Mutex, MutexGuard},
+    std::sync::atomic::{AtomicBool, Ordering},
 };
 
-use std::sync::PoisonError;
 use std::time::Duration;
 
-/// Locks `mutex`. The GIL's state stays consistent when a holder panics (every
-/// update is a single assignment), so poisoning carries no information here.
+/// Locks `mutex`. (loom's is std-shaped, with poisoning: the GIL's state stays
+/// consistent when a holder panics, every update being a single assignment, so
+/// poisoning carries no information here.)
 #[inline]
 pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+    #[cfg(loom)]
+    return mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    #[cfg(not(loom))]
+    mutex.lock()
 }
 
 /// Waits on `cond` until notified (or woken spuriously).
 pub(crate) fn wait<'a, T>(cond: &Condvar, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-    cond.wait(guard).unwrap_or_else(PoisonError::into_inner)
+    #[cfg(loom)]
+    return cond
+        .wait(guard)
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    #[cfg(not(loom))]
+    cond.wait(guard)
 }
 
 /// Waits on `cond` for at most `timeout`; `true` if the time ran out.
@@ -40,8 +54,13 @@ pub(crate) fn wait_timeout<'a, T>(
     guard: MutexGuard<'a, T>,
     timeout: Duration,
 ) -> (MutexGuard<'a, T>, bool) {
-    let (guard, result) = cond
-        .wait_timeout(guard, timeout)
-        .unwrap_or_else(PoisonError::into_inner);
-    (guard, result.timed_out())
+    #[cfg(loom)]
+    {
+        let (guard, result) = cond
+            .wait_timeout(guard, timeout)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (guard, result.timed_out())
+    }
+    #[cfg(not(loom))]
+    cond.wait_timeout(guard, timeout)
 }
