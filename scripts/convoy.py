@@ -171,9 +171,9 @@ def run_threads(sock, rounds, cpu_workers, where):
 
     io_thread = threading.Thread(target=io_body, name="io")
     try:
-        for t in spinners:
-            t.start()
-        io_thread.start()
+        # One the OS refuses ends the run in one line (ThreadRefused), once the
+        # spinners already started have seen `stop` and been joined.
+        _twin.start_threads(spinners + [io_thread], release=stop.set)
         io_thread.join()
     finally:
         stop.set()

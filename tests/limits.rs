@@ -205,7 +205,8 @@ fn a_twin_refused_a_process_or_thread_is_one_line_naming_the_limit() {
 /// The twins run by hand (`python3 scripts/X.py`) that the OS refuses a thread:
 /// one line naming the thread and CPython's exception, exit 1, never a traceback
 /// — and never a hang, with the threads already started waiting at a start line
-/// (`thousand_threads.py`'s barrier) or on an Event (`refcount.py`'s sampler).
+/// (`thousand_threads.py`'s barrier) or on an Event (`refcount.py`'s sampler,
+/// `convoy.py`'s spinners).
 #[test]
 fn a_twin_run_by_hand_refused_a_thread_is_one_line_not_a_traceback_or_a_hang() {
     let _x = exclusive();
@@ -220,6 +221,7 @@ fn a_twin_run_by_hand_refused_a_thread_is_one_line_not_a_traceback_or_a_hang() {
     // when the test ends.
     let dir = scripts_for_nobody(&[
         "_twin.py",
+        "convoy.py",
         "gc_pause.py",
         "refcount.py",
         "thousand_threads.py",
@@ -249,6 +251,21 @@ fn a_twin_run_by_hand_refused_a_thread_is_one_line_not_a_traceback_or_a_hang() {
         (1, "refcount.py", &REFCOUNT[1..], THREAD),
         // The sampler and one worker start; the second worker is refused.
         (3, "refcount.py", &REFCOUNT[1..], THREAD),
+        // python, its echo peer and one CPU spinner: the second spinner is
+        // refused, and the first must see `stop` to be joined.
+        (
+            3,
+            "convoy.py",
+            &[
+                "--model",
+                "threads",
+                "--set",
+                "cpu_workers=2",
+                "--set",
+                "rounds=5",
+            ],
+            THREAD,
+        ),
         // Four workers wait at the start line when the fifth is refused.
         (
             5,
@@ -314,10 +331,8 @@ fn a_manager_refused_a_process_or_thread_is_one_line_naming_the_limit() {
         let what = format!("manager under nproc={nproc}");
         assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
         assert_eq!(stderr.trim().lines().count(), 1, "{what}: {stderr}");
-        let refused_fork = stderr.contains("is `ulimit -u` too low?");
         assert!(
-            (stderr.contains("RLIMIT_NPROC") && stderr.contains(&format!("allows {nproc} ")))
-                || (nproc == 5 && refused_fork),
+            stderr.contains("RLIMIT_NPROC") && stderr.contains(&format!("allows {nproc} ")),
             "{what}: {stderr}"
         );
         if nproc == 2 {

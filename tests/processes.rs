@@ -455,7 +455,7 @@ fn a_failed_fork_is_one_clear_line_and_the_started_workers_are_reaped() {
             (lines[0].starts_with("Error: processes: starting worker")
                 || lines[0].starts_with("Error: processes: starting the fork server"))
                 && lines[0].contains(method)
-                && lines[0].contains("ulimit -u")
+                && lines[0].contains("RLIMIT_NPROC (`ulimit -u`) allows")
                 && lines[0].contains("Resource temporarily unavailable"),
             "{what}: {lines:?}"
         );

@@ -229,26 +229,27 @@ pub(crate) fn run_as(
 
 /// What failed when the fork server could not start, with the usual cause.
 fn fork_server_failure(error: &std::io::Error) -> String {
-    let hint = if error.raw_os_error() == Some(libc::EAGAIN) {
-        " by forkserver (too many processes: is `ulimit -u` too low?)"
+    if error.raw_os_error() == Some(libc::EAGAIN) {
+        crate::sys::process::nproc_refused("starting the fork server (--start-method forkserver)")
     } else {
-        ""
-    };
-    format!("starting the fork server{hint}")
+        "starting the fork server".into()
+    }
 }
 
 /// What was being done when a launch failed, with a hint for the usual causes.
 fn launch_failure(plan: &Plan, index: usize, error: &std::io::Error) -> String {
     let count = plan.workload.workers().len();
     let method = plan.start_method.name();
-    let hint = if error.raw_os_error() == Some(libc::EAGAIN) {
-        " (too many processes: is `ulimit -u` too low?)"
-    } else if error.to_string().contains("refusing to fork") {
+    let doing = format!("starting worker {index} of {count} by {method}");
+    if error.raw_os_error() == Some(libc::EAGAIN) {
+        return crate::sys::process::nproc_refused(&doing);
+    }
+    let hint = if error.to_string().contains("refusing to fork") {
         " (use --start-method forkserver or spawn)"
     } else {
         ""
     };
-    format!("starting worker {index} of {count} by {method}{hint}")
+    format!("{doing}{hint}")
 }
 
 /// Raises the soft limit on open files if `workers` result pipes might not fit.
