@@ -183,7 +183,7 @@ fn a_coroutine_hand_off_is_no_os_switch() {
 /// The twin's asyncio row beside the simulation's: the same race, the same loss.
 #[test]
 fn the_asyncio_twin_loses_what_the_simulation_loses() {
-    if !common::python3_runs_asyncio_twins() {
+    if !common::python3_is_3_7_or_later() {
         return;
     }
     let report = json(&[
@@ -276,7 +276,7 @@ fn queue_sides_park_on_futures_only_when_full_or_empty() {
 /// `asyncio.Queue`, enqueue-to-dequeue timed.
 #[test]
 fn the_queue_twin_has_an_asyncio_row() {
-    if !common::python3_runs_asyncio_twins() {
+    if !common::python3_is_3_7_or_later() {
         return;
     }
     let report = json(&with(BOUNDED_QUEUE, &["--cpython"]));

@@ -200,7 +200,7 @@ fn a_shim_that_says_command_not_found_falls_back_to_pyenv() {
 /// worker, consumers included (it once ran two producers against one).
 #[test]
 fn the_queue_twin_runs_the_simulations_producers() {
-    if !common::python3_runs_asyncio_twins() {
+    if !common::python3_is_3_7_or_later() {
         return;
     }
     let report = common::json(&[

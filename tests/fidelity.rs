@@ -332,10 +332,13 @@ fn asyncio_overlaps_waits_not_work_and_its_convoy_is_an_op_long() {
 fn a_thousand_threads_cost_what_cpythons_do() {
     // A thousand workers released together all queue for the GIL, each waking
     // from its timed wait every switch interval: CPython 3.11 here runs them at
-    // 0.46-0.50x of one thread, with ~0.8-1M voluntary switches and 3-5 s of system
+    // 0.45-0.50x of one thread, with ~0.8-1M voluntary switches and 3-5 s of system
     // CPU. Through a start line that let them into the queue one at a time, the
-    // simulation ran at 0.93x with 6k switches and 0.3 s (issue #15).
-    if !common::python3_runs_asyncio_twins() {
+    // simulation ran at 0.93x with 6k switches and 0.3 s (issue #15). CPython has
+    // a second mode, now and then, with no herd (0.94x, ~14k switches: see the
+    // README); the simulation has only the first, so only CPython's runs in the
+    // first mode are compared, each beside the simulated run of the same report.
+    if !common::python3_is_3_7_or_later() {
         return;
     }
     judge(|| {
@@ -353,13 +356,17 @@ fn a_thousand_threads_cost_what_cpythons_do() {
                 "--no-calibrate",
             ])
         });
+        let herded: Vec<_> = reports
+            .iter()
+            .filter(|r| f64_at(run(r, "cpython-threads"), &["voluntary_ctx_switches"]) > 100e3)
+            .collect();
+        if herded.is_empty() {
+            return Ok(
+                "not compared: CPython ran without its herd (its second mode) in all 3".into(),
+            );
+        }
         let med = |model, path: &[&str]| {
-            median(
-                reports
-                    .iter()
-                    .map(|r| f64_at(run(r, model), path))
-                    .collect(),
-            )
+            median(herded.iter().map(|r| f64_at(run(r, model), path)).collect())
         };
         let (gil, cpython) = (
             med("gil", &["speedup"]),
@@ -370,8 +377,10 @@ fn a_thousand_threads_cost_what_cpythons_do() {
         verdict(
             gil < cpython * 1.5 && gil > cpython / 1.5 && sys <= 3.0 * cpython_sys,
             format!(
-                "median of 3, 1000 workers: gil {gil:.2}x against CPython's {cpython:.2}x \
-                 (within 1.5x), system CPU {sys:.1} s against {cpython_sys:.1} s (≤ 3x)"
+                "median of the {} of 3 runs where CPython herded, 1000 workers: gil {gil:.2}x \
+                 against CPython's {cpython:.2}x (within 1.5x), system CPU {sys:.1} s \
+                 against {cpython_sys:.1} s (≤ 3x)",
+                herded.len()
             ),
         )
     });

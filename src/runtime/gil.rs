@@ -4,16 +4,18 @@
 //!
 //! * [`Gil`] — the "new GIL" of CPython 3.2+ (Antoine Pitrou's design, still the GIL
 //!   of 3.11–3.13), behind both `gil` and `gil-3.9`: those differ only in where the
-//!   interpreter loop looks at the drop request ([`crate::runtime::interp::Flavour`]). A thread that finds it held sleeps on a condition variable for at
-//!   most the *switch interval*; if it times out and no switch happened meanwhile, it
-//!   sets the *drop request*. The holder looks at the request only at its next check
-//!   point (see [`crate::runtime::interp`]) and drops the GIL; with *forced switching* it then
-//!   waits until some other thread has actually taken it, so the OS cannot hand it
-//!   straight back.
+//!   interpreter loop looks at the drop request
+//!   ([`crate::runtime::interp::Flavour`]). A thread that finds it held sleeps on a
+//!   condition variable for at most the *switch interval*; if it times out and no
+//!   switch happened meanwhile, it sets the *drop request*. The holder looks at the
+//!   request only at its next check point (see [`crate::runtime::interp`]) and
+//!   drops the GIL; with *forced switching* it then waits until some other thread
+//!   has actually taken it, so the OS cannot hand it straight back.
 //! * [`LegacyGil`] — Python 2's GIL: a plain unfair lock (glibc's semaphore) that
-//!   the holder releases and immediately re-takes every `check_interval` ticks. No drop request, no forced
-//!   switch: on a multi-core machine the releaser nearly always wins the race, so the
-//!   waiters wake up for nothing — David Beazley's "GIL battle".
+//!   the holder releases and immediately re-takes every `check_interval` ticks. No
+//!   drop request, no forced switch: on a multi-core machine the releaser nearly
+//!   always wins the race, so the waiters wake up for nothing — David Beazley's
+//!   "GIL battle".
 //!
 //! # State of [`Gil`]
 //!

@@ -15,7 +15,7 @@ pub mod mem;
 pub mod perf;
 pub mod pidfd;
 pub mod process;
-pub mod pthread;
+pub(crate) mod pthread;
 pub mod shm;
 pub mod signal;
 pub mod tempdirs;

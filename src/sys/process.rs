@@ -77,18 +77,22 @@ pub fn thread_refused(started: usize) -> String {
     nproc_refused(&format!("creating a thread ({started} started)"))
 }
 
-/// The words for a thread or process the OS refused while `doing` something:
-/// `DOING: refused; RLIMIT_NPROC … allows N processes and threads for this user`.
+/// The words for a thread or process the OS refused (EAGAIN) while `doing`
+/// something: `DOING: refused; RLIMIT_NPROC … allows N processes and threads for
+/// this user`. With no such limit the refusal came from elsewhere (a cgroup's
+/// `pids.max` in a container, `kernel.threads-max`), and the words say so.
 pub fn nproc_refused(doing: &str) -> String {
     use nix::sys::resource::{getrlimit, Resource, RLIM_INFINITY};
-    let limit = match getrlimit(Resource::RLIMIT_NPROC) {
-        Ok((soft, _)) if soft != RLIM_INFINITY => soft.to_string(),
-        _ => "unlimited".into(),
-    };
-    format!(
-        "{doing}: refused; RLIMIT_NPROC (`ulimit -u`) allows {limit} processes and threads \
-         for this user"
-    )
+    match getrlimit(Resource::RLIMIT_NPROC) {
+        Ok((soft, _)) if soft != RLIM_INFINITY => format!(
+            "{doing}: refused; RLIMIT_NPROC (`ulimit -u`) allows {soft} processes and \
+             threads for this user"
+        ),
+        _ => format!(
+            "{doing}: refused, with RLIMIT_NPROC unlimited (the cgroup's pids.max, or \
+             kernel.threads-max?)"
+        ),
+    }
 }
 
 /// Ends this process at once with `code`: `_exit(2)`, which flushes nothing and

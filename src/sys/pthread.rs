@@ -12,13 +12,18 @@
 //!
 //! The types mirror std's shape (`lock` gives a guard, a condition variable
 //! takes the guard and gives it back), so `runtime::sync` can swap them for
-//! loom's under `--cfg loom`.
+//! loom's under `--cfg loom`. Crate-private: a [`Condvar`] must always be waited
+//! on with the same [`Mutex`] (POSIX leaves mixing them undefined), which the
+//! GIL, their only user, does.
 
 use std::cell::UnsafeCell;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
 
-/// A default (`PTHREAD_MUTEX_TIMED_NP`, never spinning) glibc mutex around `T`.
+/// A `PTHREAD_MUTEX_NORMAL` glibc mutex around `T`: on glibc the same never-spinning
+/// mutex as CPython's default one, with a relock defined (a deadlock) rather than
+/// undefined.
 pub struct Mutex<T> {
     // Boxed: a pthread mutex must not move once initialised.
     raw: Box<UnsafeCell<libc::pthread_mutex_t>>,
@@ -32,25 +37,38 @@ pub struct Mutex<T> {
 unsafe impl<T: Send> Send for Mutex<T> {}
 unsafe impl<T: Send> Sync for Mutex<T> {}
 
-impl<T: std::fmt::Debug> std::fmt::Debug for Mutex<T> {
+impl<T> std::fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("pthread::Mutex").finish_non_exhaustive()
     }
 }
 
 impl<T> Mutex<T> {
-    /// `pthread_mutex_init(&m, NULL)`, as CPython's `PyMUTEX_INIT`.
+    /// `pthread_mutex_init` with a `PTHREAD_MUTEX_NORMAL` attribute (CPython's
+    /// `PyMUTEX_INIT` passes NULL, which on glibc is the same kind).
     pub fn new(value: T) -> Mutex<T> {
-        let raw = Box::new(UnsafeCell::new(libc::PTHREAD_MUTEX_INITIALIZER));
+        // Zeroed, not the static initializer: `pthread_mutex_init` below is its
+        // only initialisation.
+        // SAFETY: an all-zero `pthread_mutex_t` is a valid bit pattern for a
+        // plain C struct; it is not used before `pthread_mutex_init`.
+        let raw: Box<UnsafeCell<libc::pthread_mutex_t>> =
+            Box::new(UnsafeCell::new(unsafe { std::mem::zeroed() }));
         // SAFETY:
+        // - `attr` lives on this stack for the calls and is destroyed last;
         // - `raw` points to a boxed, aligned `pthread_mutex_t` that never moves
-        //   and that nothing else uses yet;
-        // - a NULL attribute asks for the default mutex; the static initializer
-        //   above already made it one, so the call cannot fail in a way that
-        //   leaves it unusable.
-        unsafe {
-            libc::pthread_mutex_init(raw.get(), std::ptr::null());
-        }
+        //   and that nothing else uses yet, initialised exactly once here.
+        let rc = unsafe {
+            let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
+            assert_eq!(libc::pthread_mutexattr_init(&mut attr), 0);
+            assert_eq!(
+                libc::pthread_mutexattr_settype(&mut attr, libc::PTHREAD_MUTEX_NORMAL),
+                0
+            );
+            let rc = libc::pthread_mutex_init(raw.get(), &attr);
+            libc::pthread_mutexattr_destroy(&mut attr);
+            rc
+        };
+        assert_eq!(rc, 0, "pthread_mutex_init");
         Mutex {
             raw,
             value: UnsafeCell::new(value),
@@ -61,30 +79,51 @@ impl<T> Mutex<T> {
     pub fn lock(&self) -> MutexGuard<'_, T> {
         // SAFETY:
         // - `raw` is an initialised mutex that outlives `self`;
-        // - a default mutex locked by a thread that does not hold it only blocks;
-        //   this crate never re-locks a held one (every lock is paired with the
-        //   guard's unlock), so EDEADLK cannot arise.
-        unsafe {
-            libc::pthread_mutex_lock(self.raw.get());
+        // - a NORMAL mutex locked again by its holder deadlocks (defined), it is
+        //   never undefined behaviour.
+        let rc = unsafe { libc::pthread_mutex_lock(self.raw.get()) };
+        debug_assert_eq!(rc, 0, "pthread_mutex_lock");
+        MutexGuard {
+            mutex: self,
+            _not_send: PhantomData,
         }
-        MutexGuard { mutex: self }
     }
 }
 
 impl<T> Drop for Mutex<T> {
     fn drop(&mut self) {
-        // SAFETY: `&mut self`: no guard is alive, so the mutex is unlocked and no
-        // thread waits on it.
+        // A guard may have been leaked (`mem::forget`) and the mutex left locked;
+        // destroying a locked mutex is undefined, so it is then leaked instead,
+        // as std does.
+        // SAFETY:
+        // - `&mut self`: no other thread can use the mutex any more;
+        // - `trylock` on an initialised mutex is always defined; when it
+        //   succeeds this thread holds it, so unlocking and destroying it are
+        //   defined too.
         unsafe {
-            libc::pthread_mutex_destroy(self.raw.get());
+            if libc::pthread_mutex_trylock(self.raw.get()) == 0 {
+                libc::pthread_mutex_unlock(self.raw.get());
+                libc::pthread_mutex_destroy(self.raw.get());
+            } else {
+                std::mem::forget(std::mem::replace(
+                    &mut self.raw,
+                    Box::new(UnsafeCell::new(std::mem::zeroed())),
+                ));
+            }
         }
     }
 }
 
-/// A held [`Mutex`]; unlocks on drop.
+/// A held [`Mutex`]; unlocks on drop. Not `Send`, like std's: a pthread mutex
+/// must be unlocked by the thread that locked it.
 pub struct MutexGuard<'a, T> {
     mutex: &'a Mutex<T>,
+    _not_send: PhantomData<*const ()>,
 }
+
+// SAFETY: sharing `&MutexGuard` across threads only gives `&T` (`Deref`), which
+// is safe exactly when `T: Sync`; the guard is never unlocked through `&self`.
+unsafe impl<T: Sync> Sync for MutexGuard<'_, T> {}
 
 impl<T> std::fmt::Debug for MutexGuard<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -144,20 +183,26 @@ impl Default for Condvar {
 impl Condvar {
     /// `pthread_cond_init` with a `CLOCK_MONOTONIC` attribute.
     pub fn new() -> Condvar {
-        let raw = Box::new(UnsafeCell::new(libc::PTHREAD_COND_INITIALIZER));
+        // SAFETY: an all-zero `pthread_cond_t` is a valid bit pattern for a plain
+        // C struct; it is not used before `pthread_cond_init`.
+        let raw: Box<UnsafeCell<libc::pthread_cond_t>> =
+            Box::new(UnsafeCell::new(unsafe { std::mem::zeroed() }));
         // SAFETY:
-        // - `attr` lives on this stack for the three calls and is destroyed last;
+        // - `attr` lives on this stack for the calls and is destroyed last;
         // - `raw` is a boxed, aligned `pthread_cond_t` that never moves and that
-        //   nothing else uses yet;
-        // - CLOCK_MONOTONIC is always supported by glibc on Linux; should the
-        //   calls fail the static initializer leaves a CLOCK_REALTIME condvar,
-        //   which still works (its deadlines are then computed on that clock,
-        //   see `wait_timeout`).
+        //   nothing else uses yet, initialised exactly once here;
+        // - every call's result is checked: `wait_timeout`'s deadlines are on
+        //   CLOCK_MONOTONIC, so a condition variable on any other clock would
+        //   time out at once, every time.
         unsafe {
             let mut attr: libc::pthread_condattr_t = std::mem::zeroed();
-            libc::pthread_condattr_init(&mut attr);
-            libc::pthread_condattr_setclock(&mut attr, libc::CLOCK_MONOTONIC);
-            libc::pthread_cond_init(raw.get(), &attr);
+            assert_eq!(libc::pthread_condattr_init(&mut attr), 0);
+            assert_eq!(
+                libc::pthread_condattr_setclock(&mut attr, libc::CLOCK_MONOTONIC),
+                0,
+                "a CLOCK_MONOTONIC condition variable"
+            );
+            assert_eq!(libc::pthread_cond_init(raw.get(), &attr), 0);
             libc::pthread_condattr_destroy(&mut attr);
         }
         Condvar { raw }
@@ -166,8 +211,11 @@ impl Condvar {
     /// `pthread_cond_wait`: releases the guard's mutex, sleeps until signalled
     /// (or woken spuriously), holds it again.
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
-        // SAFETY: the guard proves this thread holds `guard.mutex`, as the call
-        // requires; both objects are initialised and outlive the call.
+        // SAFETY:
+        // - the guard proves this thread holds `guard.mutex`, as the call requires;
+        // - both objects are initialised and outlive the call;
+        // - every wait on this condition variable uses that same mutex (the
+        //   module's crate-private contract, kept by the GIL).
         unsafe {
             libc::pthread_cond_wait(self.raw.get(), guard.mutex.raw.get());
         }
@@ -189,6 +237,10 @@ impl Condvar {
         let rc = unsafe {
             libc::pthread_cond_timedwait(self.raw.get(), guard.mutex.raw.get(), &abstime)
         };
+        debug_assert!(
+            rc == 0 || rc == libc::ETIMEDOUT,
+            "pthread_cond_timedwait: {rc}"
+        );
         (guard, rc == libc::ETIMEDOUT)
     }
 
@@ -213,9 +265,11 @@ impl Drop for Condvar {
 /// `CLOCK_MONOTONIC` as a duration since its epoch, the clock the condition
 /// variable's deadlines are on.
 fn monotonic_now() -> Duration {
-    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
-        .map(|t| Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32))
-        .unwrap_or_default()
+    // Cannot fail on Linux; a zero here would make every timed wait time out at
+    // once, so it is not papered over.
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .expect("CLOCK_MONOTONIC is readable");
+    Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32)
 }
 
 #[cfg(test)]
@@ -225,7 +279,7 @@ mod tests {
     use std::time::Instant;
 
     #[test]
-    fn a_mutex_excludes_and_a_signal_wakes_the_waiter() {
+    fn a_signal_wakes_the_waiter_with_the_mutex_held() {
         let shared = Arc::new((Mutex::new(0u32), Condvar::new()));
         let waiter = {
             let shared = Arc::clone(&shared);

@@ -44,7 +44,7 @@ pub fn with<'a>(base: &[&'a str], more: &[&'a str]) -> Vec<&'a str> {
 
 /// Whether `python3` on the PATH is at least 3.7 (what the asyncio and queue twins
 /// need); says "skipped" on stderr when it is not, for the test to return.
-pub fn python3_runs_asyncio_twins() -> bool {
+pub fn python3_is_3_7_or_later() -> bool {
     let python = std::process::Command::new("python3")
         .args(["-c", "import sys; sys.exit(sys.version_info < (3, 7))"])
         .status();

@@ -303,7 +303,8 @@ fn serve(plan: &Plan, socket: OwnedFd, parent: Pid) -> i32 {
                 }
                 Err(e) => Reply::Refused {
                     index,
-                    errno: e.raw_os_error().unwrap_or(libc::EAGAIN),
+                    // An error with no errno must not read as a refusal (EAGAIN).
+                    errno: e.raw_os_error().unwrap_or(libc::EIO),
                 },
             };
             if send(&socket, &reply).is_err() {
