@@ -15,6 +15,7 @@ pub mod mem;
 pub mod perf;
 pub mod pidfd;
 pub mod process;
+#[cfg(not(loom))] // under loom, `runtime::sync` uses loom's mocks instead
 pub(crate) mod pthread;
 pub mod shm;
 pub mod signal;
