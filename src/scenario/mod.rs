@@ -135,6 +135,23 @@ mod tests {
         }
     }
 
+    /// The explanation is printed as written, under a report meant for an
+    /// 84-column terminal: no line of it may run past that.
+    #[test]
+    fn every_builtin_explanation_fits_84_columns() {
+        for (name, _) in BUILTINS {
+            let source = Source::builtin(name).unwrap();
+            let file = ScenarioFile::parse(&source).unwrap();
+            for line in file.explanation.lines() {
+                assert!(
+                    line.chars().count() <= 84,
+                    "{name}: {} columns: {line}",
+                    line.chars().count()
+                );
+            }
+        }
+    }
+
     #[test]
     fn unknown_key_reports_its_line() {
         let source = Source {
