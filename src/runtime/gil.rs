@@ -34,8 +34,9 @@
 //! interval; a `drop` signals exactly one. The mutexes, condition variables and the
 //! drop request come from [`crate::runtime::sync`]: glibc's pthread mutex and
 //! condition variable in a build, as CPython's (so a forced handoff pays the same
-//! sleeps and wake-ups), loom's under `--cfg loom`, where `tests/loom.rs` checks the first and third invariants and
-//! that no waiter sleeps through a drop, over every interleaving.
+//! sleeps and wake-ups), loom's under `--cfg loom`, where `tests/loom.rs` checks
+//! the first and third invariants and that no waiter sleeps through a drop, over
+//! every interleaving.
 //!
 //! # Fairness (the switch interval)
 //!
