@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::fidelity::{judge, median, repeat, verdict};
+use common::fidelity::{judge, median, repeat, verdict, Judged};
 use common::{json, run};
 
 fn f64_at(v: &serde_json::Value, path: &[&str]) -> f64 {
@@ -338,12 +338,20 @@ fn a_thousand_threads_cost_what_cpythons_do() {
     // a second mode, now and then, with no herd (0.94x, ~14k switches: see the
     // README); the simulation has only the first, so only CPython's runs in the
     // first mode are compared, each beside the simulated run of the same report.
+    //
+    // Known defect (#15): now and then (about 1 run in 7 here; 0 in 44 for
+    // CPython) the simulated herd collapses — the holder stops making progress
+    // while the waiters' futex calls queue on one kernel hash bucket — and the run
+    // would take minutes. `--timeout` ends such a run in one line; one or two of
+    // three are reported as the known defect, all three as a failure.
     if !common::python3_is_3_7_or_later() {
         return;
     }
+    const RUNS: usize = 3;
+    const TIMEOUT: &str = "40s";
     judge(|| {
-        let reports = repeat(3, || {
-            json(&[
+        let reports: Vec<Option<serde_json::Value>> = repeat(RUNS, || {
+            thousand_threads_report(&[
                 "scenario",
                 "cpu-bound",
                 "--model",
@@ -354,34 +362,74 @@ fn a_thousand_threads_cost_what_cpythons_do() {
                 "2",
                 "--cpython",
                 "--no-calibrate",
+                "--runs",
+                "1",
+                "--timeout",
+                TIMEOUT,
             ])
         });
+        let collapsed = reports.iter().filter(|r| r.is_none()).count();
+        if collapsed == RUNS {
+            return Judged::Fail(format!(
+                "the simulated herd collapsed (gil timed out at {TIMEOUT}) in all {RUNS} runs"
+            ));
+        }
         let herded: Vec<_> = reports
             .iter()
+            .flatten()
             .filter(|r| f64_at(run(r, "cpython-threads"), &["voluntary_ctx_switches"]) > 100e3)
             .collect();
-        if herded.is_empty() {
-            return Ok(
-                "not compared: CPython ran without its herd (its second mode) in all 3".into(),
+        let compared = if herded.is_empty() {
+            Ok(format!(
+                "not compared: CPython ran without its herd (its second mode) in all {} \
+                 runs that finished",
+                RUNS - collapsed
+            ))
+        } else {
+            let med = |model, path: &[&str]| {
+                median(herded.iter().map(|r| f64_at(run(r, model), path)).collect())
+            };
+            let (gil, cpython) = (
+                med("gil", &["speedup"]),
+                med("cpython-threads", &["speedup"]),
             );
-        }
-        let med = |model, path: &[&str]| {
-            median(herded.iter().map(|r| f64_at(run(r, model), path)).collect())
+            let sys = med("gil", &["cpu_sys_ns"]) / 1e9;
+            let cpython_sys = med("cpython-threads", &["cpu_sys_ns"]) / 1e9;
+            verdict(
+                gil < cpython * 1.5 && gil > cpython / 1.5 && sys <= 3.0 * cpython_sys,
+                format!(
+                    "median of the {} of {RUNS} runs where CPython herded, 1000 workers: gil \
+                     {gil:.2}x against CPython's {cpython:.2}x (within 1.5x), system CPU \
+                     {sys:.1} s against {cpython_sys:.1} s (≤ 3x)",
+                    herded.len()
+                ),
+            )
         };
-        let (gil, cpython) = (
-            med("gil", &["speedup"]),
-            med("cpython-threads", &["speedup"]),
-        );
-        let sys = med("gil", &["cpu_sys_ns"]) / 1e9;
-        let cpython_sys = med("cpython-threads", &["cpu_sys_ns"]) / 1e9;
-        verdict(
-            gil < cpython * 1.5 && gil > cpython / 1.5 && sys <= 3.0 * cpython_sys,
-            format!(
-                "median of the {} of 3 runs where CPython herded, 1000 workers: gil {gil:.2}x \
-                 against CPython's {cpython:.2}x (within 1.5x), system CPU {sys:.1} s \
-                 against {cpython_sys:.1} s (≤ 3x)",
-                herded.len()
-            ),
-        )
+        match compared {
+            Ok(figures) if collapsed > 0 => Judged::Known {
+                issue: 15,
+                figures: format!(
+                    "the simulated herd collapsed (gil timed out at {TIMEOUT}) in {collapsed} of \
+                     {RUNS} runs; {figures}"
+                ),
+            },
+            other => other.into(),
+        }
     });
+}
+
+/// The report of a thousand-thread run, or `None` when the simulated `gil` model
+/// ran past `--timeout` (the collapse of issue #15). Any other failure panics.
+fn thousand_threads_report(args: &[&str]) -> Option<serde_json::Value> {
+    let out = common::output(&common::with(args, &["--format", "json", "--quiet"]));
+    if out.status.success() {
+        return Some(serde_json::from_slice(&out.stdout).expect("a JSON report"));
+    }
+    let err = common::stderr(&out);
+    assert!(
+        out.status.code() == Some(1) && err.contains("gil: timed out"),
+        "gilbench {args:?} failed ({:?}):\n{err}",
+        out.status
+    );
+    None
 }

@@ -11,6 +11,10 @@
 //! - says `inconclusive: …` instead of passing or failing when others used the
 //!   CPUs, on stderr past the test harness's capture, so the reader sees it.
 //!
+//! A check may also end in `known defect (#N): …`: it measured a failure that an
+//! open issue already describes, which neither passes nor fails the suite but is
+//! counted apart, so it stays in sight ([`Judged::Known`]).
+//!
 //! `.ci/run` counts the verdict lines into one summary. `GILBENCH_FIDELITY=strict`
 //! judges even on a busy machine.
 
@@ -18,9 +22,40 @@ use gilbench::measure::load::{self, Monitor};
 use std::io::Write;
 use std::time::Duration;
 
+/// What a check found, with the figures it was judged on.
+#[derive(Debug)]
+pub enum Judged {
+    Pass(String),
+    Fail(String),
+    /// A failure an open issue already describes: reported, counted apart, and
+    /// not a failure of the suite. Only for a defect that is rare, named in the
+    /// issue, and told apart from every other failure by the check itself.
+    Known {
+        issue: u32,
+        figures: String,
+    },
+}
+
+impl From<Result<String, String>> for Judged {
+    fn from(result: Result<String, String>) -> Judged {
+        match result {
+            Ok(figures) => Judged::Pass(figures),
+            Err(why) => Judged::Fail(why),
+        }
+    }
+}
+
+impl Judged {
+    fn figures(&self) -> &str {
+        match self {
+            Judged::Pass(f) | Judged::Fail(f) | Judged::Known { figures: f, .. } => f,
+        }
+    }
+}
+
 /// Runs `check` on a quiet machine and judges it: `Ok(figures)` passes, `Err(why)`
 /// fails, and either is inconclusive when the machine was busy before or during it.
-pub fn judge(check: impl FnOnce() -> Result<String, String>) {
+pub fn judge<J: Into<Judged>>(check: impl FnOnce() -> J) {
     let _exclusive = super::exclusive();
     let strict = std::env::var("GILBENCH_FIDELITY").is_ok_and(|v| v == "strict");
     let Some(before) = load::measure(Duration::from_millis(500)) else {
@@ -39,20 +74,21 @@ pub fn judge(check: impl FnOnce() -> Result<String, String>) {
         return;
     }
     let mut monitor = Monitor::start();
-    let result = check();
+    let judged: Judged = check().into();
     monitor.sample();
     let during = monitor.load();
-    let figures = match &result {
-        Ok(f) | Err(f) => f.clone(),
-    };
     let load = during.as_ref().map_or("load unknown".into(), describe);
     if let (Some(why), false) = (during.as_ref().and_then(|l| l.busy()), strict) {
+        let figures = judged.figures();
         say(&format!("inconclusive: {why} ({load}); measured {figures}"));
         return;
     }
-    match result {
-        Ok(figures) => say(&format!("pass: {figures} ({load})")),
-        Err(why) => {
+    match judged {
+        Judged::Pass(figures) => say(&format!("pass: {figures} ({load})")),
+        Judged::Known { issue, figures } => {
+            say(&format!("known defect (#{issue}): {figures} ({load})"))
+        }
+        Judged::Fail(why) => {
             say(&format!("FAIL: {why} ({load})"));
             panic!("{why} ({load})");
         }
