@@ -64,13 +64,43 @@ pub enum RunError {
     Interrupted,
 }
 
-/// "; workers still running: [..]", or nothing when none is named.
+/// "; workers still running: 3 (0-1, 7)", or nothing when none is named. Runs of
+/// consecutive indices are folded into ranges, and only the first few ranges are
+/// listed, so a thousand stuck workers still make one short line.
 fn still_running(workers: &[usize]) -> String {
+    const SHOWN: usize = 8;
     if workers.is_empty() {
-        String::new()
-    } else {
-        format!("; workers still running: {workers:?}")
+        return String::new();
     }
+    let mut sorted = workers.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for &w in &sorted {
+        match ranges.last_mut() {
+            Some((_, end)) if *end + 1 == w => *end = w,
+            _ => ranges.push((w, w)),
+        }
+    }
+    let mut listed: Vec<String> = ranges
+        .iter()
+        .take(SHOWN)
+        .map(|&(a, b)| {
+            if a == b {
+                a.to_string()
+            } else {
+                format!("{a}-{b}")
+            }
+        })
+        .collect();
+    if ranges.len() > SHOWN {
+        listed.push("…".into());
+    }
+    format!(
+        "; workers still running: {} ({})",
+        sorted.len(),
+        listed.join(", ")
+    )
 }
 
 /// One worker's trace, ready for exporters.
@@ -208,5 +238,32 @@ pub(crate) fn test_plan(args: &[&str]) -> Plan {
     match cli.command {
         crate::cli::Command::Scenario(args) => Plan::from_args(&args).expect("a plan"),
         _ => unreachable!("a scenario command"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::still_running;
+
+    #[test]
+    fn still_running_names_nothing_when_none_is_known() {
+        assert_eq!(still_running(&[]), "");
+    }
+
+    #[test]
+    fn still_running_folds_consecutive_workers_into_ranges() {
+        assert_eq!(
+            still_running(&[7, 0, 1, 2, 4]),
+            "; workers still running: 5 (0-2, 4, 7)"
+        );
+    }
+
+    #[test]
+    fn a_thousand_stuck_workers_make_one_short_line() {
+        let stuck: Vec<usize> = (0..1000).filter(|w| w % 50 != 19).collect();
+        let line = still_running(&stuck);
+        assert!(line.starts_with("; workers still running: 980 (0-18, 20-68, "));
+        assert!(line.ends_with(", …)"), "{line}");
+        assert!(line.len() < 120, "{line}");
     }
 }
