@@ -310,7 +310,8 @@ fn a_timeout_stops_and_reaps_the_stragglers() {
         let lines = error_lines(&out);
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(
-            lines[0].contains("timed out after 300ms") && lines[0].contains("[0, 1]"),
+            lines[0].contains("timed out after 300ms")
+                && lines[0].contains("workers still running: 2 (0-1)"),
             "{method}: {lines:?}"
         );
         assert!(
