@@ -339,7 +339,7 @@ fn a_thousand_threads_cost_what_cpythons_do() {
     // README); the simulation has only the first, so only CPython's runs in the
     // first mode are compared, each beside the simulated run of the same report.
     //
-    // Known defect (#15): now and then (about 1 run in 7 here; 0 in 44 for
+    // Known defect (#15): now and then (9 of 110 runs here; 0 of 44 for
     // CPython) the simulated herd collapses — the holder stops making progress
     // while the waiters' futex calls queue on one kernel hash bucket — and the run
     // would take minutes. `--timeout` ends such a run in one line, and a collapse

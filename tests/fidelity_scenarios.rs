@@ -105,8 +105,9 @@ fn incremental_cuts_the_longest_pause_five_fold() {
 /// free made the GIL models use twice sequential's CPU. User CPU time, median of
 /// 5 reports of 60 ops: 3 of 20 (a quarter of a second a model) put the medians
 /// anywhere from 0.83 to 1.72 on a quiet machine, and failed a CI run; 5 of 60
-/// kept them within 0.91-1.12. `gil-legacy` is left out: Python 2's lock, re-taken every 100 ticks, costs CPU
-/// of its own (its waiter wakes at each release), whatever the allocator.
+/// kept them within 0.91-1.12. `gil-legacy` is left out: Python 2's lock, re-taken
+/// every 100 ticks, costs CPU of its own (its waiter wakes at each release),
+/// whatever the allocator.
 #[test]
 #[ignore = "fidelity: needs a quiet machine"]
 fn alloc_gil_models_use_the_cpu_time_of_sequential() {
