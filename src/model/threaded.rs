@@ -67,8 +67,43 @@ impl SharedLock {
 struct RunState {
     stop: AtomicU32,
     foreground_left: AtomicU64,
+    started: Started,
     gate: StartLine,
     lock: SharedLock,
+}
+
+/// `Thread.start()`'s handshake: it returns only once the new thread has started
+/// (`self._started.wait()`; the thread sets the event first thing, in
+/// `_bootstrap_inner`). So the thread that starts a thousand workers sleeps once
+/// for each of them, as CPython's does, rather than spawning flat out — and how
+/// it spent those milliseconds is what the scheduler goes by when, next, it
+/// wakes them all (issue #15).
+struct Started {
+    count: Mutex<usize>,
+    one_more: Condvar,
+}
+
+impl Started {
+    fn new() -> Started {
+        Started {
+            count: Mutex::new(0),
+            one_more: Condvar::new(),
+        }
+    }
+
+    /// The new thread's side, before anything else it does.
+    fn set(&self) {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.one_more.notify_one();
+    }
+
+    /// The starter's side: blocks until `threads` have started.
+    fn wait_for(&self, threads: usize) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        while *count < threads {
+            count = self.one_more.wait(count).unwrap_or_else(|e| e.into_inner());
+        }
+    }
 }
 
 /// The start line: a barrier whose party count can drop. When the OS refuses a
@@ -159,6 +194,7 @@ pub(super) fn run_with(
     let state = Arc::new(RunState {
         stop: AtomicU32::new(0),
         foreground_left: AtomicU64::new(foreground as u64),
+        started: Started::new(),
         gate: StartLine::new(workers + 1),
         lock: match model {
             ModelKind::Gil => SharedLock::Gil(Gil::new(plan.gil.switch_interval)),
@@ -188,6 +224,7 @@ pub(super) fn run_with(
             .name(format!("{model}/{role}-{index}"))
             .stack_size(WORKER_STACK)
             .spawn(move || {
+                worker_state.started.set();
                 let control = Control {
                     stop: &worker_state.stop,
                     foreground_left: &worker_state.foreground_left,
@@ -228,6 +265,7 @@ pub(super) fn run_with(
             while rx.recv().is_ok() {}
             return Err(os_error(&crate::sys::process::thread_refused(index))(e));
         }
+        state.started.wait_for(index + 1);
     }
     drop(tx);
 
@@ -361,6 +399,26 @@ mod tests {
     use crate::runtime::interp::Interp;
     use crate::workload::{WorkerBody, WorkerSpec, Workload};
     use std::sync::atomic::AtomicBool;
+
+    #[test]
+    fn the_starter_waits_for_each_thread_it_starts() {
+        let started = Started::new();
+        std::thread::scope(|s| {
+            for n in 1..=3 {
+                let before = Instant::now();
+                s.spawn(|| {
+                    std::thread::sleep(Duration::from_millis(20));
+                    started.set();
+                });
+                started.wait_for(n);
+                assert!(
+                    before.elapsed() >= Duration::from_millis(20),
+                    "thread {n}: returned before it had started"
+                );
+            }
+        });
+        assert_eq!(*started.count.lock().unwrap(), 3);
+    }
 
     /// Worker 0 fails at its first op; worker 1 runs until stopped and owns
     /// something that takes a while to put away (as reaping an echo peer does),

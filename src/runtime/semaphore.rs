@@ -19,6 +19,9 @@
 //! contention mark, which its own re-take clears: half the wakes, and a cheaper
 //! battle than Python 2's.
 //!
+//! `sem_init(&sem, 0, …)` makes a semaphore private to the process, so glibc
+//! sleeps and wakes on it with `FUTEX_PRIVATE_FLAG`; so does this one.
+//!
 //! glibc packs both counts in one 64-bit word. Here they are two 32-bit words with
 //! sequentially consistent updates, which keeps the one property the packing
 //! buys: a `post` that sees no waiter cannot miss a waiter that then sees no
@@ -82,7 +85,7 @@ impl Semaphore {
             }
             // Sleeps only while the word still reads 0: a token posted since the
             // try above makes this return at once (EAGAIN).
-            futex::wait(&self.value, 0, None);
+            futex::wait_private(&self.value, 0, None);
         }
     }
 
@@ -92,7 +95,7 @@ impl Semaphore {
     pub fn post(&self) {
         self.value.fetch_add(1, SeqCst);
         if self.waiters.load(SeqCst) > 0 {
-            futex::wake(&self.value, 1);
+            futex::wake_private(&self.value, 1);
         }
     }
 

@@ -1,9 +1,17 @@
 //! Linux futexes: the kernel's wait queue keyed by a 32-bit word.
 //!
-//! We use the *shared* (non-`FUTEX_PRIVATE_FLAG`) operations on purpose: the same
-//! word may live in a `MAP_SHARED` mapping that several processes see, and a shared
-//! futex is keyed by the physical page, so a wake in one process reaches a waiter in
-//! another. Within one process it costs the same, within the noise.
+//! [`wait`] and [`wake`] are the *shared* (non-`FUTEX_PRIVATE_FLAG`) operations,
+//! on purpose: the same word may live in a `MAP_SHARED` mapping that several
+//! processes see, and a shared futex is keyed by the physical page, so a wake in
+//! one process reaches a waiter in another.
+//!
+//! [`wait_private`] and [`wake_private`] are what glibc uses for a process's own
+//! locks (`pthread_mutex_t`, `pthread_cond_t`, `sem_init(…, 0, …)`), and so the
+//! calls CPython's locks make. The kernel does not treat the two alike: a shared
+//! key is looked up through the page tables on every call, and since Linux 6.16
+//! a private one hashes into the process's own table (16 buckets on 2 CPUs), not
+//! the global one — the table whose contention issue #15 is about. So whatever
+//! stands for a CPython lock uses the private pair.
 //!
 //! [`FutexLock`], the mutex built on one such word, lives here too: whether it may
 //! sit in shared memory (`super::shm::ShmPod`) depends on its private layout, so the
@@ -15,6 +23,30 @@ use std::time::Duration;
 /// Blocks while `*word == expected`, until woken (or `timeout` passes, or a signal or
 /// spurious wake-up returns early: callers always re-check their condition).
 pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    wait_op(word, libc::FUTEX_WAIT, expected, timeout);
+}
+
+/// [`wait`] on a word no other process waits on.
+pub fn wait_private(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
+    wait_op(
+        word,
+        libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+        expected,
+        timeout,
+    );
+}
+
+/// Wakes up to `count` waiters blocked on `word`; returns how many were woken.
+pub fn wake(word: &AtomicU32, count: u32) -> usize {
+    wake_op(word, libc::FUTEX_WAKE, count)
+}
+
+/// [`wake`] on a word no other process waits on.
+pub fn wake_private(word: &AtomicU32, count: u32) -> usize {
+    wake_op(word, libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, count)
+}
+
+fn wait_op(word: &AtomicU32, op: libc::c_int, expected: u32, timeout: Option<Duration>) {
     let ts = timeout.map(|t| libc::timespec {
         tv_sec: t.as_secs() as libc::time_t,
         tv_nsec: t.subsec_nanos() as libc::c_long,
@@ -29,25 +61,18 @@ pub fn wait(word: &AtomicU32, expected: u32, timeout: Option<Duration>) {
     // - FUTEX_WAIT only reads these; its result (EAGAIN, EINTR, ETIMEDOUT) needs no
     //   handling because every caller loops on its own condition.
     unsafe {
-        libc::syscall(
-            libc::SYS_futex,
-            word.as_ptr(),
-            libc::FUTEX_WAIT,
-            expected,
-            ts_ptr,
-        );
+        libc::syscall(libc::SYS_futex, word.as_ptr(), op, expected, ts_ptr);
     }
 }
 
-/// Wakes up to `count` waiters blocked on `word`; returns how many were woken.
-pub fn wake(word: &AtomicU32, count: u32) -> usize {
+fn wake_op(word: &AtomicU32, op: libc::c_int, count: u32) -> usize {
     // SAFETY: FUTEX_WAKE only uses the address as a key; it never dereferences
     // memory we do not own. `word` is a live reference for the duration of the call.
     let woken = unsafe {
         libc::syscall(
             libc::SYS_futex,
             word.as_ptr(),
-            libc::FUTEX_WAKE,
+            op,
             count.min(i32::MAX as u32) as libc::c_int,
         )
     };
