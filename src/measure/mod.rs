@@ -29,6 +29,25 @@ pub fn new_histogram() -> Histogram {
     Histogram::new(3).expect("three significant digits are valid")
 }
 
+/// An empty histogram already wide enough for a minute (2^36 ns), so that
+/// recording anything shorter never grows it: for the histograms a worker writes
+/// while it holds the simulated GIL (its GIL waits, its op latencies).
+///
+/// Growing is a `realloc` of the count array, often an `mmap` and a `munmap`
+/// (whose TLB shootdown interrupts the other CPU), on the one thread every other
+/// waits for — a cost that is gilbench's, not CPython's. Under a thousand
+/// threads it was not negligible: each worker's first GIL wait is its longest,
+/// so each grew its histogram on its first turn with the GIL, and that alone
+/// held the GIL long enough for the waiters' drop requests to force threads off
+/// it mid-step (issue #15). The array costs ~200 KB of address space a worker;
+/// only the pages where values land are touched.
+pub fn new_histogram_for_a_minute() -> Histogram {
+    let mut hist = Histogram::new_with_bounds(1, 1 << 36, 3)
+        .expect("a minute at three significant digits is a valid range");
+    hist.auto(true);
+    hist
+}
+
 /// Records `ns` into `hist`, growing it if needed. Values beyond what any
 /// histogram can hold (over ~2^62 ns) are clamped rather than lost.
 #[inline]

@@ -6,7 +6,7 @@
 //! are only a few bytecodes long times one op in N (see
 //! [`Workload::latency_sample_every`]).
 
-use crate::measure::{nanos, new_histogram, record, Histogram};
+use crate::measure::{nanos, new_histogram_for_a_minute, record, Histogram};
 use crate::plan::{Amount, TraceConfig};
 use crate::runtime::interp::{GilStats, Interp, Lock};
 use crate::runtime::shm::SharedRegion;
@@ -118,7 +118,7 @@ pub fn run_worker(
         (Amount::Ops(_), Some(n)) => n,
         _ => u64::MAX,
     };
-    let mut latency = new_histogram();
+    let mut latency = new_histogram_for_a_minute();
     let mut interp = Interp::new(index, lock, trace);
 
     control.gate.arrive_and_wait();

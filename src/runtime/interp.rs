@@ -145,7 +145,7 @@ impl Default for GilStats {
             waited_ns: 0,
             released_ns: 0,
             switch_wait_ns: 0,
-            wait: crate::measure::new_histogram(),
+            wait: crate::measure::new_histogram_for_a_minute(),
         }
     }
 }
