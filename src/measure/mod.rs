@@ -39,8 +39,8 @@ pub fn new_histogram() -> Histogram {
 /// threads it was not negligible: each worker's first GIL wait is its longest,
 /// so each grew its histogram on its first turn with the GIL, and that alone
 /// held the GIL long enough for the waiters' drop requests to force threads off
-/// it mid-step (issue #15). The array costs ~200 KB of address space a worker;
-/// only the pages where values land are touched.
+/// it mid-step (issue #15). The array is ~200 KB a worker, about half of it
+/// resident: a thousand workers' run peaks at 477 MB instead of 380.
 pub fn new_histogram_for_a_minute() -> Histogram {
     let mut hist = Histogram::new_with_bounds(1, 1 << 36, 3)
         .expect("a minute at three significant digits is a valid range");
