@@ -26,9 +26,12 @@ use super::worker::{run_worker, Control, StartGate, WorkerResult};
 use super::{merge, ModelRun, RunError};
 use crate::measure::Rusage;
 use crate::plan::{Amount, ModelKind, Plan};
-use crate::runtime::gil::{Gil, LegacyGil};
-use crate::runtime::interp::Lock;
+use crate::runtime::gil::{Gil, LegacyGil, ThreadId};
+use crate::runtime::interp::{Interp, Lock};
+use crate::runtime::semaphore::Semaphore;
 use crate::runtime::shm::{SharedRegion, Sizer};
+use crate::runtime::trace::TraceBuf;
+use crate::workload::cpu::spin;
 use crossbeam::channel;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -67,95 +70,132 @@ impl SharedLock {
 struct RunState {
     stop: AtomicU32,
     foreground_left: AtomicU64,
-    started: Started,
     gate: StartLine,
     lock: SharedLock,
 }
 
-/// `Thread.start()`'s handshake: it returns only once the new thread has started
-/// (`self._started.wait()`; the thread sets the event first thing, in
-/// `_bootstrap_inner`). So the thread that starts a thousand workers sleeps once
-/// for each of them, as CPython's does, rather than spawning flat out — and how
-/// it spent those milliseconds is what the scheduler goes by when, next, it
-/// wakes them all (issue #15).
-struct Started {
-    count: Mutex<usize>,
-    one_more: Condvar,
-}
-
-impl Started {
-    fn new() -> Started {
-        Started {
-            count: Mutex::new(0),
-            one_more: Condvar::new(),
-        }
-    }
-
-    /// The new thread's side, before anything else it does.
-    fn set(&self) {
-        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        self.one_more.notify_one();
-    }
-
-    /// The starter's side: blocks until `threads` have started.
-    fn wait_for(&self, threads: usize) {
-        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        while *count < threads {
-            count = self.one_more.wait(count).unwrap_or_else(|e| e.into_inner());
-        }
-    }
-}
-
-/// The start line: a barrier whose party count can drop. When the OS refuses a
-/// worker thread, the line shrinks to the threads that did start (and the caller),
-/// so none of them waits for ever. Used once per run.
+/// The start line: `threading.Barrier` as the twins use it, a thousand workers
+/// and the thread that started them. Its party count can drop: when the OS
+/// refuses a worker thread, the line shrinks to the threads that did start, so
+/// none of them waits for ever. Used once per run.
 ///
-/// It lets every worker go at once, into the GIL's queue, as the twins'
-/// `threading.Barrier` does under a GIL: its waiters sleep in `Condition.wait` on a
-/// lock of their own (GIL released), the last to arrive releases them all, and each
-/// woken thread re-takes the GIL *before* it takes the `Condition`'s lock back
-/// (`acquire_timed`'s `Py_END_ALLOW_THREADS`). So with a thousand workers, a
-/// thousand threads sit in `take_gil`, each waking every switch interval from its
-/// timed wait to find the GIL still held: the herd that costs real CPython its
-/// system CPU (`scripts/thousand_threads.py`).
+/// What a Python barrier does under a GIL, and this line after it
+/// (`Lib/threading.py`):
+/// * each waiter sleeps in `Condition.wait` on a lock of its own (a ticket
+///   here), with the GIL released;
+/// * the releaser, holding the GIL and the `Condition`'s lock, releases them one
+///   by one in `notify_all`'s Python loop ([`StartLine::open`]);
+/// * each released thread re-takes the GIL on its way out of that lock
+///   (`acquire_timed`'s `Py_END_ALLOW_THREADS`), *then* takes the `Condition`'s
+///   lock back — sleeping on it, untimed and with the GIL released, while someone
+///   else has it — and runs the barrier's exit before it lets it go
+///   ([`StartGate::depart`]).
+///
+/// So a thousand released threads first crowd into `take_gil`, each waking from
+/// its timed wait every switch interval to find the GIL held: the herd that costs
+/// CPython its system CPU. Whoever gets the GIL while the `Condition`'s lock is
+/// held leaves the herd for that lock's queue, and the queue lets one thread out
+/// at a time. Which of the two dominates varies from run to run, in CPython as
+/// here: if the notify loop outlasts a switch interval, a waiter's drop request
+/// forces the releaser off mid-loop, still holding the `Condition`'s lock, and the
+/// herd drains into its queue at once (CPython's second mode, README). The queue
+/// is also what ends a herd that collapses — the holder starved of CPU by the
+/// waiters' futex calls — in CPython and here alike; without it, a collapsed
+/// simulated herd never recovered (issue #15).
+///
+/// Shortcut: the thread that started the workers always releases them, once
+/// all have arrived; in Python whoever arrives last does (nearly always the
+/// starter, with many workers).
 struct StartLine {
-    /// (arrived, needed)
+    /// (workers arrived, workers expected)
     count: Mutex<(usize, usize)>,
     all_here: Condvar,
+    /// Each worker's own lock, in order of arrival (`Condition._waiters`).
+    tickets: Vec<Semaphore>,
+    /// The `Condition`'s `Lock` (a semaphore in CPython 3.11, as here).
+    condition: Semaphore,
 }
 
+/// Bytecodes of `notify_all`'s loop per waiter (`waiter.release()`, the deque's
+/// `remove`, the loop), and after it (`_release`, `_exit`, `__exit__`), and of a
+/// released waiter's way out once it holds the `Condition`'s lock (`wait_for`'s
+/// predicate, `_wait`'s checks, `_exit`, `__exit__`): counted from 3.11's
+/// `threading.py`, a check point every ten, as in [`spin`].
+const NOTIFY_TICKS: u64 = 15;
+const RELEASE_TICKS: u64 = 30;
+const DEPART_TICKS: u64 = 60;
+
 impl StartLine {
-    fn new(parties: usize) -> StartLine {
+    fn new(workers: usize) -> StartLine {
         StartLine {
-            count: Mutex::new((0, parties)),
+            count: Mutex::new((0, workers)),
             all_here: Condvar::new(),
+            tickets: (0..workers).map(|_| Semaphore::new(0)).collect(),
+            condition: Semaphore::new(1),
         }
     }
 
-    fn wait(&self) {
+    /// The starter's side of `Thread.start()`: blocks until `workers` have
+    /// arrived (a worker always does, unless its thread is killed first).
+    fn wait_for_arrivals(&self, workers: usize) {
         let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        count.0 += 1;
-        if count.0 >= count.1 {
-            self.all_here.notify_all();
-        }
-        while count.0 < count.1 {
+        while count.0 < workers {
             count = self.all_here.wait(count).unwrap_or_else(|e| e.into_inner());
         }
     }
 
-    /// Only `parties` will ever arrive.
-    fn shrink(&self, parties: usize) {
+    /// Only `workers` will ever arrive.
+    fn shrink(&self, workers: usize) {
         let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
-        count.1 = parties;
-        if count.0 >= count.1 {
-            self.all_here.notify_all();
+        count.1 = workers;
+        self.all_here.notify_all();
+    }
+
+    /// The starter's side: waits until every worker has arrived, then releases
+    /// them as `notify_all` does, holding the GIL (`lock`) as a Python thread
+    /// `me`, and the `Condition`'s lock.
+    fn open(&self, me: ThreadId, lock: Lock<'_>) {
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        while count.0 < count.1 {
+            count = self.all_here.wait(count).unwrap_or_else(|e| e.into_inner());
         }
+        let arrived = count.0;
+        drop(count);
+        let mut interp = Interp::new(me, lock, TraceBuf::disabled());
+        interp.enter();
+        self.condition.wait();
+        let mut x = 0;
+        for ticket in &self.tickets[..arrived] {
+            ticket.post();
+            spin(&mut interp, NOTIFY_TICKS, &mut x);
+        }
+        spin(&mut interp, RELEASE_TICKS, &mut x);
+        self.condition.post();
+        // `thread.join()`: the GIL released, for good as far as this run goes.
+        interp.exit();
     }
 }
 
 impl StartGate for StartLine {
     fn arrive_and_wait(&self) {
-        self.wait();
+        let mut count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        let ticket = count.0;
+        count.0 += 1;
+        // Only the starter waits on `all_here`: for each arrival, then for all.
+        self.all_here.notify_one();
+        drop(count);
+        self.tickets[ticket].wait();
+    }
+
+    fn depart(&self, interp: &mut Interp<'_>) {
+        // `_acquire_restore`: `Lock.acquire()`, which tries without releasing the
+        // GIL first (`acquire_timed`).
+        if !self.condition.try_wait() {
+            interp.allow_threads(|| self.condition.wait());
+        }
+        let mut x = 0;
+        spin(interp, DEPART_TICKS, &mut x);
+        self.condition.post();
     }
 }
 
@@ -194,8 +234,7 @@ pub(super) fn run_with(
     let state = Arc::new(RunState {
         stop: AtomicU32::new(0),
         foreground_left: AtomicU64::new(foreground as u64),
-        started: Started::new(),
-        gate: StartLine::new(workers + 1),
+        gate: StartLine::new(workers),
         lock: match model {
             ModelKind::Gil => SharedLock::Gil(Gil::new(plan.gil.switch_interval)),
             ModelKind::Gil39 => SharedLock::Gil39(Gil::new(plan.gil.switch_interval)),
@@ -224,7 +263,6 @@ pub(super) fn run_with(
             .name(format!("{model}/{role}-{index}"))
             .stack_size(WORKER_STACK)
             .spawn(move || {
-                worker_state.started.set();
                 let control = Control {
                     stop: &worker_state.stop,
                     foreground_left: &worker_state.foreground_left,
@@ -259,20 +297,27 @@ pub(super) fn run_with(
             // Let the threads already at the start line go, with `stop` set so they
             // run no op, and wait until each has reported: none is left running.
             state.stop.store(1, Ordering::Relaxed);
-            state.gate.shrink(index + 1);
-            state.gate.wait();
+            state.gate.shrink(index);
+            state.gate.open(workers, state.lock.as_lock());
             drop(tx);
             while rx.recv().is_ok() {}
             return Err(os_error(&crate::sys::process::thread_refused(index))(e));
         }
-        state.started.wait_for(index + 1);
+        // `Thread.start()` returns once the new thread has set `_started`; but the
+        // starter holds the GIL until it sleeps on that event, and the new thread,
+        // once it has the GIL, keeps it until it blocks at the barrier. So the
+        // starter sleeps once per thread, and goes on once that thread waits at
+        // the line. Spawning flat out instead, the starter got preempted by the
+        // threads it then woke 80-280 times in the notify loop (CPython's: 3-14),
+        // and the loop took 6-10 ms where CPython's takes 4-6 (issue #15).
+        state.gate.wait_for_arrivals(index + 1);
     }
     drop(tx);
 
     // Time zero is taken as the start line opens, not after: a short run can be
     // over before this thread is scheduled again after the barrier.
     let start = Instant::now();
-    state.gate.wait();
+    state.gate.open(workers, state.lock.as_lock());
 
     // This thread ends a `--duration` itself (no timer thread): it wakes for the
     // end of the duration, then for the timeout, while it collects results.
@@ -401,23 +446,21 @@ mod tests {
     use std::sync::atomic::AtomicBool;
 
     #[test]
-    fn the_starter_waits_for_each_thread_it_starts() {
-        let started = Started::new();
+    fn the_starter_waits_for_each_worker_to_reach_the_line() {
+        let line = StartLine::new(1);
+        let before = Instant::now();
         std::thread::scope(|s| {
-            for n in 1..=3 {
-                let before = Instant::now();
-                s.spawn(|| {
-                    std::thread::sleep(Duration::from_millis(20));
-                    started.set();
-                });
-                started.wait_for(n);
-                assert!(
-                    before.elapsed() >= Duration::from_millis(20),
-                    "thread {n}: returned before it had started"
-                );
-            }
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(20));
+                line.arrive_and_wait();
+            });
+            line.wait_for_arrivals(1);
+            assert!(
+                before.elapsed() >= Duration::from_millis(20),
+                "returned before the worker had arrived"
+            );
+            line.open(1, Lock::Free);
         });
-        assert_eq!(*started.count.lock().unwrap(), 3);
     }
 
     /// Worker 0 fails at its first op; worker 1 runs until stopped and owns
@@ -516,6 +559,7 @@ mod tests {
         let gil = Gil::new(Duration::from_secs(3600));
         let past_the_line = AtomicU64::new(0);
         let saw_everyone = std::thread::scope(|s| {
+            s.spawn(|| line.open(WORKERS, Lock::Free));
             let workers: Vec<_> = (0..WORKERS)
                 .map(|me| {
                     let (line, gil, past_the_line) = (&line, &gil, &past_the_line);

@@ -19,6 +19,11 @@ use std::time::{Duration, Instant};
 pub trait StartGate: Sync {
     /// Arrives, and blocks until all have arrived.
     fn arrive_and_wait(&self);
+
+    /// Leaves the line, once the thread holds the GIL: a Python barrier's
+    /// waiter still has to take the barrier's `Condition` lock back and run the
+    /// barrier's exit (see `threaded::StartLine`). Nothing, by default.
+    fn depart(&self, _interp: &mut Interp<'_>) {}
 }
 
 impl StartGate for std::sync::Barrier {
@@ -122,8 +127,10 @@ pub fn run_worker(
     let mut interp = Interp::new(index, lock, trace);
 
     control.gate.arrive_and_wait();
-    let start = Instant::now();
     interp.enter();
+    control.gate.depart(&mut interp);
+    // As the twins' `starts[i]`: once past the barrier, holding the GIL.
+    let start = Instant::now();
     let mut ops = 0;
     let mut result = body.before_first_op(&mut interp);
     // One op in `every` is timed, after `every - 1` untimed ones; with `every == 1`

@@ -10,7 +10,7 @@ mod blob;
 mod bytecode;
 mod convoy;
 mod counter;
-mod cpu;
+pub(crate) mod cpu;
 mod echo;
 pub mod fork_cow;
 mod gc_pause;
