@@ -22,9 +22,9 @@ pub type Histogram = hdrhistogram::Histogram<u64>;
 /// An empty histogram: nanoseconds at three significant digits.
 ///
 /// It starts small and grows to the largest value recorded (HdrHistogram's
-/// auto-resize), so a run with a thousand workers does not zero a thousand
-/// hour-wide count arrays up front; growing happens once per new order of magnitude,
-/// never in steady state.
+/// auto-resize), once per new power of two, never in steady state. Not for a
+/// histogram written while the simulated GIL is held: see
+/// [`new_histogram_for_a_minute`].
 pub fn new_histogram() -> Histogram {
     Histogram::new(3).expect("three significant digits are valid")
 }
