@@ -89,7 +89,9 @@ struct RunState {
 ///   (`acquire_timed`'s `Py_END_ALLOW_THREADS`), *then* takes the `Condition`'s
 ///   lock back — sleeping on it, untimed and with the GIL released, while someone
 ///   else has it — and runs the barrier's exit before it lets it go
-///   ([`StartGate::depart`]).
+///   ([`StartGate::depart`]);
+/// * at its end, each thread takes the module's `_active_limbo_lock` the same
+///   way, to unregister itself ([`StartGate::leave`]).
 ///
 /// So a thousand released threads first crowd into `take_gil`, each waking from
 /// its timed wait every switch interval to find the GIL held: the herd that costs
@@ -114,6 +116,8 @@ struct StartLine {
     tickets: Vec<Semaphore>,
     /// The `Condition`'s `Lock` (a semaphore in CPython 3.11, as here).
     condition: Semaphore,
+    /// `threading._active_limbo_lock`, which every thread takes on its way out.
+    limbo: Semaphore,
 }
 
 /// Bytecodes of `notify_all`'s loop per waiter (`waiter.release()`, the deque's
@@ -124,6 +128,9 @@ struct StartLine {
 const NOTIFY_TICKS: u64 = 15;
 const RELEASE_TICKS: u64 = 30;
 const DEPART_TICKS: u64 = 60;
+/// Bytecodes of `Thread._delete` under `_active_limbo_lock` (3.11: eleven, one
+/// of them the call to `get_ident`).
+const LEAVE_TICKS: u64 = 10;
 
 impl StartLine {
     fn new(workers: usize) -> StartLine {
@@ -132,6 +139,7 @@ impl StartLine {
             all_here: Condvar::new(),
             tickets: (0..workers).map(|_| Semaphore::new(0)).collect(),
             condition: Semaphore::new(1),
+            limbo: Semaphore::new(1),
         }
     }
 
@@ -196,6 +204,19 @@ impl StartGate for StartLine {
         let mut x = 0;
         spin(interp, DEPART_TICKS, &mut x);
         self.condition.post();
+    }
+
+    fn leave(&self, interp: &mut Interp<'_>) {
+        // `_delete`: `with _active_limbo_lock: del _active[get_ident()]`. A thread
+        // forced off the GIL in there keeps the lock, and every thread that ends
+        // meanwhile sleeps on it, untimed: in a herd, CPython's exiting threads
+        // queue there by the hundred (README).
+        if !self.limbo.try_wait() {
+            interp.allow_threads(|| self.limbo.wait());
+        }
+        let mut x = 0;
+        spin(interp, LEAVE_TICKS, &mut x);
+        self.limbo.post();
     }
 }
 
@@ -461,6 +482,16 @@ mod tests {
             );
             line.open(1, Lock::Free);
         });
+    }
+
+    #[test]
+    fn a_thread_that_leaves_lets_the_module_lock_go() {
+        let line = StartLine::new(0);
+        for me in 0..3 {
+            let mut interp = Interp::new(me, Lock::Free, TraceBuf::disabled());
+            line.leave(&mut interp);
+        }
+        assert!(line.limbo.try_wait(), "`_active_limbo_lock` was left held");
     }
 
     /// Worker 0 fails at its first op; worker 1 runs until stopped and owns

@@ -24,6 +24,11 @@ pub trait StartGate: Sync {
     /// waiter still has to take the barrier's `Condition` lock back and run the
     /// barrier's exit (see `threaded::StartLine`). Nothing, by default.
     fn depart(&self, _interp: &mut Interp<'_>) {}
+
+    /// The thread's end, while it still holds the GIL: a Python thread's
+    /// `_bootstrap_inner` unregisters it under the `threading` module's one lock
+    /// (see `threaded::StartLine`). Nothing, by default.
+    fn leave(&self, _interp: &mut Interp<'_>) {}
 }
 
 impl StartGate for std::sync::Barrier {
@@ -179,6 +184,7 @@ pub fn run_worker(
             }
         }
     }
+    control.gate.leave(&mut interp);
     interp.exit();
     let finished = Instant::now();
     let (ops, latency) = match body.measured() {
