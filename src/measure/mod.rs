@@ -167,6 +167,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_minute_fits_without_growing() {
+        let mut hist = new_histogram_for_a_minute();
+        let slots = hist.distinct_values();
+        for ns in [0, 1, 1_000, 5_000_000, 59_000_000_000, (1 << 36) - 1] {
+            record(&mut hist, ns);
+        }
+        assert_eq!(hist.distinct_values(), slots, "it grew, under the GIL");
+    }
+
+    #[test]
     fn summary_and_roundtrip() {
         let mut h = new_histogram();
         for v in 1..=1000u64 {

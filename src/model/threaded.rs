@@ -196,14 +196,8 @@ impl StartGate for StartLine {
     }
 
     fn depart(&self, interp: &mut Interp<'_>) {
-        // `_acquire_restore`: `Lock.acquire()`, which tries without releasing the
-        // GIL first (`acquire_timed`).
-        if !self.condition.try_wait() {
-            interp.allow_threads(|| self.condition.wait());
-        }
-        let mut x = 0;
-        spin(interp, DEPART_TICKS, &mut x);
-        self.condition.post();
+        // `_acquire_restore`, then the barrier's exit.
+        with_lock(interp, &self.condition, DEPART_TICKS);
     }
 
     fn leave(&self, interp: &mut Interp<'_>) {
@@ -211,13 +205,20 @@ impl StartGate for StartLine {
         // forced off the GIL in there keeps the lock, and every thread that ends
         // meanwhile sleeps on it, untimed: in a herd, CPython's exiting threads
         // queue there by the hundred (README).
-        if !self.limbo.try_wait() {
-            interp.allow_threads(|| self.limbo.wait());
-        }
-        let mut x = 0;
-        spin(interp, LEAVE_TICKS, &mut x);
-        self.limbo.post();
+        with_lock(interp, &self.limbo, LEAVE_TICKS);
     }
+}
+
+/// `with lock:` around `ticks` bytecodes, run by a thread that holds the GIL.
+/// `Lock.acquire()` first tries without releasing the GIL (`acquire_timed`);
+/// only if the lock is held does it sleep on it, GIL released, untimed.
+fn with_lock(interp: &mut Interp<'_>, lock: &Semaphore, ticks: u64) {
+    if !lock.try_wait() {
+        interp.allow_threads(|| lock.wait());
+    }
+    let mut x = 0;
+    spin(interp, ticks, &mut x);
+    lock.post();
 }
 
 /// Runs every worker on its own OS thread under `model`'s lock.
